@@ -1,0 +1,207 @@
+//! The typed configuration: every key waggle reads, with its default.
+//!
+//! `config/waggle.toml` documents each key; a test keeps the two in step.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::Signal;
+use crate::pipeline::lane::LaneSettings;
+use crate::pipeline::retry::RetryPolicy;
+
+/// Everything waggle can be told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where the local store keeps its files.
+    pub data_dir: PathBuf,
+    pub log: LogSettings,
+    pub admin: AdminSettings,
+    pub pipeline: PipelineSettings,
+    pub receivers: ReceiverSettings,
+    pub destinations: DestinationSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("waggle-data"),
+            log: LogSettings::default(),
+            admin: AdminSettings::default(),
+            pipeline: PipelineSettings::default(),
+            receivers: ReceiverSettings::default(),
+            destinations: DestinationSettings::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// A level (`error`, `warn`, `info`, `debug`, `trace`) or a tracing filter
+    /// (`info,waggle::export=debug`).
+    pub level: String,
+    pub format: LogFormat,
+    /// Append logs to this file instead of standard output.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { level: "info".into(), format: LogFormat::Text, file: None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdminSettings {
+    pub enabled: bool,
+    /// `/healthz`, `/readyz`, `/metrics`, `/status` and the local store's query API.
+    pub endpoint: String,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings { enabled: true, endpoint: "127.0.0.1:13133".into() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PipelineSettings {
+    /// On SIGTERM/SIGINT, how long the lanes get to deliver what they hold.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// What a refused OTLP caller is told to wait (Retry-After / gRPC RetryInfo).
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings { shutdown_timeout: Duration::from_secs(5), retry_after: Duration::from_secs(1) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ReceiverSettings {
+    pub otlp_http: OtlpHttpSettings,
+    pub otlp_grpc: OtlpGrpcSettings,
+    pub xray_udp: XrayUdpSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OtlpHttpSettings {
+    pub enabled: bool,
+    pub endpoint: String,
+    /// Largest request body accepted, measured after decompression; larger gets 413.
+    pub max_body_size: ByteSize,
+    pub cors: CorsSettings,
+}
+
+impl Default for OtlpHttpSettings {
+    fn default() -> Self {
+        OtlpHttpSettings {
+            enabled: true,
+            endpoint: "127.0.0.1:4318".into(),
+            max_body_size: ByteSize::mib(20),
+            cors: CorsSettings::default(),
+        }
+    }
+}
+
+/// Cross-origin settings for browser SDKs; CORS is off while `allowed_origins` is empty.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsSettings {
+    /// Origins allowed to send telemetry, e.g. `http://localhost:3000`; `*` wildcards a part
+    /// (`https://*.example.com`), a lone `*` allows any origin.
+    pub allowed_origins: Vec<String>,
+    /// Request headers allowed besides `Content-Type` and `Content-Encoding`.
+    pub allowed_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings { allowed_origins: Vec::new(), allowed_headers: Vec::new(), max_age: Duration::from_secs(7200) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OtlpGrpcSettings {
+    pub enabled: bool,
+    pub endpoint: String,
+    /// Largest decoded message accepted (the OTel Collector's 4 MiB default loses big batches).
+    pub max_message_size: ByteSize,
+}
+
+impl Default for OtlpGrpcSettings {
+    fn default() -> Self {
+        OtlpGrpcSettings { enabled: true, endpoint: "127.0.0.1:4317".into(), max_message_size: ByteSize::mib(16) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct XrayUdpSettings {
+    pub enabled: bool,
+    /// Where X-Ray SDKs send segments (`AWS_XRAY_DAEMON_ADDRESS`).
+    pub endpoint: String,
+}
+
+impl Default for XrayUdpSettings {
+    fn default() -> Self {
+        XrayUdpSettings { enabled: true, endpoint: "127.0.0.1:2000".into() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct DestinationSettings {
+    pub local: LocalStoreSettings,
+}
+
+/// The embedded store: every signal, on disk under `data_dir`, queryable on the admin port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LocalStoreSettings {
+    pub enabled: bool,
+    /// Size the store is kept under; the oldest rows are evicted past it.
+    pub max_size: ByteSize,
+    #[serde(flatten)]
+    pub lane: LaneSettings,
+}
+
+impl Default for LocalStoreSettings {
+    fn default() -> Self {
+        LocalStoreSettings {
+            enabled: true,
+            max_size: ByteSize::mib(256),
+            lane: LaneSettings {
+                signals: Signal::ALL.to_vec(),
+                queue_size: ByteSize::mib(64),
+                batch_max_items: 2048,
+                batch_max_size: ByteSize::mib(4),
+                batch_timeout: Duration::from_millis(200),
+                senders: 1,
+                retry: RetryPolicy::default(),
+            },
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The embedded local store (placeholder while it is being written).

@@ -1,0 +1,87 @@
+//! Destinations. Each one implements [`Exporter`]: it turns batched items into requests
+//! (translating on the lane's own task) and sends one request at a time; the lane around it
+//! does the queueing, batching, parallel senders and retries.
+
+pub mod local;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::batch::{SharedBatch, Signal};
+
+/// A destination, as seen by its lane.
+pub trait Exporter: Send + Sync + 'static {
+    /// One call to the destination.
+    type Request: Send + 'static;
+
+    /// Turns a batch of one signal into requests, translating and splitting to the
+    /// destination's limits. Items that can never be sent are reported, not silently dropped.
+    fn build(&self, signal: Signal, batches: &[SharedBatch]) -> Built<Self::Request>;
+
+    /// Items in a request, for counting what was sent or lost.
+    fn items(request: &Self::Request) -> usize;
+
+    /// Sends one request. On a retryable error the lane calls again with the same request,
+    /// which the exporter may have narrowed (e.g. to the documents X-Ray did not process).
+    fn send(&self, request: &mut Self::Request) -> impl Future<Output = Result<Sent, ExportError>> + Send;
+}
+
+/// The requests built from a batch, and what could not be made into one.
+#[derive(Debug)]
+pub struct Built<R> {
+    pub requests: Vec<R>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl<R> Built<R> {
+    pub fn requests(requests: Vec<R>) -> Self {
+        Built { requests, rejected: Vec::new() }
+    }
+}
+
+/// Items refused for good, with a reason for the metrics label and one for the log.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub items: usize,
+    /// Short and fixed, used as a metrics label: "too_large", "invalid".
+    pub reason: &'static str,
+    /// For the WARN line: which item and why.
+    pub detail: String,
+}
+
+/// The outcome of a successful call.
+#[derive(Debug, Clone, Default)]
+pub struct Sent {
+    /// Items the destination took.
+    pub accepted: usize,
+    /// Items the destination refused for good inside a successful call (OTLP partial success,
+    /// CloudWatch `rejectedLogEventsInfo`, X-Ray unprocessed segments that will not be retried).
+    pub rejected: Vec<Rejected>,
+}
+
+impl Sent {
+    pub fn all(accepted: usize) -> Self {
+        Sent { accepted, rejected: Vec::new() }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExportError {
+    /// Try again later (throttling, 5xx, network); `retry_after` is the destination's own hint.
+    #[error("{reason}")]
+    Retryable { reason: String, retry_after: Option<Duration> },
+    /// The destination called the data bad, or the credentials are wrong: do not retry.
+    #[error("{reason}")]
+    Permanent { reason: String, label: &'static str },
+}
+
+impl ExportError {
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        ExportError::Retryable { reason: reason.into(), retry_after: None }
+    }
+
+    pub fn permanent(label: &'static str, reason: impl Into<String>) -> Self {
+        ExportError::Permanent { reason: reason.into(), label }
+    }
+}

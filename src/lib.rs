@@ -1,0 +1,18 @@
+//! waggle: a local telemetry relay.
+//!
+//! Receivers (`receiver`) parse and validate OTLP and X-Ray input into a [`batch::Batch`];
+//! the router (`pipeline::router`) shares each batch with every destination lane that takes
+//! its signal; each lane (`pipeline::lane`) queues, batches and sends through one exporter
+//! (`export`), translating on its own tasks (`translate`). `admin` serves health, metrics,
+//! status and the local store's query API.
+#![forbid(unsafe_code)]
+
+pub mod batch;
+pub mod config;
+pub mod export;
+pub mod metrics;
+pub mod pipeline;
+pub mod ratelimit;
+pub mod receiver;
+pub mod status;
+pub mod translate;

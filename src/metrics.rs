@@ -1,0 +1,171 @@
+//! waggle's own counters, exposed in Prometheus text format on the admin port.
+//!
+//! Every count names the receiver or destination and the signal, so "is telemetry flowing?"
+//! has one place to look. Counters are bumped per request or per batch, never per item.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::batch::Signal;
+
+/// Labels of a receiver-side count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverLabels {
+    pub receiver: &'static str,
+    pub signal: &'static str,
+}
+
+/// Labels of a refused or malformed request at a receiver.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub receiver: &'static str,
+    pub signal: &'static str,
+    pub reason: &'static str,
+}
+
+/// Labels of a destination-side count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    pub destination: &'static str,
+    pub signal: &'static str,
+}
+
+/// Labels of items a destination lost, with why.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LossLabels {
+    pub destination: &'static str,
+    pub signal: &'static str,
+    pub reason: &'static str,
+}
+
+/// Labels naming only a destination.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DestinationLabels {
+    pub destination: &'static str,
+}
+
+/// All of waggle's metrics, registered once at start-up and shared by reference.
+pub struct Metrics {
+    registry: Registry,
+    /// Items (spans, log records, data points, X-Ray documents) that arrived in a well-formed request.
+    pub received: Family<ReceiverLabels, Counter>,
+    /// Items accepted into every target lane.
+    pub accepted: Family<ReceiverLabels, Counter>,
+    /// Items the receiver turned away because a lane was full (OTLP callers are asked to retry).
+    pub refused: Family<RefusalLabels, Counter>,
+    /// Requests or datagrams rejected as malformed, too large or of the wrong type.
+    pub rejected_requests: Family<RefusalLabels, Counter>,
+    /// Items a lane could not take or gave up on (queue full for UDP, retries exhausted, shutdown).
+    pub dropped: Family<LossLabels, Counter>,
+    /// Items a destination acknowledged.
+    pub sent: Family<LaneLabels, Counter>,
+    /// Items a destination permanently rejected.
+    pub failed: Family<LossLabels, Counter>,
+    /// Bytes held by each lane: queued, batching or being sent.
+    pub queue_bytes: Family<DestinationLabels, Gauge>,
+    /// Send attempts that failed and will be retried.
+    pub retries: Family<DestinationLabels, Counter>,
+    /// Time from the first send attempt of a request to its final outcome.
+    pub export_duration: Family<DestinationLabels, Histogram>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("waggle");
+        let received = Family::<ReceiverLabels, Counter>::default();
+        let accepted = Family::<ReceiverLabels, Counter>::default();
+        let refused = Family::<RefusalLabels, Counter>::default();
+        let rejected_requests = Family::<RefusalLabels, Counter>::default();
+        let dropped = Family::<LossLabels, Counter>::default();
+        let sent = Family::<LaneLabels, Counter>::default();
+        let failed = Family::<LossLabels, Counter>::default();
+        let queue_bytes = Family::<DestinationLabels, Gauge>::default();
+        let retries = Family::<DestinationLabels, Counter>::default();
+        let export_duration =
+            Family::<DestinationLabels, Histogram>::new_with_constructor(export_histogram as fn() -> Histogram);
+        registry.register("receiver_received_items", "Items received in well-formed requests", received.clone());
+        registry.register("receiver_accepted_items", "Items accepted into every target lane", accepted.clone());
+        registry.register(
+            "receiver_refused_items",
+            "Items refused because a lane was full (the caller was asked to retry)",
+            refused.clone(),
+        );
+        registry.register(
+            "receiver_rejected_requests",
+            "Requests or datagrams rejected as malformed, too large or of an unsupported type",
+            rejected_requests.clone(),
+        );
+        registry.register("destination_dropped_items", "Items a lane dropped, by reason", dropped.clone());
+        registry.register("destination_sent_items", "Items a destination acknowledged", sent.clone());
+        registry.register("destination_failed_items", "Items a destination permanently rejected", failed.clone());
+        registry.register("destination_queue_bytes", "Bytes held by a lane", queue_bytes.clone());
+        registry.register("destination_retries", "Send attempts that will be retried", retries.clone());
+        registry.register(
+            "destination_export_duration_seconds",
+            "Time from the first send attempt of a request to its outcome",
+            export_duration.clone(),
+        );
+        Metrics {
+            registry,
+            received,
+            accepted,
+            refused,
+            rejected_requests,
+            dropped,
+            sent,
+            failed,
+            queue_bytes,
+            retries,
+            export_duration,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn receiver(receiver: &'static str, signal: Signal) -> ReceiverLabels {
+        ReceiverLabels { receiver, signal: signal.as_str() }
+    }
+
+    pub fn refusal(receiver: &'static str, signal: Signal, reason: &'static str) -> RefusalLabels {
+        RefusalLabels { receiver, signal: signal.as_str(), reason }
+    }
+
+    pub fn lane(destination: &'static str, signal: Signal) -> LaneLabels {
+        LaneLabels { destination, signal: signal.as_str() }
+    }
+
+    pub fn loss(destination: &'static str, signal: Signal, reason: &'static str) -> LossLabels {
+        LossLabels { destination, signal: signal.as_str(), reason }
+    }
+
+    pub fn destination(destination: &'static str) -> DestinationLabels {
+        DestinationLabels { destination }
+    }
+}
+
+fn export_histogram() -> Histogram {
+    // 1 ms .. ~32 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}

@@ -1,0 +1,311 @@
+//! One destination's lane: a queue bounded in bytes, a batcher, a pool of senders and retries.
+//!
+//! The router reserves room with [`LaneHandle::try_reserve`], which never waits: a full lane
+//! answers at once, so a slow destination can only ever fill its own queue. The bytes stay
+//! reserved until the destination has acknowledged the items (or they are given up on), so
+//! "queue bytes" covers everything the lane holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::{SharedBatch, Signal};
+use crate::export::{ExportError, Exporter, Rejected, Sent};
+use crate::metrics::Metrics;
+use crate::pipeline::retry::RetryPolicy;
+use crate::ratelimit::LogLimiter;
+use crate::status::DestinationStatus;
+
+/// Queue, batch and sender settings shared by every destination (config keys under
+/// `destinations.<name>`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LaneSettings {
+    /// Signals this destination takes.
+    pub signals: Vec<Signal>,
+    /// Bytes the lane may hold (queued, batching, being sent) before callers are refused.
+    pub queue_size: ByteSize,
+    /// A batch is sent once it holds this many items (a trigger, not a cap: the destination
+    /// splits requests to its own limits).
+    pub batch_max_items: usize,
+    /// A batch is sent once it holds this many bytes.
+    pub batch_max_size: ByteSize,
+    /// A batch is sent at the latest this long after its first item arrived.
+    #[serde(with = "humantime_serde")]
+    pub batch_timeout: Duration,
+    /// Requests in flight at once.
+    pub senders: usize,
+    pub retry: RetryPolicy,
+}
+
+/// The router's end of a lane.
+#[derive(Clone, Debug)]
+pub struct LaneHandle {
+    pub name: &'static str,
+    signals: [bool; 3],
+    capacity: Arc<Semaphore>,
+    capacity_bytes: u32,
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+/// Room reserved in a lane for one batch; hand it the batch with [`Reservation::send`].
+#[derive(Debug)]
+pub struct Reservation {
+    permit: OwnedSemaphorePermit,
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+#[derive(Debug)]
+struct Queued {
+    batch: SharedBatch,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl LaneHandle {
+    /// Whether this lane takes a signal.
+    pub fn takes(&self, signal: Signal) -> bool {
+        self.signals[signal.index()]
+    }
+
+    /// Reserves room for `bytes` without waiting; `None` when the lane is full or closed.
+    /// A batch larger than the whole queue may still enter an empty lane.
+    pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
+        if self.queue.is_closed() {
+            return None;
+        }
+        let wanted = u32::try_from(bytes).unwrap_or(u32::MAX).clamp(1, self.capacity_bytes);
+        let permit = self.capacity.clone().try_acquire_many_owned(wanted).ok()?;
+        Some(Reservation { permit, queue: self.queue.clone() })
+    }
+
+    /// Bytes the lane holds now.
+    pub fn held_bytes(&self) -> u64 {
+        u64::from(self.capacity_bytes) - self.capacity.available_permits() as u64
+    }
+}
+
+impl Reservation {
+    /// Queues the batch in the reserved room.
+    pub fn send(self, batch: SharedBatch) {
+        // The batcher only stops after every LaneHandle is dropped, so the queue is open here;
+        // if it were not, dropping the item releases its bytes and nothing else is owed.
+        let _ = self.queue.send(Queued { batch, _permit: self.permit });
+    }
+}
+
+/// What a running lane needs besides its exporter.
+pub struct LaneContext {
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<DestinationStatus>,
+    /// Cancelled when the shutdown deadline passes: retries stop and what is left is dropped.
+    pub abandon: CancellationToken,
+}
+
+/// Starts a lane's batcher and returns the router's handle and the task that ends once the
+/// handle is dropped and everything queued has been delivered or given up on.
+pub fn spawn<E: Exporter>(
+    name: &'static str,
+    exporter: E,
+    settings: LaneSettings,
+    context: LaneContext,
+) -> (LaneHandle, JoinHandle<()>) {
+    let capacity_bytes = u32::try_from(settings.queue_size.as_u64().max(1)).unwrap_or(u32::MAX);
+    let (queue, receiver) = mpsc::unbounded_channel();
+    let mut signals = [false; 3];
+    for signal in &settings.signals {
+        signals[signal.index()] = true;
+    }
+    let handle = LaneHandle {
+        name,
+        signals,
+        capacity: Arc::new(Semaphore::new(capacity_bytes as usize)),
+        capacity_bytes,
+        queue,
+    };
+    let lane = Arc::new(Lane {
+        name,
+        exporter,
+        settings,
+        metrics: context.metrics,
+        status: context.status,
+        abandon: context.abandon,
+        warn_limit: LogLimiter::new(Duration::from_secs(10)),
+    });
+    let task = tokio::spawn(run_batcher(lane, receiver));
+    (handle, task)
+}
+
+struct Lane<E> {
+    name: &'static str,
+    exporter: E,
+    settings: LaneSettings,
+    metrics: Arc<Metrics>,
+    status: Arc<DestinationStatus>,
+    abandon: CancellationToken,
+    warn_limit: LogLimiter,
+}
+
+/// Items of one signal waiting to be sent together.
+#[derive(Default)]
+struct Pending {
+    queued: Vec<Queued>,
+    items: usize,
+    bytes: u64,
+    deadline: Option<Instant>,
+}
+
+async fn run_batcher<E: Exporter>(lane: Arc<Lane<E>>, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+    let senders = Arc::new(Semaphore::new(lane.settings.senders.max(1)));
+    let mut pending: [Pending; 3] = Default::default();
+    loop {
+        let next_deadline = pending.iter().filter_map(|p| p.deadline).min();
+        tokio::select! {
+            received = receiver.recv() => {
+                let Some(queued) = received else { break };
+                let signal = queued.batch.signal();
+                let slot = &mut pending[signal.index()];
+                slot.items += queued.batch.items;
+                slot.bytes += queued.batch.bytes as u64;
+                slot.deadline.get_or_insert_with(|| Instant::now() + lane.settings.batch_timeout);
+                slot.queued.push(queued);
+                if slot.items >= lane.settings.batch_max_items || slot.bytes >= lane.settings.batch_max_size.as_u64() {
+                    let ready = std::mem::take(slot);
+                    dispatch(&lane, &senders, signal, ready).await;
+                }
+            }
+            () = sleep_until(next_deadline) => {
+                let now = Instant::now();
+                for signal in Signal::ALL {
+                    let slot = &mut pending[signal.index()];
+                    if slot.deadline.is_some_and(|deadline| deadline <= now) {
+                        let ready = std::mem::take(slot);
+                        dispatch(&lane, &senders, signal, ready).await;
+                    }
+                }
+            }
+        }
+    }
+    // The router is gone (shutdown): send what is left and wait for every sender.
+    for signal in Signal::ALL {
+        let ready = std::mem::take(&mut pending[signal.index()]);
+        if !ready.queued.is_empty() {
+            dispatch(&lane, &senders, signal, ready).await;
+        }
+    }
+    let all = u32::try_from(lane.settings.senders.max(1)).unwrap_or(u32::MAX);
+    let _ = senders.acquire_many(all).await;
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for a free sender, then delivers the batch on its own task.
+async fn dispatch<E: Exporter>(lane: &Arc<Lane<E>>, senders: &Arc<Semaphore>, signal: Signal, ready: Pending) {
+    let Ok(sender) = senders.clone().acquire_owned().await else { return };
+    let lane = Arc::clone(lane);
+    tokio::spawn(async move {
+        lane.deliver(signal, ready.queued).await;
+        drop(sender);
+    });
+}
+
+impl<E: Exporter> Lane<E> {
+    /// Builds the requests for a batch and sends each until it succeeds or is given up on.
+    /// The queued items (and so their reserved bytes) are released when this returns.
+    async fn deliver(&self, signal: Signal, queued: Vec<Queued>) {
+        let batches: Vec<SharedBatch> = queued.iter().map(|q| Arc::clone(&q.batch)).collect();
+        let built = self.exporter.build(signal, &batches);
+        drop(batches);
+        for rejected in &built.rejected {
+            self.count_rejected(signal, rejected);
+        }
+        for mut request in built.requests {
+            self.send_with_retry(signal, &mut request).await;
+        }
+        drop(queued);
+    }
+
+    async fn send_with_retry(&self, signal: Signal, request: &mut E::Request) {
+        let destination = Metrics::destination(self.name);
+        let started = Instant::now();
+        let mut backoff = self.settings.retry.start();
+        loop {
+            let attempt = tokio::select! {
+                result = self.exporter.send(request) => result,
+                () = self.abandon.cancelled() => {
+                    self.give_up(signal, request, "shutdown", "shutdown deadline passed during a send");
+                    return;
+                }
+            };
+            match attempt {
+                Ok(sent) => {
+                    self.metrics.export_duration.get_or_create(&destination).observe(started.elapsed().as_secs_f64());
+                    self.count_sent(signal, sent);
+                    return;
+                }
+                Err(ExportError::Permanent { reason, label }) => {
+                    self.metrics.export_duration.get_or_create(&destination).observe(started.elapsed().as_secs_f64());
+                    let rejected = Rejected { items: E::items(request), reason: label, detail: reason };
+                    self.status.record_error(format!("rejected: {}", rejected.detail));
+                    self.count_rejected(signal, &rejected);
+                    return;
+                }
+                Err(ExportError::Retryable { reason, retry_after }) => {
+                    self.status.record_error(reason.clone());
+                    self.metrics.retries.get_or_create(&destination).inc();
+                    let Some(delay) = backoff.next_delay(retry_after) else {
+                        let detail = format!("retries exhausted after {:?}: {reason}", started.elapsed());
+                        self.give_up(signal, request, "retries_exhausted", &detail);
+                        return;
+                    };
+                    if let Some(suppressed) = self.warn_limit.check() {
+                        tracing::warn!(destination = self.name, %signal, error = %reason, retry_in = ?delay, suppressed, "send failed; will retry");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.abandon.cancelled() => {
+                            self.give_up(signal, request, "shutdown", "shutdown deadline passed while waiting to retry");
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn count_sent(&self, signal: Signal, sent: Sent) {
+        self.metrics.sent.get_or_create(&Metrics::lane(self.name, signal)).inc_by(sent.accepted as u64);
+        for rejected in &sent.rejected {
+            self.count_rejected(signal, rejected);
+        }
+        self.status.record_success();
+    }
+
+    fn count_rejected(&self, signal: Signal, rejected: &Rejected) {
+        if rejected.items == 0 {
+            return;
+        }
+        self.metrics
+            .failed
+            .get_or_create(&Metrics::loss(self.name, signal, rejected.reason))
+            .inc_by(rejected.items as u64);
+        if let Some(suppressed) = self.warn_limit.check() {
+            tracing::warn!(destination = self.name, %signal, items = rejected.items, reason = rejected.reason, detail = %rejected.detail, suppressed, "destination rejected items");
+        }
+    }
+
+    fn give_up(&self, signal: Signal, request: &E::Request, reason: &'static str, detail: &str) {
+        let items = E::items(request);
+        self.metrics.dropped.get_or_create(&Metrics::loss(self.name, signal, reason)).inc_by(items as u64);
+        tracing::warn!(destination = self.name, %signal, items, reason, detail, "dropped items");
+    }
+}

@@ -1,0 +1,7 @@
+//! Receivers: they parse and validate input, turn it into a [`crate::batch::Batch`] and hand
+//! it to the router. They never translate and never wait on a destination.
+
+pub mod error;
+pub mod otlp_grpc;
+pub mod otlp_http;
+pub mod xray_udp;
