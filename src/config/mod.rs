@@ -1,6 +1,8 @@
 //! Configuration: the typed settings and how they are layered from defaults, file,
-//! environment and flags.
+//! environment and command-line overrides.
 
+mod load;
 mod settings;
 
+pub use load::{ConfigError, DEFAULT_CONFIG_FILE, ENV_PREFIX, Sources, load, parse_override};
 pub use settings::*;
