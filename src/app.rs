@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState};
+use crate::batch::Signal;
 use crate::config::Settings;
 use crate::export::local::{LocalStore, StoreError};
 use crate::metrics::Metrics;
@@ -71,6 +72,15 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
 
     let stop_receivers = CancellationToken::new();
     let mut receivers = JoinSet::new();
+    if listeners.otlp_http.is_some() {
+        metrics.show_receiver("otlp_http", &Signal::ALL);
+    }
+    if listeners.otlp_grpc.is_some() {
+        metrics.show_receiver("otlp_grpc", &Signal::ALL);
+    }
+    if listeners.xray_udp.is_some() {
+        metrics.show_receiver("xray_udp", &[Signal::Traces]);
+    }
     if let Some(listener) = listeners.otlp_http {
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_http.clone(), Arc::clone(&router), Arc::clone(&metrics), stop_receivers.clone());
@@ -200,6 +210,7 @@ fn start_destinations(
             .map_err(|source| StartError::Store { path: path.clone(), source })?;
         let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
         let status = Arc::new(DestinationStatus::new("local", true, reason, signals));
+        metrics.show_destination("local", &local.signals);
         let (handle, task) = lane::spawn("local", store, local.lane(), context(&status));
         destinations.lanes.push(handle);
         destinations.tasks.spawn(async move {
