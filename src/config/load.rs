@@ -19,6 +19,13 @@ pub const ENV_PREFIX: &str = "WAGGLE";
 /// Variables with the prefix that are not config keys.
 const ENV_NOT_KEYS: &[&str] = &["WAGGLE_CONFIG", "WAGGLE_BIN"];
 
+/// Well-known variables other tools use, and the key each sets. A `WAGGLE_…` variable for the
+/// same key wins over them.
+pub const WELL_KNOWN_ENV: &[(&str, &str)] = &[
+    ("HONEYCOMB_API_KEY", "destinations.honeycomb.api_key"),
+    ("HONEYCOMB_DATASET", "destinations.honeycomb.dataset"),
+];
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -72,6 +79,7 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
         builder = builder.add_source(source);
     }
 
+    builder = builder.add_source(Config::try_from(&well_known_env(&sources.env))?);
     let environment = environment_source(&sources.env, &known);
     check_keys(&Config::builder().add_source(environment.clone()).build()?.collect()?, &known, "the environment")?;
     builder = builder.add_source(environment);
@@ -104,6 +112,20 @@ fn file_format(path: &Path) -> FileFormat {
         Some("yaml" | "yml") => FileFormat::Yaml,
         _ => FileFormat::Toml,
     }
+}
+
+/// The [`WELL_KNOWN_ENV`] variables that are set (and not empty), as a settings tree.
+fn well_known_env(env: &BTreeMap<String, String>) -> serde_json::Value {
+    let mut tree = serde_json::Value::Object(serde_json::Map::new());
+    for (variable, key) in WELL_KNOWN_ENV {
+        let Some(value) = env.get(*variable).filter(|v| !v.is_empty()) else { continue };
+        let mut node = &mut tree;
+        for part in key.split('.') {
+            node = &mut node[part];
+        }
+        *node = serde_json::Value::String(value.clone());
+    }
+    tree
 }
 
 /// `WAGGLE_A__B_C=v` → key `a.b_c`; list-valued keys split on commas.
@@ -300,6 +322,22 @@ mod tests {
         let mut sources = with_file("ignored.toml", "");
         sources.env = env(&[("WAGGLE_CONFIG", "x.toml"), ("PATH", "/bin"), ("WAGGLEX", "1")]);
         assert_eq!(load(&sources).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn well_known_variables_set_their_keys() {
+        let mut sources = with_file("wellknown.toml", "");
+        sources.env = env(&[("HONEYCOMB_API_KEY", "key-from-env"), ("HONEYCOMB_DATASET", "ds")]);
+        let honeycomb = load(&sources).unwrap().destinations.honeycomb;
+        assert_eq!(honeycomb.api_key.unwrap().expose(), "key-from-env");
+        assert_eq!(honeycomb.dataset.as_deref(), Some("ds"));
+    }
+
+    #[test]
+    fn a_waggle_variable_wins_over_a_well_known_one() {
+        let mut sources = with_file("wellknownlose.toml", "");
+        sources.env = env(&[("HONEYCOMB_API_KEY", "generic"), ("WAGGLE_DESTINATIONS__HONEYCOMB__API_KEY", "specific")]);
+        assert_eq!(load(&sources).unwrap().destinations.honeycomb.api_key.unwrap().expose(), "specific");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! environment and command-line overrides.
 
 mod load;
+mod secret;
 mod settings;
 
 pub use load::{ConfigError, DEFAULT_CONFIG_FILE, ENV_PREFIX, Sources, load, parse_override};
+pub use secret::{REDACTED, Secret};
 pub use settings::*;

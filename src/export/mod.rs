@@ -3,6 +3,7 @@
 //! does the queueing, batching, parallel senders and retries.
 
 pub mod local;
+pub mod otlp_body;
 
 use std::future::Future;
 use std::time::Duration;
