@@ -205,7 +205,7 @@ fn start_destinations(
     let local = &settings.destinations.local;
     let signals: Vec<&'static str> = local.signals.iter().map(|s| s.as_str()).collect();
     let status = if local.enabled {
-        let path = settings.data_dir.join("waggle.db");
+        let path = crate::export::local::db_path(&settings.data_dir);
         let (store, reader) = LocalStore::open(&path, local.max_size.as_u64())
             .map_err(|source| StartError::Store { path: path.clone(), source })?;
         let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
