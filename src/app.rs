@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminState};
 use crate::batch::Signal;
 use crate::config::Settings;
-use crate::export::local::{LocalStore, StoreError};
+use crate::export::local::{LocalStore, StoreError, StoreReader};
 use crate::metrics::Metrics;
 use crate::pipeline::lane::{self, LaneContext, LaneHandle};
 use crate::pipeline::router::Router;
@@ -38,6 +38,7 @@ struct Destinations {
     tasks: JoinSet<()>,
     statuses: Vec<Arc<DestinationStatus>>,
     store_api: Option<axum::Router>,
+    store: Option<StoreReader>,
 }
 
 /// Every socket waggle listens on, bound before anything is served.
@@ -60,6 +61,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         metrics: Arc::clone(&metrics),
         lanes: destinations.lanes.iter().map(LaneHandle::gauge).collect(),
         destinations: destinations.statuses.clone(),
+        store: destinations.store.clone(),
         ready: false.into(),
         started: SystemTime::now(),
     });
@@ -195,7 +197,7 @@ fn start_destinations(
     abandon: &CancellationToken,
 ) -> Result<Destinations, StartError> {
     let mut destinations =
-        Destinations { lanes: Vec::new(), tasks: JoinSet::new(), statuses: Vec::new(), store_api: None };
+        Destinations { lanes: Vec::new(), tasks: JoinSet::new(), statuses: Vec::new(), store_api: None, store: None };
     let context = |status: &Arc<DestinationStatus>| LaneContext {
         metrics: Arc::clone(metrics),
         status: Arc::clone(status),
@@ -216,7 +218,8 @@ fn start_destinations(
         destinations.tasks.spawn(async move {
             let _ = task.await;
         });
-        destinations.store_api = Some(crate::admin::store_api::routes(reader));
+        destinations.store_api = Some(crate::admin::store_api::routes(reader.clone()));
+        destinations.store = Some(reader);
         status
     } else {
         let reason = "disabled by destinations.local.enabled = false";

@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::batch::Signal;
+use crate::export::local::StoreStats;
 
 /// Labels of a receiver-side count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,6 +72,9 @@ pub struct Metrics {
     pub retries: Family<DestinationLabels, Counter>,
     /// Time from the first send attempt of a request to its final outcome.
     pub export_duration: Family<DestinationLabels, Histogram>,
+    /// The local store's counted size, and the data it evicted to stay under its bound.
+    local_store_bytes: Gauge,
+    local_store_evicted_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -121,8 +125,18 @@ impl Metrics {
             "Time from the first send attempt of a request to its outcome",
             export_duration.clone(),
         );
+        let local_store_bytes = Gauge::default();
+        let local_store_evicted_bytes = Gauge::default();
+        registry.register("local_store_bytes", "Bytes the local store holds", local_store_bytes.clone());
+        registry.register(
+            "local_store_evicted_bytes",
+            "Bytes the local store evicted (oldest first) since start to stay under its bound",
+            local_store_evicted_bytes.clone(),
+        );
         Metrics {
             registry,
+            local_store_bytes,
+            local_store_evicted_bytes,
             received,
             accepted,
             refused,
@@ -142,6 +156,12 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Updates the local store's figures (read at scrape time).
+    pub fn set_store_stats(&self, stats: &StoreStats) {
+        self.local_store_bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        self.local_store_evicted_bytes.set(i64::try_from(stats.evicted_bytes).unwrap_or(i64::MAX));
     }
 
     /// Shows a receiver's counters at zero from the start, so "nothing arrived" is visible.

@@ -22,6 +22,7 @@ fn state(ready: bool) -> Arc<AdminState> {
         metrics,
         lanes: Vec::new(),
         destinations: vec![on, off],
+        store: None,
         ready: ready.into(),
         started: SystemTime::now(),
     })

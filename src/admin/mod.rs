@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::export::local::{StoreReader, StoreStats};
 use crate::metrics::Metrics;
 use crate::pipeline::lane::LaneGauge;
 use crate::status::{DestinationStatus, StatusReport};
@@ -25,6 +26,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub lanes: Vec<LaneGauge>,
     pub destinations: Vec<Arc<DestinationStatus>>,
+    /// The local store, when it is on: its size and evictions are shown too.
+    pub store: Option<StoreReader>,
     /// True once every receiver listens; false again when shutdown starts.
     pub ready: AtomicBool,
     pub started: SystemTime,
@@ -66,6 +69,9 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
         let held = i64::try_from(lane.held_bytes()).unwrap_or(i64::MAX);
         state.metrics.queue_bytes.get_or_create(&Metrics::destination(lane.name)).set(held);
     }
+    if let Some(store) = &state.store {
+        state.metrics.set_store_stats(&store.stats());
+    }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
 }
@@ -76,6 +82,8 @@ struct StatusBody {
     ready: bool,
     uptime_seconds: u64,
     destinations: Vec<StatusReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_store: Option<StoreStats>,
 }
 
 async fn status(State(state): State<Arc<AdminState>>) -> Json<StatusBody> {
@@ -85,5 +93,6 @@ async fn status(State(state): State<Arc<AdminState>>) -> Json<StatusBody> {
         ready: state.ready.load(Ordering::Relaxed),
         uptime_seconds: uptime.as_secs(),
         destinations: state.destinations.iter().map(|d| d.report()).collect(),
+        local_store: state.store.as_ref().map(StoreReader::stats),
     })
 }
