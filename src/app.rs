@@ -16,9 +16,11 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminState};
 use crate::batch::Signal;
 use crate::config::Settings;
+use crate::export::Exporter;
+use crate::export::honeycomb::{Honeycomb, HoneycombError};
 use crate::export::local::{LocalStore, StoreError, StoreReader};
 use crate::metrics::Metrics;
-use crate::pipeline::lane::{self, LaneContext, LaneHandle};
+use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::pipeline::router::Router;
 use crate::receiver::{otlp_grpc, otlp_http, xray_udp};
 use crate::status::DestinationStatus;
@@ -30,6 +32,8 @@ pub enum StartError {
     Bind { listener: &'static str, address: String, source: std::io::Error },
     #[error("cannot open the local store at {path}: {source}")]
     Store { path: PathBuf, source: StoreError },
+    #[error("cannot set up the Honeycomb destination: {0}")]
+    Honeycomb(HoneycombError),
 }
 
 /// The lanes that were started, and what the admin endpoint shows about them.
@@ -39,6 +43,8 @@ struct Destinations {
     statuses: Vec<Arc<DestinationStatus>>,
     store_api: Option<axum::Router>,
     store: Option<StoreReader>,
+    metrics: Arc<Metrics>,
+    abandon: CancellationToken,
 }
 
 /// Every socket waggle listens on, bound before anything is served.
@@ -196,40 +202,86 @@ fn start_destinations(
     metrics: &Arc<Metrics>,
     abandon: &CancellationToken,
 ) -> Result<Destinations, StartError> {
-    let mut destinations =
-        Destinations { lanes: Vec::new(), tasks: JoinSet::new(), statuses: Vec::new(), store_api: None, store: None };
-    let context = |status: &Arc<DestinationStatus>| LaneContext {
+    let mut destinations = Destinations {
+        lanes: Vec::new(),
+        tasks: JoinSet::new(),
+        statuses: Vec::new(),
+        store_api: None,
+        store: None,
         metrics: Arc::clone(metrics),
-        status: Arc::clone(status),
         abandon: abandon.clone(),
     };
-
-    let local = &settings.destinations.local;
-    let signals: Vec<&'static str> = local.signals.iter().map(|s| s.as_str()).collect();
-    let status = if local.enabled {
-        let path = crate::export::local::db_path(&settings.data_dir);
-        let (store, reader) = LocalStore::open(&path, local.max_size.as_u64())
-            .map_err(|source| StartError::Store { path: path.clone(), source })?;
-        let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
-        let status = Arc::new(DestinationStatus::new("local", true, reason, signals));
-        metrics.show_destination("local", &local.signals);
-        let (handle, task) = lane::spawn("local", store, local.lane(), context(&status));
-        destinations.lanes.push(handle);
-        destinations.tasks.spawn(async move {
-            let _ = task.await;
-        });
-        destinations.store_api = Some(crate::admin::store_api::routes(reader.clone()));
-        destinations.store = Some(reader);
-        status
-    } else {
-        let reason = "disabled by destinations.local.enabled = false";
-        Arc::new(DestinationStatus::new("local", false, reason, signals))
-    };
-    destinations.statuses.push(status);
-
+    start_local_store(settings, &mut destinations)?;
+    start_honeycomb(settings, &mut destinations)?;
     for status in &destinations.statuses {
         let (name, state) = (status.name, if status.is_enabled() { "on" } else { "off" });
         tracing::info!(destination = name, "{name}: {state} — {}", status.reason());
     }
     Ok(destinations)
+}
+
+fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
+    let local = &settings.destinations.local;
+    if !local.enabled {
+        destinations.add_off("local", "disabled by destinations.local.enabled = false", &local.signals);
+        return Ok(());
+    }
+    let path = crate::export::local::db_path(&settings.data_dir);
+    let (store, reader) = LocalStore::open(&path, local.max_size.as_u64())
+        .map_err(|source| StartError::Store { path: path.clone(), source })?;
+    let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
+    let status = destinations.add_status("local", reason, &local.signals);
+    destinations.add("local", store, local.lane(), status);
+    destinations.store_api = Some(crate::admin::store_api::routes(reader.clone()));
+    destinations.store = Some(reader);
+    Ok(())
+}
+
+fn start_honeycomb(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
+    let honeycomb = &settings.destinations.honeycomb;
+    let has_key = honeycomb.api_key.as_ref().is_some_and(|key| !key.is_empty());
+    if !honeycomb.enabled {
+        destinations.add_off("honeycomb", "disabled by destinations.honeycomb.enabled = false", &honeycomb.signals);
+        return Ok(());
+    }
+    if !has_key {
+        destinations.add_off("honeycomb", "HONEYCOMB_API_KEY not set", &honeycomb.signals);
+        return Ok(());
+    }
+    let reason = format!("OTLP/HTTP to {}", honeycomb.base_url());
+    let status = destinations.add_status("honeycomb", reason, &honeycomb.signals);
+    let exporter = Honeycomb::new(honeycomb, Arc::clone(&status)).map_err(StartError::Honeycomb)?;
+    destinations.add("honeycomb", exporter, honeycomb.lane(), status);
+    Ok(())
+}
+
+impl Destinations {
+    fn add_status(&mut self, name: &'static str, reason: String, signals: &[Signal]) -> Arc<DestinationStatus> {
+        let names = signals.iter().map(|s| s.as_str()).collect();
+        let status = Arc::new(DestinationStatus::new(name, true, reason, names));
+        self.statuses.push(Arc::clone(&status));
+        status
+    }
+
+    fn add_off(&mut self, name: &'static str, reason: &str, signals: &[Signal]) {
+        let names = signals.iter().map(|s| s.as_str()).collect();
+        self.statuses.push(Arc::new(DestinationStatus::new(name, false, reason, names)));
+    }
+
+    /// Starts the lane of an enabled destination.
+    fn add<E: Exporter>(
+        &mut self,
+        name: &'static str,
+        exporter: E,
+        lane: LaneSettings,
+        status: Arc<DestinationStatus>,
+    ) {
+        self.metrics.show_destination(name, &lane.signals);
+        let context = LaneContext { metrics: Arc::clone(&self.metrics), status, abandon: self.abandon.clone() };
+        let (handle, task) = lane::spawn(name, exporter, lane, context);
+        self.lanes.push(handle);
+        self.tasks.spawn(async move {
+            let _ = task.await;
+        });
+    }
 }

@@ -192,7 +192,8 @@ async fn a_stalled_lane_stops_holding_up_the_others_after_the_stall_timeout() {
 
     assert!(router.accept(segment_batch(200)).is_ok());
     receive_items(&mut delivered, 1).await;
-    let dropped = r#"waggle_destination_dropped_items_total{destination="hung",signal="traces",reason="destination_stalled"}"#;
+    let dropped =
+        r#"waggle_destination_dropped_items_total{destination="hung",signal="traces",reason="destination_stalled"}"#;
     assert_eq!(metric_value(&metrics, dropped), Some(1));
 }
 
@@ -260,7 +261,8 @@ async fn retries_end_at_the_time_budget_and_the_loss_is_counted() {
     drop(router);
     task.await.unwrap();
 
-    let dropped = r#"waggle_destination_dropped_items_total{destination="down",signal="traces",reason="retries_exhausted"}"#;
+    let dropped =
+        r#"waggle_destination_dropped_items_total{destination="down",signal="traces",reason="retries_exhausted"}"#;
     assert_eq!(metric_value(&metrics, dropped), Some(1));
     // Waits of 1, 2 and 4 s, then 8 s six times, add up to 55 s; another 8 s would pass 60 s.
     assert_eq!(attempts.load(Ordering::SeqCst), 10);

@@ -110,7 +110,12 @@ impl Server {
         };
         let (handle, _lane) =
             lane::spawn("recorder", RecordingExporter { seen: sender, stall }, lane_settings, context);
-        let router = Arc::new(Router::new(vec![handle], Arc::clone(&metrics), Duration::from_secs(2), Duration::from_secs(3600)));
+        let router = Arc::new(Router::new(
+            vec![handle],
+            Arc::clone(&metrics),
+            Duration::from_secs(2),
+            Duration::from_secs(3600),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("bound address");
         let shutdown = CancellationToken::new();

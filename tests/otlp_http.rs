@@ -103,7 +103,12 @@ impl Harness {
             abandon: CancellationToken::new(),
         };
         let (handle, _task) = lane::spawn("recorder", RecordingExporter { seen: sender, stall }, settings, context);
-        let router = Arc::new(Router::new(vec![handle], Arc::clone(&metrics), Duration::from_secs(3), Duration::from_secs(3600)));
+        let router = Arc::new(Router::new(
+            vec![handle],
+            Arc::clone(&metrics),
+            Duration::from_secs(3),
+            Duration::from_secs(3600),
+        ));
         Harness { router, metrics, seen }
     }
 

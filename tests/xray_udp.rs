@@ -215,7 +215,8 @@ impl Harness {
             let _ = dead_task.await;
             lanes.push(dead);
         }
-        let router = Arc::new(Router::new(lanes, Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
+        let router =
+            Arc::new(Router::new(lanes, Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let address = socket.local_addr().expect("local address");
         let shutdown = CancellationToken::new();
@@ -423,7 +424,8 @@ async fn measure_receive_loop_throughput() {
     };
     let exporter = CountingExporter { delivered: Arc::clone(&delivered) };
     let (lane, _lane_task) = lane::spawn("counter", exporter, settings, context);
-    let router = Arc::new(Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
+    let router =
+        Arc::new(Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let address = socket.local_addr().expect("local address");
     let shutdown = CancellationToken::new();

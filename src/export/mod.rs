@@ -3,6 +3,7 @@
 //! does the queueing, batching, parallel senders and retries.
 
 pub mod compress;
+pub mod honeycomb;
 pub mod local;
 pub mod otlp_body;
 

@@ -83,18 +83,14 @@ impl BodyBuilder {
 /// Trace request bodies from OTLP traces and X-Ray segments (translated here).
 pub fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
     let mut builder = BodyBuilder::new(max_bytes);
-    let mut rejected = Vec::new();
     for batch in batches {
-        match &batch.payload {
-            Payload::Traces(request) => request.resource_spans.iter().for_each(|entry| builder.push(entry)),
-            Payload::XraySegments(segments) => {
-                let (converted, refused) = xray_to_otlp::convert(segments);
-                converted.iter().for_each(|entry| builder.push(entry));
-                rejected.extend(refused);
-            }
-            Payload::Logs(_) | Payload::Metrics(_) => {}
+        if let Payload::Traces(request) = &batch.payload {
+            request.resource_spans.iter().for_each(|entry| builder.push(entry));
         }
     }
+    // X-Ray documents are converted together: streamed subsegments find their segment.
+    let (converted, rejected) = xray_to_otlp::convert_batches(batches);
+    converted.iter().for_each(|entry| builder.push(entry));
     (builder.finish(), rejected)
 }
 
@@ -197,7 +193,11 @@ fn without_spans(scope: &ScopeSpans) -> ScopeSpans {
 }
 
 fn without_scopes_spans(resource: &ResourceSpans) -> ResourceSpans {
-    ResourceSpans { resource: resource.resource.clone(), schema_url: resource.schema_url.clone(), scope_spans: Vec::new() }
+    ResourceSpans {
+        resource: resource.resource.clone(),
+        schema_url: resource.schema_url.clone(),
+        scope_spans: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -211,12 +211,7 @@ mod tests {
     use crate::batch::Batch;
 
     fn span(name: &str) -> Span {
-        Span {
-            trace_id: vec![1; 16],
-            span_id: vec![2; 8],
-            name: name.to_string(),
-            ..Default::default()
-        }
+        Span { trace_id: vec![1; 16], span_id: vec![2; 8], name: name.to_string(), ..Default::default() }
     }
 
     fn trace_batch(resources: usize, spans_each: usize) -> SharedBatch {
@@ -258,7 +253,11 @@ mod tests {
         let limit = 4096;
         let (bodies, _) = traces(&[batch], limit);
         assert!(bodies.len() > 1);
-        assert!(bodies.iter().all(|b| b.bytes.len() <= limit), "{:?}", bodies.iter().map(|b| b.bytes.len()).collect::<Vec<_>>());
+        assert!(
+            bodies.iter().all(|b| b.bytes.len() <= limit),
+            "{:?}",
+            bodies.iter().map(|b| b.bytes.len()).collect::<Vec<_>>()
+        );
         let total: usize = bodies.iter().map(|b| b.items).sum();
         assert_eq!(total, 1000);
         let decoded: usize = bodies.iter().map(|b| count::spans(&decode(b))).sum();
@@ -272,8 +271,13 @@ mod tests {
         let (bodies, _) = traces(&[batch], limit);
         assert!(bodies.len() > 5);
         assert!(bodies.iter().all(|b| b.bytes.len() <= limit));
-        let names: Vec<String> =
-            bodies.iter().flat_map(|b| decode(b).resource_spans).flat_map(|r| r.scope_spans).flat_map(|s| s.spans).map(|s| s.name).collect();
+        let names: Vec<String> = bodies
+            .iter()
+            .flat_map(|b| decode(b).resource_spans)
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .map(|s| s.name)
+            .collect();
         let expected: Vec<String> = (0..400).map(|s| format!("span-0-{s}")).collect();
         assert_eq!(names, expected, "every span once, in order");
     }

@@ -67,16 +67,26 @@ use std::collections::HashMap;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
-use crate::batch::XraySegment;
+use crate::batch::{Payload, SharedBatch, XraySegment};
 use crate::export::Rejected;
 
 use self::document::Segment;
 use self::resource::{UNKNOWN_SERVICE, resource_attributes};
 use self::span::{ConvertError, SpanRole, push_spans};
 
+/// Converts every X-Ray document in a lane's batch at once, so a streamed subsegment finds
+/// its segment even when they arrived in different datagrams.
+pub fn convert_batches(batches: &[SharedBatch]) -> (Vec<ResourceSpans>, Vec<Rejected>) {
+    convert(batches.iter().flat_map(|batch| match &batch.payload {
+        Payload::XraySegments(segments) => segments.as_slice(),
+        _ => &[],
+    }))
+}
+
 /// Converts X-Ray SDK segment documents (with nested subsegments) to OTLP resource spans.
 /// Documents that cannot be converted are reported in the second value.
-pub fn convert(segments: &[XraySegment]) -> (Vec<ResourceSpans>, Vec<Rejected>) {
+pub fn convert<'a>(segments: impl IntoIterator<Item = &'a XraySegment>) -> (Vec<ResourceSpans>, Vec<Rejected>) {
+    let segments: Vec<&XraySegment> = segments.into_iter().collect();
     let mut rejected = Vec::new();
     let documents: Vec<Option<Segment>> = segments
         .iter()
@@ -90,7 +100,7 @@ pub fn convert(segments: &[XraySegment]) -> (Vec<ResourceSpans>, Vec<Rejected>) 
         .collect();
     let services = ServiceNames::index(documents.iter().flatten());
     let mut converted = Vec::with_capacity(documents.len());
-    for (segment, document) in segments.iter().zip(&documents) {
+    for (segment, document) in segments.iter().copied().zip(&documents) {
         let Some(document) = document else { continue };
         match convert_document(document, &services) {
             Ok(resource_spans) => converted.push(resource_spans),

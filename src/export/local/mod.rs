@@ -170,15 +170,13 @@ impl Exporter for LocalStore {
     /// flattened by its own kind (`signal` adds nothing).
     fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<StoreRequest> {
         let mut flattener = Flattener::default();
-        let mut rejected = Vec::new();
+        // X-Ray documents are converted together: streamed subsegments find their segment.
+        let (xray_spans, mut rejected) = xray_to_otlp::convert_batches(batches);
+        flattener.add_resource_spans(&xray_spans);
         for batch in batches {
             match &batch.payload {
                 Payload::Traces(request) => flattener.add_resource_spans(&request.resource_spans),
-                Payload::XraySegments(segments) => {
-                    let (resource_spans, refused) = xray_to_otlp::convert(segments);
-                    flattener.add_resource_spans(&resource_spans);
-                    rejected.extend(refused);
-                }
+                Payload::XraySegments(_) => {}
                 Payload::Logs(request) => flattener.add_resource_logs(&request.resource_logs),
                 Payload::Metrics(request) => flattener.add_resource_metrics(&request.resource_metrics),
             }
