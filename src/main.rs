@@ -37,7 +37,10 @@ fn main() -> ExitCode {
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting waggle");
             let runtime = runtime();
             // Inside the runtime: the signal handlers need its driver.
-            let shutdown = runtime.block_on(async { shutdown_signal() });
+            let shutdown = {
+                let _context = runtime.enter();
+                shutdown_signal()
+            };
             match runtime.block_on(app::run(settings, shutdown)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
