@@ -2,6 +2,8 @@
 OTLP request builders and the driver subprocess.
 """
 
+import atexit
+import ctypes
 import json
 import os
 import queue
@@ -126,6 +128,23 @@ def base_config(data_dir):
     }
 
 
+RUNNING = set()  # every waggle process started, killed at interpreter exit whatever happened
+
+
+@atexit.register
+def _kill_leftovers():
+    for process in list(RUNNING):
+        if process.poll() is None:
+            process.kill()
+
+
+def die_with_parent():
+    """In the child before exec: SIGKILL it if the test process dies (even by os._exit)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Waggle:
     """One waggle process started from a config file in `workdir`; stdout kept as JSON lines."""
 
@@ -158,7 +177,9 @@ class Waggle:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
+        RUNNING.add(self.process)
         for stream, sink, notify in (
             (self.process.stdout, self.lines, True),
             (self.process.stderr, self.stderr_lines, False),
