@@ -123,6 +123,7 @@ pub mod count {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 
     pub fn spans(request: &ExportTraceServiceRequest) -> usize {
@@ -134,10 +135,13 @@ pub mod count {
     }
 
     pub fn data_points(request: &ExportMetricsServiceRequest) -> usize {
-        request
-            .resource_metrics
+        request.resource_metrics.iter().map(data_points_in).sum()
+    }
+
+    pub fn data_points_in(resource: &ResourceMetrics) -> usize {
+        resource
+            .scope_metrics
             .iter()
-            .flat_map(|r| &r.scope_metrics)
             .flat_map(|s| &s.metrics)
             .map(|m| match &m.data {
                 Some(Data::Gauge(g)) => g.data_points.len(),

@@ -7,9 +7,14 @@
 //! status and the local store's query API.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod app;
 pub mod batch;
+pub mod cli;
 pub mod config;
 pub mod export;
+pub mod health;
+pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;

@@ -144,6 +144,23 @@ impl Metrics {
         out
     }
 
+    /// Shows a receiver's counters at zero from the start, so "nothing arrived" is visible.
+    pub fn show_receiver(&self, receiver: &'static str, signals: &[Signal]) {
+        for &signal in signals {
+            let labels = Self::receiver(receiver, signal);
+            let _ = self.received.get_or_create(&labels);
+            let _ = self.accepted.get_or_create(&labels);
+        }
+    }
+
+    /// Shows a destination's counters at zero from the start.
+    pub fn show_destination(&self, destination: &'static str, signals: &[Signal]) {
+        for &signal in signals {
+            let _ = self.sent.get_or_create(&Self::lane(destination, signal));
+        }
+        let _ = self.queue_bytes.get_or_create(&Self::destination(destination));
+    }
+
     pub fn receiver(receiver: &'static str, signal: Signal) -> ReceiverLabels {
         ReceiverLabels { receiver, signal: signal.as_str() }
     }

@@ -2,12 +2,14 @@
 //!
 //! `config/waggle.toml` documents each key; a test keeps the two in step.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
+use super::Secret;
 use crate::batch::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
@@ -85,11 +87,20 @@ pub struct PipelineSettings {
     /// What a refused OTLP caller is told to wait (Retry-After / gRPC RetryInfo).
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
+    /// A full lane that has finished no request for this long (its destination is down or
+    /// hung) stops holding up the other lanes: OTLP callers are accepted again and what the
+    /// stalled lane cannot take is dropped and counted (`reason="destination_stalled"`).
+    #[serde(with = "humantime_serde")]
+    pub stall_timeout: Duration,
 }
 
 impl Default for PipelineSettings {
     fn default() -> Self {
-        PipelineSettings { shutdown_timeout: Duration::from_secs(5), retry_after: Duration::from_secs(1) }
+        PipelineSettings {
+            shutdown_timeout: Duration::from_secs(5),
+            retry_after: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -175,17 +186,62 @@ impl Default for XrayUdpSettings {
 #[serde(default)]
 pub struct DestinationSettings {
     pub local: LocalStoreSettings,
+    pub honeycomb: HoneycombSettings,
 }
 
-/// The embedded store: every signal, on disk under `data_dir`, queryable on the admin port.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LocalStoreSettings {
-    pub enabled: bool,
-    /// Size the store is kept under; the oldest rows are evicted past it.
-    pub max_size: ByteSize,
-    #[serde(flatten)]
-    pub lane: LaneSettings,
+/// Declares a destination's settings struct: its own keys, then the queue, batch, sender and
+/// retry keys every destination has (see [`LaneSettings`]), with `lane()` to get those out.
+/// (Serde's `flatten` would lose key names in error messages, so the fields are spelled out.)
+macro_rules! destination_settings {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty, )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+            /// Signals this destination takes.
+            pub signals: Vec<Signal>,
+            /// Bytes the lane may hold (queued, batching, being sent) before callers are refused.
+            pub queue_size: ByteSize,
+            /// A batch is sent once it holds this many items.
+            pub batch_max_items: usize,
+            /// A batch is sent once it holds this many bytes.
+            pub batch_max_size: ByteSize,
+            /// A batch is sent at the latest this long after its first item arrived.
+            #[serde(with = "humantime_serde")]
+            pub batch_timeout: Duration,
+            /// Requests in flight at once.
+            pub senders: usize,
+            pub retry: RetryPolicy,
+        }
+
+        impl $name {
+            /// The lane part of these settings.
+            pub fn lane(&self) -> LaneSettings {
+                LaneSettings {
+                    signals: self.signals.clone(),
+                    queue_size: self.queue_size,
+                    batch_max_items: self.batch_max_items,
+                    batch_max_size: self.batch_max_size,
+                    batch_timeout: self.batch_timeout,
+                    senders: self.senders,
+                    retry: self.retry.clone(),
+                }
+            }
+        }
+    };
+}
+
+destination_settings! {
+    /// The embedded store: every signal, on disk under `data_dir`, queryable on the admin port.
+    pub struct LocalStoreSettings {
+        pub enabled: bool,
+        /// Size the store is kept under; the oldest rows are evicted past it.
+        pub max_size: ByteSize,
+    }
 }
 
 impl Default for LocalStoreSettings {
@@ -193,15 +249,91 @@ impl Default for LocalStoreSettings {
         LocalStoreSettings {
             enabled: true,
             max_size: ByteSize::mib(256),
-            lane: LaneSettings {
-                signals: Signal::ALL.to_vec(),
-                queue_size: ByteSize::mib(64),
-                batch_max_items: 2048,
-                batch_max_size: ByteSize::mib(4),
-                batch_timeout: Duration::from_millis(200),
-                senders: 1,
-                retry: RetryPolicy::default(),
-            },
+            signals: Signal::ALL.to_vec(),
+            queue_size: ByteSize::mib(64),
+            batch_max_items: 2048,
+            batch_max_size: ByteSize::mib(4),
+            batch_timeout: Duration::from_millis(200),
+            senders: 1,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Which Honeycomb API to send to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoneycombRegion {
+    /// `https://api.honeycomb.io`
+    Us,
+    /// `https://api.eu1.honeycomb.io`
+    Eu,
+}
+
+/// Request body compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Zstd,
+    Gzip,
+    None,
+}
+
+destination_settings! {
+    /// Honeycomb (or any OTLP/HTTP backend), over OTLP/HTTP protobuf. On when an API key is set.
+    pub struct HoneycombSettings {
+        /// Send to Honeycomb when an API key is set; false keeps it off even then.
+        pub enabled: bool,
+        /// The ingest key (`HONEYCOMB_API_KEY`), sent as `x-honeycomb-team`.
+        pub api_key: Option<Secret>,
+        /// Dataset for metrics, and for traces and logs with a classic key (`HONEYCOMB_DATASET`),
+        /// sent as `x-honeycomb-dataset`.
+        pub dataset: Option<String>,
+        pub region: HoneycombRegion,
+        /// Base URL of any OTLP/HTTP receiver; overrides `region`. Paths `/v1/traces`,
+        /// `/v1/logs` and `/v1/metrics` are appended.
+        pub endpoint: Option<String>,
+        /// Extra request headers (values are treated as secrets).
+        pub headers: BTreeMap<String, Secret>,
+        pub compression: Compression,
+        /// Requests are split so none is larger than this before compression (Honeycomb takes 20 MiB).
+        pub max_request_size: ByteSize,
+        /// Time allowed for one request.
+        #[serde(with = "humantime_serde")]
+        pub timeout: Duration,
+    }
+}
+
+impl HoneycombSettings {
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> String {
+        match (&self.endpoint, self.region) {
+            (Some(endpoint), _) => endpoint.trim_end_matches('/').to_string(),
+            (None, HoneycombRegion::Us) => "https://api.honeycomb.io".to_string(),
+            (None, HoneycombRegion::Eu) => "https://api.eu1.honeycomb.io".to_string(),
+        }
+    }
+}
+
+impl Default for HoneycombSettings {
+    fn default() -> Self {
+        HoneycombSettings {
+            enabled: true,
+            api_key: None,
+            dataset: None,
+            region: HoneycombRegion::Us,
+            endpoint: None,
+            headers: BTreeMap::new(),
+            compression: Compression::Zstd,
+            max_request_size: ByteSize::mib(15),
+            timeout: Duration::from_secs(10),
+            signals: Signal::ALL.to_vec(),
+            queue_size: ByteSize::mib(64),
+            batch_max_items: 8192,
+            batch_max_size: ByteSize::mib(8),
+            batch_timeout: Duration::from_millis(200),
+            senders: 4,
+            retry: RetryPolicy::default(),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! (translating on the lane's own task) and sends one request at a time; the lane around it
 //! does the queueing, batching, parallel senders and retries.
 
+pub mod compress;
 pub mod local;
+pub mod otlp_body;
 
 use std::future::Future;
 use std::time::Duration;

@@ -6,10 +6,10 @@
 //! "queue bytes" covers everything the lane holds.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytesize::ByteSize;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -23,8 +23,8 @@ use crate::ratelimit::LogLimiter;
 use crate::status::DestinationStatus;
 
 /// Queue, batch and sender settings shared by every destination (config keys under
-/// `destinations.<name>`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `destinations.<name>`, see `config::settings`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct LaneSettings {
     /// Signals this destination takes.
     pub signals: Vec<Signal>,
@@ -36,7 +36,6 @@ pub struct LaneSettings {
     /// A batch is sent once it holds this many bytes.
     pub batch_max_size: ByteSize,
     /// A batch is sent at the latest this long after its first item arrived.
-    #[serde(with = "humantime_serde")]
     pub batch_timeout: Duration,
     /// Requests in flight at once.
     pub senders: usize,
@@ -51,6 +50,59 @@ pub struct LaneHandle {
     capacity: Arc<Semaphore>,
     capacity_bytes: u32,
     queue: mpsc::UnboundedSender<Queued>,
+    progress: Arc<Progress>,
+}
+
+/// Whether the lane is getting anywhere: how long its senders have been busy without
+/// finishing a request. The router uses it to tell a busy lane (refuse; the caller retries)
+/// from a stalled one (stop waiting for it).
+#[derive(Debug)]
+struct Progress {
+    origin: Instant,
+    /// Deliveries running now.
+    in_flight: AtomicUsize,
+    /// Milliseconds since `origin` when a request last finished, or when the lane got busy.
+    since_millis: AtomicU64,
+}
+
+/// Held while a delivery runs.
+struct Busy<'a>(&'a Progress);
+
+impl Progress {
+    fn new() -> Self {
+        Progress { origin: Instant::now(), in_flight: AtomicUsize::new(0), since_millis: AtomicU64::new(0) }
+    }
+
+    fn now_millis(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn busy(&self) -> Busy<'_> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.mark();
+        }
+        Busy(self)
+    }
+
+    /// A request finished.
+    fn mark(&self) {
+        self.since_millis.store(self.now_millis(), Ordering::Relaxed);
+    }
+
+    /// How long the lane has been busy without finishing anything; zero when idle.
+    fn stuck_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            return Duration::ZERO;
+        }
+        let since = self.since_millis.load(Ordering::Relaxed);
+        Duration::from_millis(self.now_millis().saturating_sub(since))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Room reserved in a lane for one batch; hand it the batch with [`Reservation::send`].
@@ -83,7 +135,29 @@ impl LaneHandle {
         Some(Reservation { permit, queue: self.queue.clone() })
     }
 
-    /// Bytes the lane holds now.
+    /// True when the lane's senders have been busy for `timeout` without finishing a request
+    /// (its destination is down or hung). A full, stalled lane no longer holds up the others:
+    /// see the router.
+    pub fn is_stalled(&self, timeout: Duration) -> bool {
+        self.progress.stuck_for() >= timeout
+    }
+
+    /// A read-only view of how full the lane is, which does not keep the lane open.
+    pub fn gauge(&self) -> LaneGauge {
+        LaneGauge { name: self.name, capacity: Arc::clone(&self.capacity), capacity_bytes: self.capacity_bytes }
+    }
+}
+
+/// How many bytes a lane holds, for `/metrics`.
+#[derive(Clone, Debug)]
+pub struct LaneGauge {
+    pub name: &'static str,
+    capacity: Arc<Semaphore>,
+    capacity_bytes: u32,
+}
+
+impl LaneGauge {
+    /// Bytes the lane holds now: queued, batching or being sent.
     pub fn held_bytes(&self) -> u64 {
         u64::from(self.capacity_bytes) - self.capacity.available_permits() as u64
     }
@@ -120,12 +194,14 @@ pub fn spawn<E: Exporter>(
     for signal in &settings.signals {
         signals[signal.index()] = true;
     }
+    let progress = Arc::new(Progress::new());
     let handle = LaneHandle {
         name,
         signals,
         capacity: Arc::new(Semaphore::new(capacity_bytes as usize)),
         capacity_bytes,
         queue,
+        progress: Arc::clone(&progress),
     };
     let lane = Arc::new(Lane {
         name,
@@ -135,6 +211,7 @@ pub fn spawn<E: Exporter>(
         status: context.status,
         abandon: context.abandon,
         warn_limit: LogLimiter::new(Duration::from_secs(10)),
+        progress,
     });
     let task = tokio::spawn(run_batcher(lane, receiver));
     (handle, task)
@@ -148,6 +225,7 @@ struct Lane<E> {
     status: Arc<DestinationStatus>,
     abandon: CancellationToken,
     warn_limit: LogLimiter,
+    progress: Arc<Progress>,
 }
 
 /// Items of one signal waiting to be sent together.
@@ -222,6 +300,7 @@ impl<E: Exporter> Lane<E> {
     /// Builds the requests for a batch and sends each until it succeeds or is given up on.
     /// The queued items (and so their reserved bytes) are released when this returns.
     async fn deliver(&self, signal: Signal, queued: Vec<Queued>) {
+        let _busy = self.progress.busy();
         let batches: Vec<SharedBatch> = queued.iter().map(|q| Arc::clone(&q.batch)).collect();
         let built = self.exporter.build(signal, &batches);
         drop(batches);
@@ -230,6 +309,7 @@ impl<E: Exporter> Lane<E> {
         }
         for mut request in built.requests {
             self.send_with_retry(signal, &mut request).await;
+            self.progress.mark();
         }
         drop(queued);
     }

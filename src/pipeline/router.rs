@@ -2,8 +2,10 @@
 //!
 //! OTLP requests are routed all-or-nothing ([`Router::accept`]): either every target lane has
 //! room and the caller gets 200, or none takes it and the caller is asked to retry, so a retry
-//! never duplicates data. UDP datagrams have no one to ask, so [`Router::offer`] gives the
-//! batch to every lane with room and counts a drop in each full one.
+//! never duplicates data. One exception keeps a dead destination from holding up the live
+//! ones: a full lane that has finished no request for the stall timeout is skipped, and the
+//! items it could not take are counted as dropped. UDP datagrams have no one to ask, so
+//! [`Router::offer`] gives the batch to every lane with room and counts a drop in each full one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,11 +29,14 @@ pub struct Router {
     lanes: Vec<LaneHandle>,
     metrics: Arc<Metrics>,
     retry_after: Duration,
+    stall_timeout: Duration,
 }
 
 impl Router {
-    pub fn new(lanes: Vec<LaneHandle>, metrics: Arc<Metrics>, retry_after: Duration) -> Self {
-        Router { lanes, metrics, retry_after }
+    /// `retry_after` is what refused callers are told to wait; a full lane that finished no
+    /// request for `stall_timeout` stops holding up the others.
+    pub fn new(lanes: Vec<LaneHandle>, metrics: Arc<Metrics>, retry_after: Duration, stall_timeout: Duration) -> Self {
+        Router { lanes, metrics, retry_after, stall_timeout }
     }
 
     /// Lanes known to this router.
@@ -43,12 +48,18 @@ impl Router {
     pub fn accept(&self, batch: Batch) -> Result<(), LaneFull> {
         let signal = batch.signal();
         let mut reservations = Vec::with_capacity(self.lanes.len());
+        let mut stalled = Vec::new();
         for lane in self.targets(signal) {
             match lane.try_reserve(batch.bytes) {
                 Some(reservation) => reservations.push(reservation),
+                None if lane.is_stalled(self.stall_timeout) => stalled.push(lane.name),
                 // Dropping the reservations made so far releases their room.
                 None => return Err(LaneFull { destination: lane.name, retry_after: self.retry_after }),
             }
+        }
+        for destination in stalled {
+            let loss = Metrics::loss(destination, signal, "destination_stalled");
+            self.metrics.dropped.get_or_create(&loss).inc_by(batch.items as u64);
         }
         let batch = Arc::new(batch);
         for reservation in reservations {

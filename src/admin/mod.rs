@@ -1,0 +1,89 @@
+//! The admin endpoint: `/healthz`, `/readyz`, `/metrics` (Prometheus), `/status` (JSON), and
+//! the local store's query API under `/api/`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+pub mod store_api;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::pipeline::lane::LaneGauge;
+use crate::status::{DestinationStatus, StatusReport};
+
+/// What the admin handlers read.
+pub struct AdminState {
+    pub metrics: Arc<Metrics>,
+    pub lanes: Vec<LaneGauge>,
+    pub destinations: Vec<Arc<DestinationStatus>>,
+    /// True once every receiver listens; false again when shutdown starts.
+    pub ready: AtomicBool,
+    pub started: SystemTime,
+}
+
+/// The admin routes; `extra` adds the local store's query API when it is on.
+pub fn app(state: Arc<AdminState>, extra: Option<Router>) -> Router {
+    let admin = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+        .with_state(state);
+    match extra {
+        Some(extra) => admin.merge(extra),
+        None => admin,
+    }
+}
+
+/// Serves the admin routes until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    for lane in &state.lanes {
+        let held = i64::try_from(lane.held_bytes()).unwrap_or(i64::MAX);
+        state.metrics.queue_bytes.get_or_create(&Metrics::destination(lane.name)).set(held);
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
+}
+
+#[derive(Serialize)]
+struct StatusBody {
+    version: &'static str,
+    ready: bool,
+    uptime_seconds: u64,
+    destinations: Vec<StatusReport>,
+}
+
+async fn status(State(state): State<Arc<AdminState>>) -> Json<StatusBody> {
+    let uptime = SystemTime::now().duration_since(state.started).unwrap_or(Duration::ZERO);
+    Json(StatusBody {
+        version: env!("CARGO_PKG_VERSION"),
+        ready: state.ready.load(Ordering::Relaxed),
+        uptime_seconds: uptime.as_secs(),
+        destinations: state.destinations.iter().map(|d| d.report()).collect(),
+    })
+}

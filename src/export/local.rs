@@ -1,1 +1,0 @@
-//! The embedded local store (placeholder while it is being written).

@@ -1,0 +1,289 @@
+//! Encodes batches of one signal into OTLP/protobuf request bodies no larger than a limit.
+//!
+//! Concatenated `Export…ServiceRequest` encodings are themselves a valid request (the
+//! top-level field is repeated), so each resource entry is encoded straight from the shared
+//! batch into the body: nothing is cloned on the common path. A single resource entry larger
+//! than the limit is split by its items. X-Ray segments are translated to spans here, on the
+//! lane's task.
+
+use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use prost::Message;
+use prost::encoding::message;
+
+use crate::batch::{Payload, SharedBatch, count};
+use crate::export::Rejected;
+use crate::translate::xray_to_otlp;
+
+/// One encoded request body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body {
+    /// `Export…ServiceRequest` protobuf, uncompressed.
+    pub bytes: Vec<u8>,
+    /// Spans, log records or data points in it.
+    pub items: usize,
+}
+
+/// The top-level field number of every `Export…ServiceRequest`.
+const RESOURCE_FIELD: u32 = 1;
+
+/// A `Resource…` message that can be written into a request body and split by items.
+trait ResourceEntry: Message + Sized {
+    fn items(&self) -> usize;
+    /// Splits into entries of at most `max_items` items each (resource and scope repeated).
+    fn split(&self, max_items: usize) -> Vec<Self>;
+}
+
+/// Builds bodies of at most `max_bytes` (a single item larger than that travels alone).
+struct BodyBuilder {
+    max_bytes: usize,
+    bodies: Vec<Body>,
+    current: Body,
+}
+
+impl BodyBuilder {
+    fn new(max_bytes: usize) -> Self {
+        BodyBuilder { max_bytes, bodies: Vec::new(), current: Body { bytes: Vec::new(), items: 0 } }
+    }
+
+    fn push<R: ResourceEntry>(&mut self, entry: &R) {
+        let len = message::encoded_len(RESOURCE_FIELD, entry);
+        if len > self.max_bytes {
+            let items = entry.items();
+            if items > 1 {
+                // Split into pieces that fit, estimating items per piece from the average size.
+                let per_piece = (items * self.max_bytes / len).clamp(1, items - 1);
+                for piece in entry.split(per_piece) {
+                    self.push(&piece);
+                }
+                return;
+            }
+        }
+        if !self.current.bytes.is_empty() && self.current.bytes.len() + len > self.max_bytes {
+            self.finish_current();
+        }
+        message::encode(RESOURCE_FIELD, entry, &mut self.current.bytes);
+        self.current.items += entry.items();
+    }
+
+    fn finish_current(&mut self) {
+        let full = std::mem::replace(&mut self.current, Body { bytes: Vec::new(), items: 0 });
+        self.bodies.push(full);
+    }
+
+    fn finish(mut self) -> Vec<Body> {
+        if !self.current.bytes.is_empty() {
+            self.finish_current();
+        }
+        self.bodies
+    }
+}
+
+/// Trace request bodies from OTLP traces and X-Ray segments (translated here).
+pub fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
+    let mut builder = BodyBuilder::new(max_bytes);
+    let mut rejected = Vec::new();
+    for batch in batches {
+        match &batch.payload {
+            Payload::Traces(request) => request.resource_spans.iter().for_each(|entry| builder.push(entry)),
+            Payload::XraySegments(segments) => {
+                let (converted, refused) = xray_to_otlp::convert(segments);
+                converted.iter().for_each(|entry| builder.push(entry));
+                rejected.extend(refused);
+            }
+            Payload::Logs(_) | Payload::Metrics(_) => {}
+        }
+    }
+    (builder.finish(), rejected)
+}
+
+/// Logs request bodies.
+pub fn logs(batches: &[SharedBatch], max_bytes: usize) -> Vec<Body> {
+    let mut builder = BodyBuilder::new(max_bytes);
+    for batch in batches {
+        if let Payload::Logs(request) = &batch.payload {
+            request.resource_logs.iter().for_each(|entry| builder.push(entry));
+        }
+    }
+    builder.finish()
+}
+
+/// Metrics request bodies.
+pub fn metrics(batches: &[SharedBatch], max_bytes: usize) -> Vec<Body> {
+    let mut builder = BodyBuilder::new(max_bytes);
+    for batch in batches {
+        if let Payload::Metrics(request) = &batch.payload {
+            request.resource_metrics.iter().for_each(|entry| builder.push(entry));
+        }
+    }
+    builder.finish()
+}
+
+/// Splits `items` into groups of at most `max` (at least one per group).
+fn chunks<T: Clone>(items: &[T], max: usize) -> impl Iterator<Item = Vec<T>> + '_ {
+    items.chunks(max.max(1)).map(<[T]>::to_vec)
+}
+
+impl ResourceEntry for ResourceSpans {
+    fn items(&self) -> usize {
+        self.scope_spans.iter().map(|s| s.spans.len()).sum()
+    }
+
+    fn split(&self, max_items: usize) -> Vec<Self> {
+        let mut pieces = Vec::new();
+        for scope in &self.scope_spans {
+            for spans in chunks(&scope.spans, max_items) {
+                let scope_spans = vec![ScopeSpans { spans, ..without_spans(scope) }];
+                pieces.push(ResourceSpans { scope_spans, ..without_scopes_spans(self) });
+            }
+        }
+        pieces
+    }
+}
+
+impl ResourceEntry for ResourceLogs {
+    fn items(&self) -> usize {
+        self.scope_logs.iter().map(|s| s.log_records.len()).sum()
+    }
+
+    fn split(&self, max_items: usize) -> Vec<Self> {
+        let mut pieces = Vec::new();
+        for scope in &self.scope_logs {
+            for log_records in chunks(&scope.log_records, max_items) {
+                let head = ScopeLogs { scope: scope.scope.clone(), schema_url: scope.schema_url.clone(), log_records };
+                let resource = ResourceLogs {
+                    resource: self.resource.clone(),
+                    schema_url: self.schema_url.clone(),
+                    scope_logs: vec![head],
+                };
+                pieces.push(resource);
+            }
+        }
+        pieces
+    }
+}
+
+impl ResourceEntry for ResourceMetrics {
+    fn items(&self) -> usize {
+        count::data_points_in(self)
+    }
+
+    /// Metrics are split by whole metric, never inside one.
+    fn split(&self, _max_items: usize) -> Vec<Self> {
+        let mut pieces = Vec::new();
+        for scope in &self.scope_metrics {
+            for metric in &scope.metrics {
+                let head = ScopeMetrics {
+                    scope: scope.scope.clone(),
+                    schema_url: scope.schema_url.clone(),
+                    metrics: vec![metric.clone()],
+                };
+                let resource = ResourceMetrics {
+                    resource: self.resource.clone(),
+                    schema_url: self.schema_url.clone(),
+                    scope_metrics: vec![head],
+                };
+                pieces.push(resource);
+            }
+        }
+        // A single metric cannot be split further; keep the loop from recursing forever.
+        if pieces.len() <= 1 { Vec::new() } else { pieces }
+    }
+}
+
+fn without_spans(scope: &ScopeSpans) -> ScopeSpans {
+    ScopeSpans { scope: scope.scope.clone(), schema_url: scope.schema_url.clone(), spans: Vec::new() }
+}
+
+fn without_scopes_spans(resource: &ResourceSpans) -> ResourceSpans {
+    ResourceSpans { resource: resource.resource.clone(), schema_url: resource.schema_url.clone(), scope_spans: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::Span;
+
+    use super::*;
+    use crate::batch::Batch;
+
+    fn span(name: &str) -> Span {
+        Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn trace_batch(resources: usize, spans_each: usize) -> SharedBatch {
+        let resource_spans = (0..resources)
+            .map(|r| ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: (0..spans_each).map(|s| span(&format!("span-{r}-{s}"))).collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect();
+        let request = ExportTraceServiceRequest { resource_spans };
+        let len = request.encoded_len();
+        Arc::new(Batch::traces(request, len))
+    }
+
+    fn decode(body: &Body) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest::decode(body.bytes.as_slice()).unwrap()
+    }
+
+    #[test]
+    fn batches_merge_into_one_body_equal_to_the_concatenated_requests() {
+        let (a, b) = (trace_batch(1, 3), trace_batch(2, 2));
+        let (bodies, rejected) = traces(&[Arc::clone(&a), Arc::clone(&b)], 1 << 20);
+        assert!(rejected.is_empty());
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(bodies[0].items, 7);
+        let merged = decode(&bodies[0]);
+        let Payload::Traces(first) = &a.payload else { unreachable!() };
+        let Payload::Traces(second) = &b.payload else { unreachable!() };
+        let expected: Vec<_> = first.resource_spans.iter().chain(&second.resource_spans).cloned().collect();
+        assert_eq!(merged.resource_spans, expected);
+    }
+
+    #[test]
+    fn bodies_stay_under_the_limit_and_lose_nothing() {
+        let batch = trace_batch(50, 20);
+        let limit = 4096;
+        let (bodies, _) = traces(&[batch], limit);
+        assert!(bodies.len() > 1);
+        assert!(bodies.iter().all(|b| b.bytes.len() <= limit), "{:?}", bodies.iter().map(|b| b.bytes.len()).collect::<Vec<_>>());
+        let total: usize = bodies.iter().map(|b| b.items).sum();
+        assert_eq!(total, 1000);
+        let decoded: usize = bodies.iter().map(|b| count::spans(&decode(b))).sum();
+        assert_eq!(decoded, 1000);
+    }
+
+    #[test]
+    fn a_resource_larger_than_the_limit_is_split_by_spans() {
+        let batch = trace_batch(1, 400);
+        let limit = 2000;
+        let (bodies, _) = traces(&[batch], limit);
+        assert!(bodies.len() > 5);
+        assert!(bodies.iter().all(|b| b.bytes.len() <= limit));
+        let names: Vec<String> =
+            bodies.iter().flat_map(|b| decode(b).resource_spans).flat_map(|r| r.scope_spans).flat_map(|s| s.spans).map(|s| s.name).collect();
+        let expected: Vec<String> = (0..400).map(|s| format!("span-0-{s}")).collect();
+        assert_eq!(names, expected, "every span once, in order");
+    }
+
+    #[test]
+    fn a_body_at_exactly_the_limit_is_not_split() {
+        let batch = trace_batch(2, 1);
+        let (whole, _) = traces(std::slice::from_ref(&batch), 1 << 20);
+        let exact = whole[0].bytes.len();
+        assert_eq!(traces(std::slice::from_ref(&batch), exact).0.len(), 1);
+        assert_eq!(traces(std::slice::from_ref(&batch), exact - 1).0.len(), 2);
+    }
+}

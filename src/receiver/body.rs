@@ -1,0 +1,416 @@
+//! Request bodies: reading them under a size cap and decompressing gzip or zstd into a buffer
+//! capped at the same limit, so neither a huge upload nor a compression bomb can make the
+//! receiver hold more than `limit + 1` bytes of it.
+//!
+//! The raw (still compressed) body is read up to `limit` bytes: a compressed body is never
+//! larger than what it expands to in practice, and the cap keeps slow uploads of junk bounded.
+//! Decompression then streams into a buffer that grows only up to `limit + 1` bytes and stops
+//! the moment it would exceed that.
+
+use std::io::Read;
+
+use axum::body::Body;
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::BodyExt;
+
+/// Smallest step the decompression buffer grows by.
+const MIN_GROWTH: usize = 64 * 1024;
+
+/// Decompression output produced on the async runtime before the rest is moved to a blocking
+/// thread (see [`decompress`]).
+pub const INLINE_DECOMPRESS_BYTES: usize = 256 * 1024;
+
+/// The `Content-Encoding` values the OTLP receivers accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentEncoding {
+    Identity,
+    Gzip,
+    Zstd,
+}
+
+impl ContentEncoding {
+    /// Parses a `Content-Encoding` header; `None` means the coding is not supported. A missing
+    /// or empty header is `identity`. A list (`gzip, identity`) is accepted when at most one
+    /// entry is not `identity`.
+    pub fn parse(header: Option<&[u8]>) -> Option<ContentEncoding> {
+        let Some(header) = header else { return Some(ContentEncoding::Identity) };
+        let header = std::str::from_utf8(header).ok()?;
+        let mut chosen = ContentEncoding::Identity;
+        for coding in header.split(',').map(str::trim).filter(|coding| !coding.is_empty()) {
+            let parsed = ContentEncoding::from_name(coding)?;
+            if parsed != ContentEncoding::Identity {
+                if chosen != ContentEncoding::Identity {
+                    return None;
+                }
+                chosen = parsed;
+            }
+        }
+        Some(chosen)
+    }
+
+    fn from_name(name: &str) -> Option<ContentEncoding> {
+        if name.eq_ignore_ascii_case("identity") {
+            Some(ContentEncoding::Identity)
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            Some(ContentEncoding::Gzip)
+        } else if name.eq_ignore_ascii_case("zstd") {
+            Some(ContentEncoding::Zstd)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentEncoding::Identity => "identity",
+            ContentEncoding::Gzip => "gzip",
+            ContentEncoding::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for ContentEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a body could not be turned into bytes to decode.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body, compressed or decompressed, is larger than the limit.
+    #[error("request body is larger than the limit of {limit} bytes (measured after decompression)")]
+    TooLarge { limit: usize },
+    /// The compressed data is corrupt, truncated or needs more memory than allowed.
+    #[error("could not decompress the {encoding} request body: {source}")]
+    Corrupt {
+        encoding: ContentEncoding,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection failed while the body was being read.
+    #[error("could not read the request body: {0}")]
+    Read(#[source] axum::Error),
+}
+
+/// Reads a whole request body, failing with [`BodyError::TooLarge`] as soon as more than
+/// `limit` bytes have arrived (or at once when `declared_len` already says so).
+pub async fn read_capped(mut body: Body, limit: usize, declared_len: Option<u64>) -> Result<Bytes, BodyError> {
+    if declared_len.is_some_and(|len| len > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame.map_err(BodyError::Read)?.into_data() else { continue };
+        total = total.saturating_add(chunk.len());
+        if total > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(chunk),
+            (Some(head), None) => {
+                let expected = declared_len.map_or(2 * total, |len| len as usize).clamp(total, limit);
+                let mut joined = BytesMut::with_capacity(expected);
+                joined.extend_from_slice(head);
+                joined.extend_from_slice(&chunk);
+                rest = Some(joined);
+            }
+            (Some(_), Some(joined)) => joined.extend_from_slice(&chunk),
+        }
+    }
+    Ok(match (first, rest) {
+        (_, Some(joined)) => joined.freeze(),
+        (Some(only), None) => only,
+        (None, None) => Bytes::new(),
+    })
+}
+
+/// Decompresses `raw` into at most `limit` bytes. Small outputs are produced in place; once
+/// more than [`INLINE_DECOMPRESS_BYTES`] have come out, the rest is finished on a blocking
+/// thread so a large body (or a bomb) does not stall the runtime's other requests.
+pub async fn decompress(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Bytes, BodyError> {
+    // A zero-byte body is an empty request whatever its Content-Encoding says.
+    if encoding == ContentEncoding::Identity || raw.is_empty() {
+        return Ok(raw);
+    }
+    let mut decompressor = Decompressor::new(encoding, raw, limit)?;
+    if decompressor.advance(INLINE_DECOMPRESS_BYTES)? {
+        return Ok(decompressor.into_bytes());
+    }
+    let finished = tokio::task::spawn_blocking(move || {
+        decompressor.advance(usize::MAX)?;
+        Ok(decompressor)
+    })
+    .await;
+    match finished {
+        Ok(result) => result.map(Decompressor::into_bytes),
+        // The closure cannot panic on input (every error is returned); re-raise a bug as such.
+        Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+    }
+}
+
+/// Decompresses `raw` into at most `limit` bytes on the calling thread.
+pub fn decompress_blocking(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Bytes, BodyError> {
+    if encoding == ContentEncoding::Identity || raw.is_empty() {
+        return if raw.len() > limit { Err(BodyError::TooLarge { limit }) } else { Ok(raw) };
+    }
+    let mut decompressor = Decompressor::new(encoding, raw, limit)?;
+    decompressor.advance(usize::MAX)?;
+    Ok(decompressor.into_bytes())
+}
+
+/// A decompression in progress, writing into a buffer that never grows past `limit + 1`.
+pub struct Decompressor {
+    encoding: ContentEncoding,
+    reader: Box<dyn Read + Send>,
+    /// `out[..filled]` is output; the rest is zeroed room for the next reads.
+    out: Vec<u8>,
+    filled: usize,
+    limit: usize,
+}
+
+impl Decompressor {
+    /// Starts decompressing `raw`. Fails only for a zstd frame header that is already corrupt.
+    pub fn new(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Decompressor, BodyError> {
+        let reader: Box<dyn Read + Send> = match encoding {
+            ContentEncoding::Identity => Box::new(raw.reader()),
+            ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw.reader())),
+            ContentEncoding::Zstd => Box::new(zstd_reader(raw, limit).map_err(|source| corrupt(encoding, source))?),
+        };
+        Ok(Decompressor { encoding, reader, out: Vec::new(), filled: 0, limit })
+    }
+
+    /// Decompresses up to `budget` more bytes. `Ok(true)` once the input is used up,
+    /// `Ok(false)` when the budget ran out first.
+    pub fn advance(&mut self, budget: usize) -> Result<bool, BodyError> {
+        let stop_at = self.filled.saturating_add(budget);
+        while self.filled < stop_at {
+            if self.filled == self.out.len() {
+                self.grow()?;
+            }
+            let end = self.out.len().min(stop_at);
+            match self.reader.read(&mut self.out[self.filled..end]) {
+                Ok(0) => return Ok(true),
+                Ok(read) => self.filled += read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(corrupt(self.encoding, source)),
+            }
+            if self.filled > self.limit {
+                return Err(BodyError::TooLarge { limit: self.limit });
+            }
+        }
+        Ok(false)
+    }
+
+    /// Room reserved so far; never more than `limit + 1` bytes.
+    pub fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+
+    /// The output so far.
+    pub fn into_bytes(mut self) -> Bytes {
+        self.out.truncate(self.filled);
+        Bytes::from(self.out)
+    }
+
+    /// Doubles the room for output, up to one byte past the limit (that byte shows the body
+    /// is too large without ever holding more of it).
+    fn grow(&mut self) -> Result<(), BodyError> {
+        let cap = self.limit.saturating_add(1);
+        if self.out.len() >= cap {
+            return Err(BodyError::TooLarge { limit: self.limit });
+        }
+        let wanted = self.out.len().saturating_mul(2).max(MIN_GROWTH).min(cap);
+        self.out.reserve_exact(wanted - self.out.len());
+        self.out.resize(wanted, 0);
+        Ok(())
+    }
+}
+
+/// A zstd reader whose window is limited: a window larger than both the largest body we
+/// accept and what the standard compression levels use (8 MiB) is never needed, so a frame
+/// that asks for more is refused instead of allocating it.
+fn zstd_reader(
+    raw: Bytes,
+    limit: usize,
+) -> std::io::Result<zstd::stream::read::Decoder<'static, bytes::buf::Reader<Bytes>>> {
+    const STANDARD_LEVELS_WINDOW_LOG: u32 = 23;
+    const LARGEST_WINDOW_LOG: u32 = 31;
+    let limit_log = usize::BITS - limit.max(1).saturating_sub(1).leading_zeros();
+    let window_log_max = limit_log.clamp(STANDARD_LEVELS_WINDOW_LOG, LARGEST_WINDOW_LOG);
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(raw.reader())?;
+    decoder.window_log_max(window_log_max)?;
+    Ok(decoder)
+}
+
+fn corrupt(encoding: ContentEncoding, source: std::io::Error) -> BodyError {
+    BodyError::Corrupt { encoding, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const LIMIT: usize = 100_000;
+
+    fn gzip(data: &[u8]) -> Bytes {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).expect("gzip into memory");
+        Bytes::from(encoder.finish().expect("gzip into memory"))
+    }
+
+    fn zstd(data: &[u8]) -> Bytes {
+        Bytes::from(zstd::encode_all(data, 1).expect("zstd into memory"))
+    }
+
+    fn compress(encoding: ContentEncoding, data: &[u8]) -> Bytes {
+        match encoding {
+            ContentEncoding::Identity => Bytes::copy_from_slice(data),
+            ContentEncoding::Gzip => gzip(data),
+            ContentEncoding::Zstd => zstd(data),
+        }
+    }
+
+    /// Bytes that do not compress to nothing, so the boundary tests exercise real data.
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ (i / 251) as u8).collect()
+    }
+
+    const ENCODINGS: [ContentEncoding; 3] = [ContentEncoding::Identity, ContentEncoding::Gzip, ContentEncoding::Zstd];
+
+    #[test]
+    fn parses_content_encoding_headers() {
+        assert_eq!(ContentEncoding::parse(None), Some(ContentEncoding::Identity));
+        assert_eq!(ContentEncoding::parse(Some(b"")), Some(ContentEncoding::Identity));
+        assert_eq!(ContentEncoding::parse(Some(b"identity")), Some(ContentEncoding::Identity));
+        assert_eq!(ContentEncoding::parse(Some(b"GZIP")), Some(ContentEncoding::Gzip));
+        assert_eq!(ContentEncoding::parse(Some(b"x-gzip")), Some(ContentEncoding::Gzip));
+        assert_eq!(ContentEncoding::parse(Some(b"zstd")), Some(ContentEncoding::Zstd));
+        assert_eq!(ContentEncoding::parse(Some(b"gzip, identity")), Some(ContentEncoding::Gzip));
+        assert_eq!(ContentEncoding::parse(Some(b"br")), None);
+        assert_eq!(ContentEncoding::parse(Some(b"gzip, zstd")), None);
+        assert_eq!(ContentEncoding::parse(Some(b"\xff")), None);
+    }
+
+    #[test]
+    fn a_zero_byte_body_is_empty_whatever_its_encoding() {
+        for encoding in ENCODINGS {
+            let out = decompress_blocking(encoding, Bytes::new(), LIMIT).expect("zero bytes");
+            assert!(out.is_empty(), "{encoding}");
+        }
+    }
+
+    #[test]
+    fn a_body_of_exactly_the_limit_decompresses_for_every_encoding() {
+        let data = sample(LIMIT);
+        for encoding in ENCODINGS {
+            let out = decompress_blocking(encoding, compress(encoding, &data), LIMIT)
+                .unwrap_or_else(|error| panic!("{encoding}: {error}"));
+            assert_eq!(out.len(), LIMIT, "{encoding}");
+            assert!(out == data, "{encoding}: output differs");
+        }
+    }
+
+    #[test]
+    fn one_byte_over_the_limit_is_too_large_for_every_encoding() {
+        let data = sample(LIMIT + 1);
+        for encoding in ENCODINGS {
+            let result = decompress_blocking(encoding, compress(encoding, &data), LIMIT);
+            assert!(matches!(result, Err(BodyError::TooLarge { limit: LIMIT })), "{encoding}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_body_is_empty_for_every_encoding() {
+        for encoding in ENCODINGS {
+            let out = decompress_blocking(encoding, compress(encoding, b""), LIMIT).expect("empty body");
+            assert!(out.is_empty(), "{encoding}");
+        }
+    }
+
+    /// `mib` MiB of zeros as concatenated compressed members of 1 MiB each (a valid stream for
+    /// both decoders), built quickly even in a debug build.
+    fn bomb(encoding: ContentEncoding, mib: usize) -> Bytes {
+        let member = match encoding {
+            ContentEncoding::Gzip => {
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                encoder.write_all(&vec![0u8; 1024 * 1024]).expect("gzip into memory");
+                encoder.finish().expect("gzip into memory")
+            }
+            _ => zstd::encode_all(&vec![0u8; 1024 * 1024][..], 19).expect("zstd into memory"),
+        };
+        Bytes::from(member.repeat(mib))
+    }
+
+    #[test]
+    fn a_compression_bomb_stops_at_the_buffer_cap() {
+        const MIB: usize = 1024 * 1024;
+        let limit = 20 * MIB;
+        for encoding in [ContentEncoding::Gzip, ContentEncoding::Zstd] {
+            let bomb = bomb(encoding, 100);
+            assert!(bomb.len() < 200 * 1024, "{encoding}: the bomb is small: {} bytes", bomb.len());
+            let mut decompressor = Decompressor::new(encoding, bomb, limit).expect("header");
+            let result = decompressor.advance(usize::MAX);
+            assert!(matches!(result, Err(BodyError::TooLarge { .. })), "{encoding}: {result:?}");
+            assert!(decompressor.capacity() <= limit + 1, "{encoding}: buffer grew to {}", decompressor.capacity());
+        }
+    }
+
+    #[test]
+    fn corrupt_or_truncated_data_is_a_decompression_error() {
+        let data = sample(10_000);
+        for encoding in [ContentEncoding::Gzip, ContentEncoding::Zstd] {
+            let compressed = compress(encoding, &data);
+            let truncated = compressed.slice(..compressed.len() / 2);
+            let result = decompress_blocking(encoding, truncated, LIMIT);
+            assert!(matches!(result, Err(BodyError::Corrupt { .. })), "{encoding} truncated: {result:?}");
+            let garbage = Bytes::from_static(b"this is not compressed at all");
+            let result = decompress_blocking(encoding, garbage, LIMIT);
+            assert!(matches!(result, Err(BodyError::Corrupt { .. })), "{encoding} garbage: {result:?}");
+        }
+    }
+
+    #[test]
+    fn concatenated_gzip_members_are_all_read() {
+        let mut both = gzip(b"hello, ").to_vec();
+        both.extend_from_slice(&gzip(b"world"));
+        let out = decompress_blocking(ContentEncoding::Gzip, Bytes::from(both), LIMIT).expect("two members");
+        assert_eq!(&out[..], b"hello, world");
+    }
+
+    #[test]
+    fn advance_stops_at_its_budget_and_resumes() {
+        let data = sample(50_000);
+        let mut decompressor = Decompressor::new(ContentEncoding::Gzip, gzip(&data), LIMIT).expect("gzip header");
+        assert!(!decompressor.advance(10_000).expect("first part"));
+        assert!(decompressor.advance(usize::MAX).expect("the rest"));
+        assert!(decompressor.into_bytes() == data);
+    }
+
+    #[tokio::test]
+    async fn decompress_offloads_large_outputs_and_returns_the_same_bytes() {
+        let data = sample(3 * INLINE_DECOMPRESS_BYTES);
+        let out = decompress(ContentEncoding::Zstd, zstd(&data), data.len()).await.expect("zstd body");
+        assert!(out == data);
+        let result = decompress(ContentEncoding::Gzip, gzip(&data), data.len() - 1).await;
+        assert!(matches!(result, Err(BodyError::TooLarge { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn reading_exactly_the_limit_succeeds_and_one_more_byte_fails() {
+        let exact = read_capped(Body::from(sample(LIMIT)), LIMIT, None).await.expect("limit bytes");
+        assert_eq!(exact.len(), LIMIT);
+        let over = read_capped(Body::from(sample(LIMIT + 1)), LIMIT, None).await;
+        assert!(matches!(over, Err(BodyError::TooLarge { limit: LIMIT })), "{over:?}");
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_fails_before_reading() {
+        let result = read_capped(Body::empty(), LIMIT, Some(LIMIT as u64 + 1)).await;
+        assert!(matches!(result, Err(BodyError::TooLarge { .. })), "{result:?}");
+    }
+}

@@ -1,0 +1,333 @@
+//! Lanes and the router: isolation between destinations, batching, retries and refusals,
+//! with real lanes and small test exporters, in paused tokio time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use bytesize::ByteSize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use waggle::batch::{Batch, SharedBatch, Signal, XraySegment};
+use waggle::export::{Built, ExportError, Exporter, Sent};
+use waggle::metrics::Metrics;
+use waggle::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
+use waggle::pipeline::retry::RetryPolicy;
+use waggle::pipeline::router::Router;
+use waggle::status::DestinationStatus;
+
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reports every batch of items it is asked to send.
+struct Recording(mpsc::UnboundedSender<usize>);
+
+impl Exporter for Recording {
+    type Request = usize;
+    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
+        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
+    }
+    fn items(request: &usize) -> usize {
+        *request
+    }
+    async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
+        let _ = self.0.send(*request);
+        Ok(Sent::all(*request))
+    }
+}
+
+/// A destination that never answers.
+struct Hung;
+
+impl Exporter for Hung {
+    type Request = usize;
+    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
+        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
+    }
+    fn items(request: &usize) -> usize {
+        *request
+    }
+    async fn send(&self, _: &mut usize) -> Result<Sent, ExportError> {
+        std::future::pending().await
+    }
+}
+
+/// Fails the first `failures` attempts with a retryable error, then records like [`Recording`].
+struct Flaky {
+    failures: AtomicUsize,
+    retry_after: Option<Duration>,
+    attempts: Arc<AtomicUsize>,
+    delivered: mpsc::UnboundedSender<usize>,
+}
+
+impl Exporter for Flaky {
+    type Request = usize;
+    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
+        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
+    }
+    fn items(request: &usize) -> usize {
+        *request
+    }
+    async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.failures.load(Ordering::SeqCst) > 0 {
+            self.failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(ExportError::Retryable { reason: "503 from test".into(), retry_after: self.retry_after });
+        }
+        let _ = self.delivered.send(*request);
+        Ok(Sent::all(*request))
+    }
+}
+
+/// Rejects everything for good.
+struct Rejecting(Arc<AtomicUsize>);
+
+impl Exporter for Rejecting {
+    type Request = usize;
+    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
+        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
+    }
+    fn items(request: &usize) -> usize {
+        *request
+    }
+    async fn send(&self, _: &mut usize) -> Result<Sent, ExportError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(ExportError::permanent("bad_request", "400 from test"))
+    }
+}
+
+fn settings(queue: u64, batch_max_items: usize) -> LaneSettings {
+    LaneSettings {
+        signals: vec![Signal::Traces],
+        queue_size: ByteSize::b(queue),
+        batch_max_items,
+        batch_max_size: ByteSize::mib(1),
+        batch_timeout: Duration::from_millis(200),
+        senders: 2,
+        retry: RetryPolicy {
+            initial_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(8),
+            max_elapsed_time: Duration::from_secs(60),
+            multiplier: 2.0,
+            jitter: 0.0,
+        },
+    }
+}
+
+fn start<E: Exporter>(
+    name: &'static str,
+    exporter: E,
+    settings: LaneSettings,
+    metrics: &Arc<Metrics>,
+) -> (LaneHandle, JoinHandle<()>) {
+    let status = Arc::new(DestinationStatus::new(name, true, "test", vec!["traces"]));
+    let context = LaneContext { metrics: Arc::clone(metrics), status, abandon: CancellationToken::new() };
+    lane::spawn(name, exporter, settings, context)
+}
+
+/// One X-Ray document of `size` bytes.
+fn segment_batch(size: usize) -> Batch {
+    let body = Bytes::from(vec![b'x'; size]);
+    Batch::xray(vec![XraySegment { body, trace_id: String::new(), id: String::new() }])
+}
+
+fn metric_value(metrics: &Metrics, line_prefix: &str) -> Option<u64> {
+    metrics.encode().lines().find(|line| line.starts_with(line_prefix))?.rsplit(' ').next()?.parse().ok()
+}
+
+/// Receives item counts until `expected` items arrived.
+async fn receive_items(delivered: &mut mpsc::UnboundedReceiver<usize>, expected: usize) {
+    let mut total = 0;
+    while total < expected {
+        total += delivered.recv().await.expect("lane still running");
+    }
+    assert_eq!(total, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_lane_does_not_stop_another_from_delivering_udp_traffic() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (hung, _) = start("hung", Hung, settings(1_000, 1), &metrics);
+    let (live, _) = start("live", Recording(tx), settings(1_000_000, 1), &metrics);
+    let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+
+    for _ in 0..100 {
+        router.offer(segment_batch(100));
+    }
+    receive_items(&mut delivered, 100).await;
+    let dropped = metric_value(&metrics, r#"waggle_destination_dropped_items_total{destination="hung""#);
+    assert!(dropped.unwrap_or(0) >= 80, "the hung lane holds at most its queue; the rest is counted: {dropped:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_busy_lane_refuses_the_whole_request() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (hung, _) = start("hung", Hung, settings(250, 1), &metrics);
+    let (live, _) = start("live", Recording(tx), settings(1_000_000, 1), &metrics);
+    let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(3), STALL_TIMEOUT);
+
+    assert!(router.accept(segment_batch(200)).is_ok());
+    receive_items(&mut delivered, 1).await;
+    let refused = router.accept(segment_batch(200)).unwrap_err();
+    assert_eq!((refused.destination, refused.retry_after), ("hung", Duration::from_secs(3)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(delivered.try_recv().is_err(), "a refused request reaches no lane, so a retry cannot duplicate it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_lane_stops_holding_up_the_others_after_the_stall_timeout() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (hung, _) = start("hung", Hung, settings(250, 1), &metrics);
+    let (live, _) = start("live", Recording(tx), settings(1_000_000, 1), &metrics);
+    let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    assert!(router.accept(segment_batch(200)).is_ok());
+    receive_items(&mut delivered, 1).await;
+    assert!(router.accept(segment_batch(200)).is_err());
+
+    tokio::time::sleep(STALL_TIMEOUT).await;
+
+    assert!(router.accept(segment_batch(200)).is_ok());
+    receive_items(&mut delivered, 1).await;
+    let dropped = r#"waggle_destination_dropped_items_total{destination="hung",signal="traces",reason="destination_stalled"}"#;
+    assert_eq!(metric_value(&metrics, dropped), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_lane_retries_without_slowing_another() {
+    let metrics = Arc::new(Metrics::new());
+    let (live_tx, mut live_delivered) = mpsc::unbounded_channel();
+    let (flaky_tx, mut flaky_delivered) = mpsc::unbounded_channel();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let flaky = Flaky {
+        failures: AtomicUsize::new(3),
+        retry_after: None,
+        attempts: Arc::clone(&attempts),
+        delivered: flaky_tx,
+    };
+    let (flaky, _) = start("flaky", flaky, settings(1_000_000, 1), &metrics);
+    let (live, _) = start("live", Recording(live_tx), settings(1_000_000, 1), &metrics);
+    let router = Router::new(vec![flaky, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+
+    let started = tokio::time::Instant::now();
+    router.accept(segment_batch(10)).unwrap();
+    receive_items(&mut live_delivered, 1).await;
+    assert!(started.elapsed() < Duration::from_secs(1), "the live lane did not wait for the failing one");
+
+    receive_items(&mut flaky_delivered, 1).await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    // 200 ms batch timeout, then waits of 1 s, 2 s and 4 s before the attempts that followed failures.
+    assert!(started.elapsed() >= Duration::from_secs(7), "{:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_waits_at_least_the_destinations_retry_after() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let flaky = Flaky {
+        failures: AtomicUsize::new(1),
+        retry_after: Some(Duration::from_secs(5)),
+        attempts: Arc::clone(&attempts),
+        delivered: tx,
+    };
+    let (lane, _) = start("flaky", flaky, settings(1_000_000, 1), &metrics);
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+
+    let started = tokio::time::Instant::now();
+    router.accept(segment_batch(10)).unwrap();
+    receive_items(&mut delivered, 1).await;
+    assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_end_at_the_time_budget_and_the_loss_is_counted() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, _delivered) = mpsc::unbounded_channel();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let flaky = Flaky {
+        failures: AtomicUsize::new(usize::MAX),
+        retry_after: None,
+        attempts: Arc::clone(&attempts),
+        delivered: tx,
+    };
+    let (lane, task) = start("down", flaky, settings(1_000_000, 1), &metrics);
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    router.accept(segment_batch(10)).unwrap();
+    drop(router);
+    task.await.unwrap();
+
+    let dropped = r#"waggle_destination_dropped_items_total{destination="down",signal="traces",reason="retries_exhausted"}"#;
+    assert_eq!(metric_value(&metrics, dropped), Some(1));
+    // Waits of 1, 2 and 4 s, then 8 s six times, add up to 55 s; another 8 s would pass 60 s.
+    assert_eq!(attempts.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_rejection_is_counted_and_not_retried() {
+    let metrics = Arc::new(Metrics::new());
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let (lane, task) = start("strict", Rejecting(Arc::clone(&attempts)), settings(1_000_000, 1), &metrics);
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    router.accept(segment_batch(10)).unwrap();
+    drop(router);
+    task.await.unwrap();
+
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    let failed = r#"waggle_destination_failed_items_total{destination="strict",signal="traces",reason="bad_request"}"#;
+    assert_eq!(metric_value(&metrics, failed), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn items_are_batched_until_the_item_trigger() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (lane, _) = start("batched", Recording(tx), settings(1_000_000, 5), &metrics);
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    for _ in 0..5 {
+        router.accept(segment_batch(10)).unwrap();
+    }
+    assert_eq!(delivered.recv().await, Some(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partial_batch_is_sent_at_the_batch_timeout() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (lane, _) = start("batched", Recording(tx), settings(1_000_000, 100), &metrics);
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    let started = tokio::time::Instant::now();
+    router.accept(segment_batch(10)).unwrap();
+    router.accept(segment_batch(10)).unwrap();
+    assert_eq!(delivered.recv().await, Some(2));
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_the_router_flushes_what_the_lane_holds() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (lane, task) = start("closing", Recording(tx), settings(1_000_000, 100), &metrics);
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    router.accept(segment_batch(10)).unwrap();
+    drop(router);
+    task.await.unwrap();
+    assert_eq!(delivered.recv().await, Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_bytes_are_released_once_delivered() {
+    let metrics = Arc::new(Metrics::new());
+    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (lane, _) = start("gauge", Recording(tx), settings(1_000, 1), &metrics);
+    let gauge = lane.gauge();
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    router.accept(segment_batch(300)).unwrap();
+    assert_eq!(gauge.held_bytes(), 300);
+    receive_items(&mut delivered, 1).await;
+    tokio::task::yield_now().await;
+    assert_eq!(gauge.held_bytes(), 0);
+}

@@ -1,0 +1,1064 @@
+//! The embedded local store end to end: batches written through the exporter, read back through
+//! `StoreReader` and the query API, eviction under the size bound, and start-up failures.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
+    number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use waggle::admin::store_api;
+use waggle::batch::{Batch, Signal, XraySegment};
+use waggle::export::local::{LocalStore, StoreError, StoreReader, db_path};
+use waggle::export::{ExportError, Exporter};
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("waggle-store-test-{}-{unique}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An open store in its own directory. Fields drop in order: the store closes before the
+/// directory goes.
+struct Harness {
+    store: LocalStore,
+    reader: StoreReader,
+    dir: TempDir,
+}
+
+impl Harness {
+    fn open(name: &str, max_size: u64) -> Harness {
+        let dir = TempDir::new(name);
+        let (store, reader) = LocalStore::open(&db_path(&dir.0), max_size).expect("store opens");
+        Harness { store, reader, dir }
+    }
+
+    /// Builds and sends one batch; every item must be accepted.
+    async fn write(&self, batch: Batch) {
+        let signal = batch.signal();
+        let built = self.store.build(signal, &[Arc::new(batch)]);
+        assert!(built.rejected.is_empty(), "rejected: {:?}", built.rejected);
+        for mut request in built.requests {
+            let items = <LocalStore as Exporter>::items(&request);
+            let sent = self.store.send(&mut request).await.expect("write succeeds");
+            assert_eq!(sent.accepted, items);
+        }
+    }
+
+    fn api(&self) -> Router {
+        store_api::routes(self.reader.clone())
+    }
+
+    /// Trace ids in the recent-traces list (up to 1000), newest first.
+    async fn listed_traces(&self) -> Vec<String> {
+        let traces = self.reader.recent_traces(None, 1000).await.expect("listing works");
+        traces.into_iter().map(|trace| trace.trace_id).collect()
+    }
+}
+
+async fn get(api: &Router, uri: &str) -> (StatusCode, Value) {
+    let request = Request::get(uri).body(Body::empty()).expect("valid request");
+    let response = api.clone().oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body reads");
+    let json = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+    (status, json)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Telemetry builders
+
+/// 2023-11-14T22:13:20Z in unix nanos; test times are milliseconds after it.
+const BASE_NANOS: u64 = 1_700_000_000_000_000_000;
+
+fn at_ms(ms: u64) -> u64 {
+    BASE_NANOS + ms * 1_000_000
+}
+
+fn trace_hex(trace: u8) -> String {
+    format!("{trace:02x}").repeat(16)
+}
+
+fn span_hex(span: u8) -> String {
+    format!("{span:02x}").repeat(8)
+}
+
+fn any(value: Any) -> AnyValue {
+    AnyValue { value: Some(value) }
+}
+
+fn kv(key: &str, value: Any) -> KeyValue {
+    KeyValue { key: key.into(), value: Some(any(value)), ..Default::default() }
+}
+
+fn resource(service: &str) -> Resource {
+    Resource { attributes: vec![kv("service.name", Any::StringValue(service.into()))], ..Default::default() }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope { name: "test-scope".into(), version: "1.2.3".into(), ..Default::default() }
+}
+
+/// A server span of trace `[trace; 16]` with id `[id; 8]`, from `start_ms` to `end_ms`.
+fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start_ms: u64, end_ms: u64) -> Span {
+    Span {
+        trace_id: vec![trace; 16],
+        span_id: vec![id; 8],
+        parent_span_id: parent.map(|parent| vec![parent; 8]).unwrap_or_default(),
+        name: name.into(),
+        kind: 2,
+        start_time_unix_nano: at_ms(start_ms),
+        end_time_unix_nano: at_ms(end_ms),
+        ..Default::default()
+    }
+}
+
+fn traces(service: &str, spans: Vec<Span>) -> Batch {
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource(service)),
+            scope_spans: vec![ScopeSpans { scope: Some(scope()), spans, schema_url: String::new() }],
+            schema_url: String::new(),
+        }],
+    };
+    Batch::traces(request, 0)
+}
+
+fn log_record(time_ms: u64, body: &str) -> LogRecord {
+    LogRecord {
+        time_unix_nano: at_ms(time_ms),
+        observed_time_unix_nano: at_ms(time_ms + 1),
+        severity_number: 9,
+        severity_text: "INFO".into(),
+        body: Some(any(Any::StringValue(body.into()))),
+        ..Default::default()
+    }
+}
+
+fn logs(service: &str, log_records: Vec<LogRecord>) -> Batch {
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(resource(service)),
+            scope_logs: vec![ScopeLogs { scope: Some(scope()), log_records, schema_url: String::new() }],
+            schema_url: String::new(),
+        }],
+    };
+    Batch::logs(request, 0)
+}
+
+fn gauge(name: &str, time_ms: u64, value: i64) -> Metric {
+    Metric {
+        name: name.into(),
+        description: format!("{name} description"),
+        unit: "1".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: at_ms(time_ms),
+                value: Some(number_data_point::Value::AsInt(value)),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    }
+}
+
+fn metrics(service: &str, metrics: Vec<Metric>) -> Batch {
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource(service)),
+            scope_metrics: vec![ScopeMetrics { scope: Some(scope()), metrics, schema_url: String::new() }],
+            schema_url: String::new(),
+        }],
+    };
+    Batch::metrics(request, 0)
+}
+
+const ONE_MIB: u64 = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Spans
+
+#[tokio::test]
+async fn spans_round_trip_with_parent_and_child() {
+    let harness = Harness::open("parent-child", ONE_MIB);
+    let mut child = span(1, 2, Some(1), "SELECT users", 10, 30);
+    child.kind = 3;
+    harness.write(traces("api", vec![child, span(1, 1, None, "GET /users", 0, 50)])).await;
+
+    let trace = harness.reader.trace([1; 16]).await.expect("query works").expect("trace found");
+    assert_eq!(trace.trace_id, trace_hex(1));
+    let spans = &trace.spans;
+    assert_eq!(spans.len(), 2);
+    assert_eq!((spans[0].name.as_str(), spans[1].name.as_str()), ("GET /users", "SELECT users"));
+    assert_eq!(spans[0].span_id, span_hex(1));
+    assert_eq!(spans[0].parent_span_id, None);
+    assert_eq!(spans[1].parent_span_id, Some(span_hex(1)));
+    assert_eq!((spans[0].kind, spans[1].kind), ("server", "client"));
+    assert_eq!(spans[1].start_time_unix_nano, at_ms(10));
+    assert_eq!(spans[1].end_time_unix_nano, at_ms(30));
+    assert_eq!(spans[1].duration_ms, 20.0);
+    assert_eq!(spans[1].service.as_deref(), Some("api"));
+    assert_eq!(spans[1].resource, json!({"service.name": "api"}));
+    assert_eq!((spans[1].scope.name.as_str(), spans[1].scope.version.as_str()), ("test-scope", "1.2.3"));
+}
+
+#[tokio::test]
+async fn attributes_of_every_type_come_back_as_natural_json() {
+    let harness = Harness::open("attribute-types", ONE_MIB);
+    let mut root = span(1, 1, None, "op", 0, 1);
+    root.attributes = vec![
+        kv("string", Any::StringValue("text".into())),
+        kv("int", Any::IntValue(-9_007_199_254_740_993)),
+        kv("double", Any::DoubleValue(2.5)),
+        kv("bool", Any::BoolValue(true)),
+        kv(
+            "array",
+            Any::ArrayValue(ArrayValue { values: vec![any(Any::IntValue(1)), any(Any::StringValue("two".into()))] }),
+        ),
+        kv(
+            "kvlist",
+            Any::KvlistValue(KeyValueList {
+                values: vec![
+                    kv("inner", Any::BoolValue(false)),
+                    kv("deeper", Any::KvlistValue(KeyValueList::default())),
+                ],
+            }),
+        ),
+        kv("bytes", Any::BytesValue(vec![0xde, 0xad, 0xbe, 0xef, 0xff])),
+        KeyValue { key: "empty".into(), value: None, ..Default::default() },
+    ];
+    harness.write(traces("api", vec![root])).await;
+
+    let trace = harness.reader.trace([1; 16]).await.expect("query works").expect("trace found");
+    assert_eq!(
+        trace.spans[0].attributes,
+        json!({
+            "string": "text",
+            "int": -9_007_199_254_740_993_i64,
+            "double": 2.5,
+            "bool": true,
+            "array": [1, "two"],
+            "kvlist": {"inner": false, "deeper": {}},
+            "bytes": "3q2+7/8=",
+            "empty": null,
+        })
+    );
+}
+
+#[tokio::test]
+async fn events_links_and_status_round_trip() {
+    let harness = Harness::open("events-status", ONE_MIB);
+    let mut root = span(1, 1, None, "op", 0, 5);
+    root.events = vec![Event {
+        time_unix_nano: at_ms(2),
+        name: "exception".into(),
+        attributes: vec![kv("exception.message", Any::StringValue("boom".into()))],
+        ..Default::default()
+    }];
+    root.links = vec![Link {
+        trace_id: vec![9; 16],
+        span_id: vec![8; 8],
+        trace_state: "k=v".into(),
+        attributes: vec![kv("link.kind", Any::StringValue("follows".into()))],
+        ..Default::default()
+    }];
+    root.status = Some(Status { message: "it broke".into(), code: 2 });
+    harness.write(traces("api", vec![root])).await;
+
+    let trace = harness.reader.trace([1; 16]).await.expect("query works").expect("trace found");
+    let stored = &trace.spans[0];
+    assert_eq!(
+        stored.events,
+        json!([{"name": "exception", "time_unix_nano": at_ms(2), "attributes": {"exception.message": "boom"}}])
+    );
+    assert_eq!(
+        stored.links,
+        json!([{"trace_id": trace_hex(9), "span_id": span_hex(8), "trace_state": "k=v", "attributes": {"link.kind": "follows"}}])
+    );
+    assert_eq!((stored.status.code, stored.status.message.as_str()), ("error", "it broke"));
+}
+
+#[tokio::test]
+async fn trace_split_over_requests_is_one_trace() {
+    let harness = Harness::open("split-trace", ONE_MIB);
+    harness.write(traces("db", vec![span(1, 2, Some(1), "query", 10, 20)])).await;
+    harness.write(traces("api", vec![span(1, 1, None, "GET /", 0, 40)])).await;
+
+    let listed = harness.reader.recent_traces(None, 10).await.expect("listing works");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].span_count, 2);
+    assert_eq!(listed[0].root_name, "GET /");
+    assert_eq!(listed[0].service.as_deref(), Some("api"));
+    assert_eq!(listed[0].start_time_unix_nano, at_ms(0));
+    assert_eq!(listed[0].duration_ms, 40.0);
+    assert_eq!(harness.reader.stats().traces, 1);
+}
+
+#[tokio::test]
+async fn trace_without_a_root_is_named_after_its_earliest_span() {
+    let harness = Harness::open("no-root", ONE_MIB);
+    harness
+        .write(traces("api", vec![span(1, 3, Some(9), "later", 20, 30), span(1, 2, Some(9), "earliest", 5, 10)]))
+        .await;
+
+    let listed = harness.reader.recent_traces(None, 10).await.expect("listing works");
+    assert_eq!(listed[0].root_name, "earliest");
+}
+
+#[tokio::test]
+async fn spans_with_invalid_ids_are_rejected_and_the_rest_stored() {
+    let harness = Harness::open("invalid-ids", ONE_MIB);
+    let mut no_trace_id = span(1, 1, None, "no trace id", 0, 1);
+    no_trace_id.trace_id.clear();
+    let mut short_span_id = span(1, 2, None, "short span id", 0, 1);
+    short_span_id.span_id = vec![1, 2, 3];
+    let mut zero_trace_id = span(0, 3, None, "zero trace id", 0, 1);
+    zero_trace_id.trace_id = vec![0; 16];
+    let batch = traces("api", vec![no_trace_id, short_span_id, zero_trace_id, span(2, 4, None, "fine", 0, 1)]);
+
+    let built = harness.store.build(Signal::Traces, &[Arc::new(batch)]);
+    assert_eq!(built.rejected.len(), 1);
+    assert_eq!((built.rejected[0].items, built.rejected[0].reason), (3, "invalid"));
+    assert_eq!(built.requests.len(), 1);
+    let mut request = built.requests.into_iter().next().expect("one request");
+    assert_eq!(harness.store.send(&mut request).await.expect("write succeeds").accepted, 1);
+    assert_eq!(harness.listed_traces().await, [trace_hex(2)]);
+}
+
+#[tokio::test]
+async fn a_huge_attribute_is_stored_whole() {
+    let harness = Harness::open("huge-attribute", 64 * ONE_MIB);
+    let huge = "x".repeat(4 * ONE_MIB as usize);
+    let mut root = span(1, 1, None, "op", 0, 1);
+    root.attributes = vec![kv("huge", Any::StringValue(huge.clone()))];
+    harness.write(traces("api", vec![root])).await;
+
+    let trace = harness.reader.trace([1; 16]).await.expect("query works").expect("trace found");
+    assert_eq!(trace.spans[0].attributes["huge"].as_str().map(str::len), Some(huge.len()));
+}
+
+#[tokio::test]
+async fn xray_segments_are_stored_as_whatever_the_translation_returns() {
+    let harness = Harness::open("xray-segments", ONE_MIB);
+    let body = r#"{"name":"svc","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1478293361.271,"end_time":1478293361.449}"#;
+    let segments = vec![XraySegment {
+        body: body.as_bytes().to_vec().into(),
+        trace_id: "1-581cf771-a006649127e371903a2de979".into(),
+        id: "70de5b6f19ff9a0a".into(),
+    }];
+    let (converted, _) = waggle::translate::xray_to_otlp::convert(&segments);
+    let converted_spans: usize = converted.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+
+    let built = harness.store.build(Signal::Traces, &[Arc::new(Batch::xray(segments))]);
+    let built_items: usize = built.requests.iter().map(<LocalStore as Exporter>::items).sum();
+    assert_eq!(built_items, converted_spans);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace listing
+
+#[tokio::test]
+async fn trace_listing_is_newest_first() {
+    let harness = Harness::open("listing-order", ONE_MIB);
+    harness.write(traces("api", vec![span(2, 1, None, "middle", 200, 210)])).await;
+    harness.write(traces("api", vec![span(3, 1, None, "newest", 300, 310)])).await;
+    harness.write(traces("api", vec![span(1, 1, None, "oldest", 100, 110)])).await;
+
+    assert_eq!(harness.listed_traces().await, [trace_hex(3), trace_hex(2), trace_hex(1)]);
+}
+
+#[tokio::test]
+async fn trace_listing_respects_the_limit() {
+    let harness = Harness::open("listing-limit", ONE_MIB);
+    for trace in 1..=5u8 {
+        harness.write(traces("api", vec![span(trace, 1, None, "op", u64::from(trace) * 10, 1000)])).await;
+    }
+
+    let listed = harness.reader.recent_traces(None, 2).await.expect("listing works");
+    let ids: Vec<String> = listed.into_iter().map(|trace| trace.trace_id).collect();
+    assert_eq!(ids, [trace_hex(5), trace_hex(4)]);
+}
+
+#[tokio::test]
+async fn trace_listing_filters_on_any_span_of_the_service() {
+    let harness = Harness::open("listing-service", ONE_MIB);
+    harness.write(traces("api", vec![span(1, 1, None, "GET /a", 0, 10)])).await;
+    harness.write(traces("api", vec![span(2, 1, None, "GET /b", 20, 30)])).await;
+    harness.write(traces("db", vec![span(2, 2, Some(1), "query", 21, 25)])).await;
+    harness.write(traces("db", vec![span(3, 1, None, "vacuum", 40, 50)])).await;
+
+    let listed = harness.reader.recent_traces(Some("db".into()), 10).await.expect("listing works");
+    let ids: Vec<&str> = listed.iter().map(|trace| trace.trace_id.as_str()).collect();
+    assert_eq!(ids, [trace_hex(3), trace_hex(2)]);
+    // The listing names the root's service, not the filter's.
+    assert_eq!(listed[1].service.as_deref(), Some("api"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs and metrics
+
+#[tokio::test]
+async fn logs_round_trip() {
+    let harness = Harness::open("logs", ONE_MIB);
+    let mut record = log_record(5, "unused");
+    record.body =
+        Some(any(Any::KvlistValue(KeyValueList { values: vec![kv("event", Any::StringValue("login".into()))] })));
+    record.attributes = vec![kv("user.id", Any::IntValue(42))];
+    record.trace_id = vec![7; 16];
+    record.span_id = vec![6; 8];
+    harness.write(logs("auth", vec![record])).await;
+
+    let stored = harness.reader.recent_logs(None, 10).await.expect("query works");
+    assert_eq!(stored.len(), 1);
+    let log = &stored[0];
+    assert_eq!((log.time_unix_nano, log.observed_time_unix_nano), (at_ms(5), at_ms(6)));
+    assert_eq!((log.severity_number, log.severity_text.as_str()), (9, "INFO"));
+    assert_eq!(log.body, json!({"event": "login"}));
+    assert_eq!(log.attributes, json!({"user.id": 42}));
+    assert_eq!(log.resource, json!({"service.name": "auth"}));
+    assert_eq!(log.service.as_deref(), Some("auth"));
+    assert_eq!(log.trace_id.as_deref(), Some(trace_hex(7).as_str()));
+    assert_eq!(log.span_id.as_deref(), Some(span_hex(6).as_str()));
+}
+
+#[tokio::test]
+async fn logs_without_ids_have_null_ids() {
+    let harness = Harness::open("logs-no-ids", ONE_MIB);
+    harness.write(logs("auth", vec![log_record(5, "plain")])).await;
+
+    let stored = harness.reader.recent_logs(None, 10).await.expect("query works");
+    assert_eq!((stored[0].trace_id.as_deref(), stored[0].span_id.as_deref()), (None, None));
+    assert_eq!(stored[0].body, json!("plain"));
+}
+
+#[tokio::test]
+async fn log_listing_is_newest_first_and_filters_by_service() {
+    let harness = Harness::open("logs-listing", ONE_MIB);
+    harness.write(logs("a", vec![log_record(10, "a-10"), log_record(30, "a-30")])).await;
+    harness.write(logs("b", vec![log_record(20, "b-20")])).await;
+
+    let all = harness.reader.recent_logs(None, 10).await.expect("query works");
+    let bodies: Vec<&Value> = all.iter().map(|log| &log.body).collect();
+    assert_eq!(bodies, [&json!("a-30"), &json!("b-20"), &json!("a-10")]);
+    let only_a = harness.reader.recent_logs(Some("a".into()), 1).await.expect("query works");
+    assert_eq!(only_a.iter().map(|log| &log.body).collect::<Vec<_>>(), [&json!("a-30")]);
+}
+
+#[tokio::test]
+async fn metrics_round_trip() {
+    let harness = Harness::open("metrics", ONE_MIB);
+    let sum = Metric {
+        name: "requests".into(),
+        unit: "{request}".into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                attributes: vec![kv("route", Any::StringValue("/".into()))],
+                start_time_unix_nano: at_ms(0),
+                time_unix_nano: at_ms(10),
+                value: Some(number_data_point::Value::AsDouble(3.5)),
+                ..Default::default()
+            }],
+            aggregation_temporality: 2,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    let histogram = Metric {
+        name: "latency".into(),
+        unit: "ms".into(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                time_unix_nano: at_ms(20),
+                count: 3,
+                sum: Some(12.0),
+                bucket_counts: vec![1, 2, 0],
+                explicit_bounds: vec![5.0, 10.0],
+                min: Some(1.0),
+                max: None,
+                ..Default::default()
+            }],
+            aggregation_temporality: 1,
+        })),
+        ..Default::default()
+    };
+    harness.write(metrics("api", vec![sum, histogram, gauge("queue.depth", 15, 7)])).await;
+
+    let stored = harness.reader.recent_metrics(None, 10).await.expect("query works");
+    let shapes: Vec<(&str, &str, Option<&str>, Option<bool>)> = stored
+        .iter()
+        .map(|m| (m.name.as_str(), m.metric_type.as_str(), m.aggregation_temporality.as_deref(), m.is_monotonic))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            ("latency", "histogram", Some("delta"), None),
+            ("queue.depth", "gauge", None, None),
+            ("requests", "sum", Some("cumulative"), Some(true)),
+        ]
+    );
+    assert_eq!(
+        stored[0].data_points,
+        json!([{
+            "attributes": {}, "start_time_unix_nano": 0, "time_unix_nano": at_ms(20), "count": 3, "sum": 12.0,
+            "min": 1.0, "max": null, "bucket_counts": [1, 2, 0], "explicit_bounds": [5.0, 10.0],
+        }])
+    );
+    assert_eq!(
+        stored[2].data_points,
+        json!([{"attributes": {"route": "/"}, "start_time_unix_nano": at_ms(0), "time_unix_nano": at_ms(10), "value": 3.5}])
+    );
+    assert_eq!(stored[1].data_points[0]["value"], json!(7));
+    assert_eq!(stored[2].service.as_deref(), Some("api"));
+    assert_eq!(stored[2].unit, "{request}");
+}
+
+#[tokio::test]
+async fn metric_listing_filters_by_name() {
+    let harness = Harness::open("metrics-name", ONE_MIB);
+    harness.write(metrics("api", vec![gauge("a", 10, 1), gauge("b", 20, 2), gauge("a", 30, 3)])).await;
+
+    let only_a = harness.reader.recent_metrics(Some("a".into()), 10).await.expect("query works");
+    let values: Vec<&Value> = only_a.iter().map(|m| &m.data_points[0]["value"]).collect();
+    assert_eq!(values, [&json!(3), &json!(1)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size bound and eviction
+
+/// The id of [`padded_trace`] number `trace`.
+fn padded_trace_id(trace: u16) -> [u8; 16] {
+    let mut id = [0xab; 16];
+    id[14..].copy_from_slice(&trace.to_be_bytes());
+    id
+}
+
+/// A one-span trace of a fixed size (the padding attribute sets it).
+fn padded_trace(trace: u16, start_ms: u64) -> Batch {
+    let mut root = span(0, 1, None, "op", start_ms, start_ms + 1);
+    root.trace_id = padded_trace_id(trace).to_vec();
+    root.attributes = vec![kv("padding", Any::StringValue("p".repeat(300)))];
+    traces("api", vec![root])
+}
+
+fn padded_trace_hex(trace: u16) -> String {
+    format!("{}{trace:04x}", "ab".repeat(14))
+}
+
+fn padded_log(index: u16) -> Batch {
+    logs("api", vec![log_record(u64::from(index), &format!("log-{index:05}-{}", "p".repeat(300)))])
+}
+
+fn padded_metric(index: u16) -> Batch {
+    let mut metric = gauge(&format!("metric-{index:05}"), u64::from(index), 1);
+    metric.description = "p".repeat(300);
+    metrics("api", vec![metric])
+}
+
+/// The store's real use of its file: pages not on the freelist.
+fn used_file_bytes(harness: &Harness) -> u64 {
+    let connection = rusqlite::Connection::open(db_path(&harness.dir.0)).expect("test connection opens");
+    let pragma = |name: &str| -> u64 {
+        connection.pragma_query_value(None, name, |row| row.get::<_, i64>(0)).expect("pragma works") as u64
+    };
+    (pragma("page_count") - pragma("freelist_count")) * pragma("page_size")
+}
+
+#[tokio::test]
+async fn eviction_keeps_the_store_under_its_bound() {
+    let harness = Harness::open("bound", ONE_MIB);
+    for trace in 0..3000u16 {
+        harness.write(padded_trace(trace, u64::from(trace))).await;
+    }
+
+    let stats = harness.reader.stats();
+    assert!(stats.evicted_traces > 0, "{stats:?}");
+    assert!(stats.bytes <= ONE_MIB, "{stats:?}");
+    assert!(used_file_bytes(&harness) <= ONE_MIB, "file uses {} bytes", used_file_bytes(&harness));
+    assert_eq!(stats.traces + stats.evicted_traces, 3000);
+}
+
+/// Replays the store's rule: past the bound, drop the oldest until under 90% of it.
+fn expected_survivors<T: Copy>(writes: &[(T, u64)], max: u64) -> Vec<T> {
+    let target = max / 100 * 90;
+    let mut kept: VecDeque<(T, u64)> = VecDeque::new();
+    let mut total = 0;
+    for &(item, bytes) in writes {
+        kept.push_back((item, bytes));
+        total += bytes;
+        if total > max {
+            while total > target {
+                let Some((_, oldest)) = kept.pop_front() else { break };
+                total -= oldest;
+            }
+        }
+    }
+    kept.into_iter().map(|(item, _)| item).collect()
+}
+
+/// The bound of the exact eviction tests: large enough that SQLite's fixed pages (about 60 KB
+/// for an empty schema) never push the file over before the counted bytes do.
+const EVICTION_BOUND: u64 = 2 * ONE_MIB;
+
+/// Compares listed ids with the expected ones without printing thousands of them on failure.
+fn assert_same_ids<T: PartialEq + std::fmt::Debug>(what: &str, listed: &[T], expected: &[T]) {
+    let first_difference = listed.iter().zip(expected).position(|(a, b)| a != b);
+    assert!(
+        listed.len() == expected.len() && first_difference.is_none(),
+        "{what}: listed {} expected {}; first difference at {first_difference:?}: {:?} vs {:?}",
+        listed.len(),
+        expected.len(),
+        first_difference.and_then(|i| listed.get(i)),
+        first_difference.and_then(|i| expected.get(i)),
+    );
+}
+
+#[tokio::test]
+async fn eviction_removes_the_oldest_traces_first() {
+    const WRITES: u16 = 4000;
+    let harness = Harness::open("evict-oldest", EVICTION_BOUND);
+    harness.write(padded_trace(0, 0)).await;
+    let trace_bytes = harness.reader.stats().bytes;
+    for trace in 1..WRITES {
+        harness.write(padded_trace(trace, u64::from(trace))).await;
+    }
+
+    let writes: Vec<(u16, u64)> = (0..WRITES).map(|trace| (trace, trace_bytes)).collect();
+    let survivors = expected_survivors(&writes, EVICTION_BOUND);
+    let stats = harness.reader.stats();
+    assert_eq!(stats.traces, survivors.len() as u64);
+    assert_eq!(stats.evicted_traces, u64::from(WRITES) - survivors.len() as u64);
+    // Eviction takes a prefix: the oldest survivor is there, the trace just before it is gone.
+    let oldest_survivor = survivors[0];
+    assert!(harness.reader.trace(padded_trace_id(oldest_survivor)).await.expect("query works").is_some());
+    assert!(harness.reader.trace(padded_trace_id(oldest_survivor - 1)).await.expect("query works").is_none());
+    let newest: Vec<String> = survivors.iter().rev().take(1000).map(|trace| padded_trace_hex(*trace)).collect();
+    assert_same_ids("traces", &harness.listed_traces().await, &newest);
+}
+
+#[tokio::test]
+async fn eviction_follows_insertion_order_across_traces_logs_and_metrics() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Item {
+        Trace(u16),
+        Log(u16),
+        Metric(u16),
+    }
+    let harness = Harness::open("evict-across", EVICTION_BOUND);
+    let mut writes = Vec::new();
+    for index in 0..6000u16 {
+        let (item, batch) = match index % 3 {
+            0 => (Item::Trace(index), padded_trace(index, u64::from(index))),
+            1 => (Item::Log(index), padded_log(index)),
+            _ => (Item::Metric(index), padded_metric(index)),
+        };
+        let before = harness.reader.stats();
+        harness.write(batch).await;
+        let after = harness.reader.stats();
+        // Bytes this write added, whether or not it also evicted.
+        writes.push((item, after.bytes + after.evicted_bytes - before.bytes - before.evicted_bytes));
+    }
+
+    let survivors = expected_survivors(&writes, EVICTION_BOUND);
+    let mut expected_traces: Vec<String> = Vec::new();
+    let mut expected_logs: Vec<Value> = Vec::new();
+    let mut expected_metrics: Vec<String> = Vec::new();
+    for item in survivors.iter().rev() {
+        match *item {
+            Item::Trace(index) => expected_traces.push(padded_trace_hex(index)),
+            Item::Log(index) => expected_logs.push(json!(format!("log-{index:05}-{}", "p".repeat(300)))),
+            Item::Metric(index) => expected_metrics.push(format!("metric-{index:05}")),
+        }
+    }
+    let stats = harness.reader.stats();
+    assert!(stats.evicted_traces > 0 && stats.evicted_logs > 0 && stats.evicted_metrics > 0, "{stats:?}");
+    let counts = (stats.traces as usize, stats.logs as usize, stats.metrics as usize);
+    assert_eq!(counts, (expected_traces.len(), expected_logs.len(), expected_metrics.len()));
+    expected_traces.truncate(1000);
+    expected_logs.truncate(1000);
+    expected_metrics.truncate(1000);
+    assert_same_ids("traces", &harness.listed_traces().await, &expected_traces);
+    let stored_logs = harness.reader.recent_logs(None, 1000).await.expect("query works");
+    assert_same_ids("logs", &stored_logs.into_iter().map(|log| log.body).collect::<Vec<_>>(), &expected_logs);
+    let stored_metrics = harness.reader.recent_metrics(None, 1000).await.expect("query works");
+    assert_same_ids("metrics", &stored_metrics.into_iter().map(|m| m.name).collect::<Vec<_>>(), &expected_metrics);
+}
+
+#[tokio::test]
+async fn eviction_takes_a_trace_whole_with_its_later_spans() {
+    let harness = Harness::open("evict-whole", ONE_MIB);
+    harness.write(padded_trace(0, 0)).await;
+    harness.write(padded_trace(1, 1)).await;
+    // A late span of the first trace, written after the second trace.
+    let mut late = span(0, 2, Some(1), "late child", 5, 6);
+    late.trace_id = padded_trace_id(0).to_vec();
+    harness.write(traces("api", vec![late])).await;
+    let mut trace = 2u16;
+    while harness.reader.stats().evicted_traces == 0 {
+        harness.write(padded_trace(trace, u64::from(trace))).await;
+        trace += 1;
+    }
+
+    assert_eq!(harness.reader.trace(padded_trace_id(0)).await.expect("query works"), None);
+    // The first trace is the only one with two spans: both went.
+    let stats = harness.reader.stats();
+    assert_eq!(stats.evicted_spans, stats.evicted_traces + 1, "{stats:?}");
+}
+
+#[tokio::test]
+async fn stats_count_what_is_stored() {
+    let harness = Harness::open("stats", ONE_MIB);
+    harness.write(traces("api", vec![span(1, 1, None, "a", 0, 1), span(1, 2, Some(1), "b", 0, 1)])).await;
+    harness.write(logs("api", vec![log_record(1, "x"), log_record(2, "y")])).await;
+    harness.write(metrics("api", vec![gauge("g", 1, 1)])).await;
+
+    let stats = harness.reader.stats();
+    assert_eq!((stats.traces, stats.spans, stats.logs, stats.metrics), (1, 2, 2, 1));
+    assert_eq!((stats.max_bytes, stats.evicted_bytes), (ONE_MIB, 0));
+    assert!(stats.bytes > 0);
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_stats() {
+    let dir = TempDir::new("reopen");
+    let path = db_path(&dir.0);
+    let (store, reader) = LocalStore::open(&path, ONE_MIB).expect("store opens");
+    let harness = Harness { store, reader, dir };
+    harness.write(traces("api", vec![span(1, 1, None, "a", 0, 1)])).await;
+    let before = harness.reader.stats();
+    let Harness { store, reader, dir } = harness;
+    drop((store, reader));
+
+    let (_store, reader) = LocalStore::open(&path, ONE_MIB).expect("store reopens");
+    assert_eq!(reader.stats(), before);
+    assert!(reader.trace([1; 16]).await.expect("query works").is_some());
+    drop(dir);
+}
+
+#[tokio::test]
+async fn reopening_with_a_smaller_bound_evicts_at_start() {
+    let dir = TempDir::new("reopen-smaller");
+    let path = db_path(&dir.0);
+    {
+        let (store, reader) = LocalStore::open(&path, 4 * ONE_MIB).expect("store opens");
+        let harness = Harness { store, reader, dir: TempDir::new("unused") };
+        for trace in 0..2000u16 {
+            harness.write(padded_trace(trace, u64::from(trace))).await;
+        }
+    }
+
+    let (_store, reader) = LocalStore::open(&path, ONE_MIB).expect("store reopens");
+    let stats = reader.stats();
+    assert!(stats.bytes <= ONE_MIB && stats.evicted_traces > 0, "{stats:?}");
+    let file_bytes = std::fs::metadata(&path).expect("file exists").len();
+    assert!(file_bytes <= ONE_MIB, "file is {file_bytes} bytes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency and start-up failures
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_run_while_writes_are_in_progress() {
+    let harness = Arc::new(Harness::open("concurrent", 8 * ONE_MIB));
+    let writer = {
+        let harness = Arc::clone(&harness);
+        tokio::spawn(async move {
+            for trace in 0..300u16 {
+                harness.write(padded_trace(trace, u64::from(trace))).await;
+            }
+        })
+    };
+    let mut last_seen = 0;
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let listed = harness.reader.recent_traces(None, 1000).await.expect("read succeeds during writes");
+        assert!(listed.len() >= last_seen, "a read went backwards");
+        last_seen = listed.len();
+        reads += 1;
+    }
+    writer.await.expect("writer finishes");
+    assert!(reads > 1);
+    assert_eq!(harness.listed_traces().await.len(), 300);
+}
+
+#[tokio::test]
+async fn a_write_blocked_by_another_program_is_retryable_and_the_retry_succeeds() {
+    let harness = Harness::open("busy", ONE_MIB);
+    let blocker = rusqlite::Connection::open(db_path(&harness.dir.0)).expect("test connection opens");
+    blocker.execute_batch("BEGIN IMMEDIATE").expect("lock taken");
+    let built = harness.store.build(Signal::Traces, &[Arc::new(traces("api", vec![span(1, 1, None, "op", 0, 1)]))]);
+    let mut request = built.requests.into_iter().next().expect("one request");
+
+    let error = harness.store.send(&mut request).await.expect_err("the write is blocked");
+    assert!(matches!(error, ExportError::Retryable { .. }), "{error:?}");
+    blocker.execute_batch("ROLLBACK").expect("lock released");
+    assert_eq!(harness.store.send(&mut request).await.expect("the retry succeeds").accepted, 1);
+    assert_eq!(harness.listed_traces().await, [trace_hex(1)]);
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_store_is_refused() {
+    let harness = Harness::open("in-use", ONE_MIB);
+
+    let second = LocalStore::open(&db_path(&harness.dir.0), ONE_MIB);
+    assert!(matches!(second, Err(StoreError::InUse { .. })), "{:?}", second.err());
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_a_clear_error() {
+    let dir = TempDir::new("corrupt");
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    std::fs::write(db_path(&dir.0), vec![0x5a; 8192]).expect("garbage written");
+
+    let opened = LocalStore::open(&db_path(&dir.0), ONE_MIB);
+    let error = opened.err().expect("open fails");
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(error.to_string().contains("not a valid database"), "{error}");
+}
+
+#[tokio::test]
+async fn a_missing_data_directory_is_created() {
+    let dir = TempDir::new("nested");
+    let path = db_path(&dir.0.join("a").join("b"));
+
+    let opened = LocalStore::open(&path, ONE_MIB);
+    assert!(opened.is_ok(), "{:?}", opened.err());
+    assert!(path.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query API
+
+#[tokio::test]
+async fn api_lists_traces() {
+    let harness = Harness::open("api-list", ONE_MIB);
+    harness.write(traces("api", vec![span(1, 1, None, "GET /", 0, 25), span(1, 2, Some(1), "db", 5, 10)])).await;
+
+    let (status, body) = get(&harness.api(), "/api/traces?service=api&limit=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"traces": [{
+            "trace_id": trace_hex(1), "root_name": "GET /", "service": "api",
+            "start_time_unix_nano": at_ms(0), "duration_ms": 25.0, "span_count": 2,
+        }]})
+    );
+}
+
+#[tokio::test]
+async fn api_returns_a_trace_in_the_documented_shape() {
+    let harness = Harness::open("api-trace", ONE_MIB);
+    let mut root = span(1, 1, None, "GET /", 0, 25);
+    root.attributes = vec![kv("http.status_code", Any::IntValue(200))];
+    root.status = Some(Status { message: String::new(), code: 1 });
+    harness.write(traces("api", vec![root])).await;
+
+    let (status, body) = get(&harness.api(), &format!("/api/traces/{}", trace_hex(1))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"trace_id": trace_hex(1), "spans": [{
+            "trace_id": trace_hex(1), "span_id": span_hex(1), "parent_span_id": null, "name": "GET /",
+            "kind": "server", "start_time_unix_nano": at_ms(0), "end_time_unix_nano": at_ms(25),
+            "duration_ms": 25.0, "service": "api", "attributes": {"http.status_code": 200},
+            "resource": {"service.name": "api"}, "scope": {"name": "test-scope", "version": "1.2.3"},
+            "status": {"code": "ok", "message": ""}, "events": [], "links": [],
+        }]})
+    );
+}
+
+#[tokio::test]
+async fn api_finds_a_trace_by_its_xray_id() {
+    let harness = Harness::open("api-xray-id", ONE_MIB);
+    let mut root = span(0, 1, None, "segment", 0, 1);
+    root.trace_id = hex::decode("581cf771a006649127e371903a2de979").expect("hex");
+    harness.write(traces("api", vec![root])).await;
+
+    let (status, body) = get(&harness.api(), "/api/traces/1-581CF771-A006649127E371903A2DE979").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["trace_id"], json!("581cf771a006649127e371903a2de979"));
+}
+
+#[tokio::test]
+async fn api_answers_400_for_a_malformed_trace_id() {
+    let harness = Harness::open("api-400-id", ONE_MIB);
+
+    let (status, body) = get(&harness.api(), "/api/traces/not-a-trace-id").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().is_some_and(|error| error.contains("malformed trace id")), "{body}");
+}
+
+#[tokio::test]
+async fn api_answers_404_for_an_unknown_trace() {
+    let harness = Harness::open("api-404", ONE_MIB);
+
+    let (status, body) = get(&harness.api(), &format!("/api/traces/{}", trace_hex(1))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].as_str().is_some_and(|error| error.contains("not found")), "{body}");
+}
+
+#[tokio::test]
+async fn api_answers_400_for_a_bad_limit() {
+    let harness = Harness::open("api-400-limit", ONE_MIB);
+    let api = harness.api();
+
+    for uri in ["/api/traces?limit=abc", "/api/traces?limit=0", "/api/logs?limit=1001", "/api/metrics?limit=-1"] {
+        let (status, body) = get(&api, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(body["error"].as_str().is_some_and(|error| error.contains("limit")), "{uri}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn api_lists_logs() {
+    let harness = Harness::open("api-logs", ONE_MIB);
+    harness.write(logs("auth", vec![log_record(5, "hello")])).await;
+
+    let (status, body) = get(&harness.api(), "/api/logs?service=auth").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"logs": [{
+            "time_unix_nano": at_ms(5), "observed_time_unix_nano": at_ms(6), "severity_number": 9,
+            "severity_text": "INFO", "body": "hello", "attributes": {}, "resource": {"service.name": "auth"},
+            "service": "auth", "scope": {"name": "test-scope", "version": "1.2.3"}, "trace_id": null, "span_id": null,
+        }]})
+    );
+}
+
+#[tokio::test]
+async fn api_lists_metrics() {
+    let harness = Harness::open("api-metrics", ONE_MIB);
+    harness.write(metrics("api", vec![gauge("queue.depth", 15, 7)])).await;
+
+    let (status, body) = get(&harness.api(), "/api/metrics?name=queue.depth&limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"metrics": [{
+            "name": "queue.depth", "description": "queue.depth description", "unit": "1", "type": "gauge",
+            "aggregation_temporality": null, "is_monotonic": null, "time_unix_nano": at_ms(15), "service": "api",
+            "resource": {"service.name": "api"}, "scope": {"name": "test-scope", "version": "1.2.3"},
+            "data_points": [{"attributes": {}, "start_time_unix_nano": 0, "time_unix_nano": at_ms(15), "value": 7}],
+        }]})
+    );
+}
+
+/// A trace of five spans shaped like a Python SDK's HTTP server spans.
+fn realistic_trace(trace: u16) -> Batch {
+    let spans = (0..5u8)
+        .map(|index| {
+            let mut span = span(0, index + 1, (index > 0).then_some(1), "GET /api/users/{id}", 0, 10);
+            // Spread like real (random) trace ids.
+            let spread = (u128::from(trace) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+            span.trace_id = spread.to_be_bytes().to_vec();
+            span.attributes = vec![
+                kv("http.method", Any::StringValue("GET".into())),
+                kv("http.route", Any::StringValue("/api/users/{id}".into())),
+                kv("http.status_code", Any::IntValue(200)),
+                kv("net.peer.ip", Any::StringValue("10.0.0.12".into())),
+            ];
+            span
+        })
+        .collect();
+    let mut batch = traces("users-api", spans);
+    if let waggle::batch::Payload::Traces(request) = &mut batch.payload
+        && let Some(resource) = request.resource_spans[0].resource.as_mut()
+    {
+        for (key, value) in [
+            ("telemetry.sdk.name", "opentelemetry"),
+            ("telemetry.sdk.language", "python"),
+            ("telemetry.sdk.version", "1.27.0"),
+            ("host.name", "ip-10-0-0-12.ec2.internal"),
+        ] {
+            resource.attributes.push(kv(key, Any::StringValue(value.into())));
+        }
+    }
+    batch
+}
+
+#[tokio::test]
+async fn counted_bytes_track_the_pages_the_file_uses() {
+    let harness = Harness::open("counted-bytes", 256 * ONE_MIB);
+    for trace in 0..1500u16 {
+        harness.write(realistic_trace(trace)).await;
+    }
+
+    let counted = harness.reader.stats().bytes as f64;
+    let used = used_file_bytes(&harness) as f64;
+    assert!((0.85..=1.0).contains(&(used / counted)), "file uses {used} bytes, {counted} counted");
+}
+
+#[tokio::test]
+async fn eviction_keeps_the_file_under_its_bound_when_rows_pack_badly() {
+    let harness = Harness::open("bound-badly-packed", ONE_MIB);
+    // Rows of ~2.9 KB: one per 4 KiB page, so the file uses far more than is counted.
+    for trace in 0..1000u16 {
+        let mut root = span(0, 1, None, "op", 0, 1);
+        root.trace_id = padded_trace_id(trace).to_vec();
+        root.attributes = vec![kv("padding", Any::StringValue("p".repeat(2500)))];
+        harness.write(traces("api", vec![root])).await;
+    }
+
+    let used = used_file_bytes(&harness);
+    assert!(used <= ONE_MIB, "file uses {used} bytes");
+    assert!(harness.reader.stats().traces > 100, "{:?}", harness.reader.stats());
+}
+
+/// `cargo test --release --test local_store -- --ignored --nocapture write_throughput`
+#[tokio::test]
+#[ignore]
+async fn write_throughput() {
+    let harness = Harness::open("throughput", 256 * ONE_MIB);
+    let batches: Vec<Vec<Arc<Batch>>> = (0..100u16)
+        .map(|chunk| (chunk * 200..chunk * 200 + 200).map(|t| Arc::new(realistic_trace(t))).collect())
+        .collect();
+    let started = std::time::Instant::now();
+    let mut building = std::time::Duration::ZERO;
+    for shared in &batches {
+        let build_started = std::time::Instant::now();
+        let built = harness.store.build(Signal::Traces, shared);
+        building += build_started.elapsed();
+        for mut request in built.requests {
+            harness.store.send(&mut request).await.expect("write succeeds");
+        }
+    }
+    let spans = harness.reader.stats().spans;
+    let elapsed = started.elapsed();
+    println!(
+        "{spans} spans in {elapsed:?} ({building:?} building): {:.0} spans/s",
+        spans as f64 / elapsed.as_secs_f64()
+    );
+}
