@@ -201,15 +201,16 @@ impl Intake {
         let signal = signal.map_or("unknown", Signal::as_str);
         let receiver = self.receiver;
         let reason = error.reason();
+        let peer = peer.map_or_else(|| "unknown".to_string(), |address| address.to_string());
         if error.is_refusal() {
             if let Some(suppressed) = self.refusal_log.check() {
-                tracing::warn!(receiver, signal, peer = ?peer, suppressed, %error, "refused request; the client was asked to retry");
+                tracing::warn!(receiver, signal, %peer, suppressed, %error, "refused request; the client was asked to retry");
             }
             return;
         }
         self.metrics.rejected_requests.get_or_create(&RefusalLabels { receiver, signal, reason }).inc();
         if let Some(suppressed) = self.rejection_log.check() {
-            tracing::warn!(receiver, signal, reason, peer = ?peer, suppressed, %error, "rejected request");
+            tracing::warn!(receiver, signal, reason, %peer, suppressed, %error, "rejected request");
         }
     }
 }
