@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod aws;
 pub mod batch;
 pub mod cli;
 pub mod config;

@@ -110,6 +110,7 @@ pub struct ReceiverSettings {
     pub otlp_http: OtlpHttpSettings,
     pub otlp_grpc: OtlpGrpcSettings,
     pub xray_udp: XrayUdpSettings,
+    pub xray_tcp: XrayTcpSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -182,11 +183,30 @@ impl Default for XrayUdpSettings {
     }
 }
 
+/// The X-Ray SDKs' sampling calls, proxied to the X-Ray API (on when the X-Ray destination is).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct XrayTcpSettings {
+    pub enabled: bool,
+    /// Where X-Ray SDKs ask for sampling rules and targets (same port number as UDP).
+    pub endpoint: String,
+    /// Time allowed for one upstream call; past it the SDK gets 504.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for XrayTcpSettings {
+    fn default() -> Self {
+        XrayTcpSettings { enabled: true, endpoint: "127.0.0.1:2000".into(), timeout: Duration::from_secs(5) }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct DestinationSettings {
     pub local: LocalStoreSettings,
     pub honeycomb: HoneycombSettings,
+    pub xray: XraySettings,
 }
 
 /// Declares a destination's settings struct: its own keys, then the queue, batch, sender and
@@ -333,6 +353,61 @@ impl Default for HoneycombSettings {
             batch_max_size: ByteSize::mib(8),
             batch_timeout: Duration::from_millis(200),
             senders: 4,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+destination_settings! {
+    /// AWS X-Ray, through PutTraceSegments. On when an AWS region and credentials are found.
+    pub struct XraySettings {
+        /// Send to X-Ray when a region and credentials are found; false keeps it off.
+        pub enabled: bool,
+        /// AWS region; else AWS_REGION, the shared profile, or (unless local_mode) instance metadata.
+        pub region: Option<String>,
+        /// X-Ray API URL; else AWS_ENDPOINT_URL_XRAY, AWS_ENDPOINT_URL, or the region's endpoint.
+        pub endpoint: Option<String>,
+        /// A role to assume for every X-Ray call (session name "waggle").
+        pub role_arn: Option<String>,
+        /// Reported with the daemon telemetry (PutTelemetryRecords).
+        pub resource_arn: Option<String>,
+        /// Skip EC2 instance metadata (region, credentials, hostname), as the daemon's -o.
+        pub local_mode: bool,
+        /// An HTTPS proxy for X-Ray calls, e.g. "http://proxy:3128"; else HTTPS_PROXY.
+        pub proxy_address: Option<String>,
+        /// Accepted for compatibility with the daemon's NoVerifySSL; waggle always verifies
+        /// certificates and says so at start-up when this is set.
+        pub no_verify_ssl: bool,
+        /// Documents per PutTraceSegments call (X-Ray's cap is 50).
+        pub max_documents_per_call: usize,
+        /// Time allowed for one PutTraceSegments call.
+        #[serde(with = "humantime_serde")]
+        pub timeout: Duration,
+        /// Send the daemon's telemetry (PutTelemetryRecords) every minute after the first segment.
+        pub telemetry: bool,
+    }
+}
+
+impl Default for XraySettings {
+    fn default() -> Self {
+        XraySettings {
+            enabled: true,
+            region: None,
+            endpoint: None,
+            role_arn: None,
+            resource_arn: None,
+            local_mode: false,
+            proxy_address: None,
+            no_verify_ssl: false,
+            max_documents_per_call: 50,
+            timeout: Duration::from_secs(5),
+            telemetry: true,
+            signals: vec![Signal::Traces],
+            queue_size: ByteSize::mib(16),
+            batch_max_items: 50,
+            batch_max_size: ByteSize::mib(4),
+            batch_timeout: Duration::from_secs(1),
+            senders: 8,
             retry: RetryPolicy::default(),
         }
     }

@@ -235,7 +235,7 @@ pub fn classify(
             _ => Vec::new(),
         };
         let refused: usize = rejected.iter().map(|r| r.items).sum();
-        return Ok(Sent { accepted: items - refused, rejected });
+        return Ok(Sent { accepted: items - refused, rejected, retry_remaining: None });
     }
     let reason = format!("HTTP {}: {}", status.as_u16(), error_message(body));
     match status.as_u16() {

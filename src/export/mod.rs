@@ -6,6 +6,7 @@ pub mod compress;
 pub mod honeycomb;
 pub mod local;
 pub mod otlp_body;
+pub mod xray;
 
 use std::future::Future;
 use std::time::Duration;
@@ -60,11 +61,14 @@ pub struct Sent {
     /// Items the destination refused for good inside a successful call (OTLP partial success,
     /// CloudWatch `rejectedLogEventsInfo`, X-Ray unprocessed segments that will not be retried).
     pub rejected: Vec<Rejected>,
+    /// The destination could not take some items this time (X-Ray's retryable unprocessed
+    /// segments): the exporter narrowed the request to them, and the lane retries it.
+    pub retry_remaining: Option<String>,
 }
 
 impl Sent {
     pub fn all(accepted: usize) -> Self {
-        Sent { accepted, rejected: Vec::new() }
+        Sent { accepted, rejected: Vec::new(), retry_remaining: None }
     }
 }
 

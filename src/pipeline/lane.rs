@@ -326,6 +326,17 @@ impl<E: Exporter> Lane<E> {
                     return;
                 }
             };
+            let attempt = match attempt {
+                Ok(mut sent) => match sent.retry_remaining.take() {
+                    // Part went through; the request now holds only what must be sent again.
+                    Some(reason) => {
+                        self.count_sent(signal, sent);
+                        Err(ExportError::Retryable { reason, retry_after: None })
+                    }
+                    None => Ok(sent),
+                },
+                Err(error) => Err(error),
+            };
             match attempt {
                 Ok(sent) => {
                     self.metrics.export_duration.get_or_create(&destination).observe(started.elapsed().as_secs_f64());

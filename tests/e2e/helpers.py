@@ -69,10 +69,18 @@ def waggle_binary():
     return path
 
 
-def clean_environment():
-    """PATH, HOME and LANG only: no WAGGLE_*, HONEYCOMB_*, AWS_*, OTEL_* from the caller."""
+def clean_environment(extra=None):
+    """PATH, HOME and LANG only: no WAGGLE_*, HONEYCOMB_*, AWS_*, OTEL_* from the caller.
+
+    AWS lookups stay on this machine: instance metadata is switched off (its address is not
+    loopback) and the developer's own AWS profile files are hidden. `extra` adds variables.
+    """
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     env["RUST_BACKTRACE"] = "1"
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["AWS_CONFIG_FILE"] = "/nonexistent/waggle-e2e/aws-config"
+    env["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/waggle-e2e/aws-credentials"
+    env.update(extra or {})
     return env
 
 
@@ -148,13 +156,14 @@ def die_with_parent():
 class Waggle:
     """One waggle process started from a config file in `workdir`; stdout kept as JSON lines."""
 
-    def __init__(self, workdir, extra_config=None, data_dir=None, name="waggle"):
+    def __init__(self, workdir, extra_config=None, data_dir=None, name="waggle", env=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
         self.config = merge(base_config(self.data_dir), extra_config)
         self.config_path = self.workdir / f"{name}.toml"
         self.name = name
+        self.env = env or {}
         self.process = None
         self.lines = []  # every stdout line, raw
         self.stderr_lines = []
@@ -171,7 +180,7 @@ class Waggle:
         self.config_path.write_text(toml_dumps(self.config))
         self.process = subprocess.Popen(
             [str(binary), "--config", str(self.config_path), "--log-format", "json"],
-            env=clean_environment(),
+            env=clean_environment(self.env),
             cwd=self.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -406,13 +415,13 @@ class WaggleFactory:
         self.workdir = workdir
         self.started = []
 
-    def __call__(self, extra_config=None, data_dir=None, name=None):
+    def __call__(self, extra_config=None, data_dir=None, name=None, env=None):
         name = name or f"waggle{len(self.started)}"
         try:
             waggle_binary()
         except WaggleError as error:
             pytest.fail(str(error), pytrace=False)
-        waggle = Waggle(self.workdir, extra_config=extra_config, data_dir=data_dir, name=name)
+        waggle = Waggle(self.workdir, extra_config=extra_config, data_dir=data_dir, name=name, env=env)
         self.started.append(waggle)
         waggle.start()
         return waggle
