@@ -4,19 +4,20 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use waggle::cli::{Cli, Command};
 use waggle::{app, config, health, logging};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match cli.options.sources().and_then(|sources| config::load(&sources)) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("waggle: configuration error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    // The X-Ray daemon's flag spellings (`-bind=…`, `-o`, a leading `xray`) are accepted too.
+    let cli = Cli::parse_go_style(std::env::args_os());
+    let config::Loaded { settings, notices } =
+        match cli.options.sources().and_then(|sources| config::load_with_notices(&sources)) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                eprintln!("waggle: configuration error: {error}");
+                return ExitCode::from(2);
+            }
+        };
     match cli.command.unwrap_or(Command::Run) {
         Command::Config => print_config(&settings),
         Command::Health { url } => {
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting waggle");
+            for notice in &notices {
+                tracing::info!("{notice}");
+            }
             let runtime = runtime();
             // Inside the runtime: the signal handlers need its driver.
             let shutdown = {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use config::{Config, Environment, File, FileFormat, Map, Source, Value, ValueKind};
 
 use super::Settings;
+use super::daemon::{self, DaemonConfigError};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config/waggle.toml";
@@ -36,6 +37,8 @@ pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
+    DaemonConfig(#[from] DaemonConfigError),
+    #[error(transparent)]
     Config(#[from] config::ConfigError),
 }
 
@@ -48,12 +51,22 @@ pub struct Sources {
     pub env: BTreeMap<String, String>,
     /// Command-line overrides as (key, value), applied last in order.
     pub overrides: Vec<(String, String)>,
+    /// Things the command line wants said at INFO once logging is up (see [`Loaded::notices`]).
+    pub notices: Vec<String>,
+}
+
+/// The effective settings, and what loading them wants said at INFO once logging is up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// E.g. how an X-Ray daemon setting waggle does not copy was taken.
+    pub notices: Vec<String>,
 }
 
 impl Sources {
     /// Sources with the process environment.
     pub fn from_process_env(file: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
-        Sources { file, env: std::env::vars().collect(), overrides }
+        Sources { file, env: std::env::vars().collect(), overrides, notices: Vec::new() }
     }
 }
 
@@ -67,10 +80,29 @@ pub fn parse_override(arg: &str) -> Result<(String, String), ConfigError> {
 
 /// Loads the effective settings from all layers.
 pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
+    load_with_notices(sources).map(|loaded| loaded.settings)
+}
+
+/// Loads the effective settings from all layers, with the notices to log once logging is up.
+pub fn load_with_notices(sources: &Sources) -> Result<Loaded, ConfigError> {
     let known = serde_json::to_value(Settings::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     let mut builder = Config::builder().add_source(Config::try_from(&Settings::default())?);
+    let mut notices = sources.notices.clone();
 
-    if let Some(file) = config_file(sources)? {
+    let file = config_file(sources)?;
+    let daemon_file = file.as_deref().map(daemon::read_if_daemon_config).transpose()?.flatten();
+    if let (Some(file), Some(daemon_settings)) = (&file, daemon_file) {
+        // The X-Ray daemon's cfg.yaml: its settings as waggle keys, in the file's place.
+        let translation = daemon_settings.translate();
+        let mut layer = Config::builder();
+        for (key, value) in &translation.overrides {
+            layer = layer.set_override(key.as_str(), value.as_str())?;
+        }
+        let layer = layer.build()?;
+        check_keys(&layer.collect()?, &known, &format!("X-Ray daemon config file {}", file.display()))?;
+        builder = builder.add_source(layer);
+        notices.extend(translation.notices);
+    } else if let Some(file) = file {
         let origin = format!("config file {}", file.display());
         let source = File::from(file.as_path()).format(file_format(&file)).required(true);
         check_keys(&Config::builder().add_source(source.clone()).build()?.collect()?, &known, &origin)?;
@@ -91,7 +123,7 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
 
     let settings: Settings = builder.build()?.try_deserialize()?;
     validate(&settings)?;
-    Ok(settings)
+    Ok(Loaded { settings, notices })
 }
 
 fn config_file(sources: &Sources) -> Result<Option<PathBuf>, ConfigError> {

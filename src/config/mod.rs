@@ -1,10 +1,17 @@
 //! Configuration: the typed settings and how they are layered from defaults, file,
 //! environment and command-line overrides.
 
+mod daemon;
 mod load;
 mod secret;
 mod settings;
 
-pub use load::{ConfigError, DEFAULT_CONFIG_FILE, ENV_PREFIX, Sources, load, parse_override};
+pub use daemon::{
+    DaemonConfigError, DaemonSettings, DaemonValueError, MIN_BUFFER_MEMORY_MB, Translation, keys as daemon_keys,
+    parse_buffer_memory, parse_daemon_config, parse_proxy_address, read_if_daemon_config,
+};
+pub use load::{
+    ConfigError, DEFAULT_CONFIG_FILE, ENV_PREFIX, Loaded, Sources, load, load_with_notices, parse_override,
+};
 pub use secret::{REDACTED, Secret};
 pub use settings::*;
