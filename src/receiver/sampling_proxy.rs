@@ -610,7 +610,7 @@ impl SamplingProxy {
         if let Some(reason) = error.rejection_reason() {
             metrics.rejected_requests.get_or_create(&Metrics::refusal(RECEIVER, Signal::Traces, reason)).inc();
         }
-        let peer = peer.map(|peer| peer.to_string());
+        let peer = peer.map_or_else(|| "unknown".to_string(), |address| address.to_string());
         let limiter = match &error {
             SamplingProxyError::NotFound
             | SamplingProxyError::TooLarge { .. }
@@ -625,7 +625,7 @@ impl SamplingProxy {
                 receiver = RECEIVER,
                 %method,
                 path,
-                peer,
+                %peer,
                 status = error.http_status().as_u16(),
                 suppressed,
                 "X-Ray sampling proxy: {error}"
