@@ -6,4 +6,5 @@ pub mod error;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod otlp_intake;
+pub mod sampling_proxy;
 pub mod xray_udp;
