@@ -1,6 +1,6 @@
 //! AWS access for the X-Ray and CloudWatch Logs destinations: region and credentials from
-//! aws-config's provider chains, an optional role to assume, an optional HTTPS proxy, and the
-//! endpoint overrides the SDK reads (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`).
+//! aws-config's provider chains, an optional role to assume and an optional HTTPS proxy. The
+//! SDK clients built from it honour `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL`.
 //!
 //! When no region or no credentials can be found the destination stays off, and the reason
 //! is shown at start-up and on `/status`.
@@ -81,8 +81,9 @@ pub async fn connect(access: &AwsAccess, env: &BTreeMap<String, String>) -> Resu
         None => base,
     };
     check_credentials(&credentials).await?;
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(region.clone()).credentials_provider(credentials.clone());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .credentials_provider(credentials.clone());
     if let Some(client) = proxied_http_client(access, env)? {
         loader = loader.http_client(client);
     }
@@ -132,6 +133,25 @@ async fn check_credentials(credentials: &SharedCredentialsProvider) -> Result<()
     }
 }
 
+/// A credentials provider that always says why there are none: the sampling proxy uses it
+/// when AWS access could not be found, so SDKs get a clear 503 instead of a refused connection.
+pub fn unavailable_credentials(reason: String) -> SharedCredentialsProvider {
+    #[derive(Debug)]
+    struct Unavailable(String);
+
+    impl ProvideCredentials for Unavailable {
+        fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let error = aws_credential_types::provider::error::CredentialsError::not_loaded(self.0.clone());
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(error))
+        }
+    }
+
+    SharedCredentialsProvider::new(Unavailable(reason))
+}
+
 /// An SDK HTTP client through the configured proxy (or `HTTPS_PROXY`); `None` keeps the
 /// SDK's default client.
 fn proxied_http_client(
@@ -150,20 +170,6 @@ fn proxied_http_client(
         builder.tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).build()
     });
     Ok(Some(client))
-}
-
-/// The endpoint of a service: the destination's own setting, else `AWS_ENDPOINT_URL_<SERVICE>`,
-/// else `AWS_ENDPOINT_URL` (the SDK's rules), else `None` for the SDK's default.
-pub fn endpoint_override(
-    configured: Option<&str>,
-    service_env: &str,
-    env: &BTreeMap<String, String>,
-) -> Option<String> {
-    configured
-        .map(str::to_string)
-        .or_else(|| env.get(service_env).cloned())
-        .or_else(|| env.get("AWS_ENDPOINT_URL").cloned())
-        .filter(|url| !url.is_empty())
 }
 
 /// An error with its causes ("no credentials" is usually explained in a source).
@@ -187,16 +193,6 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn the_destination_endpoint_wins_then_the_service_variable_then_the_global_one() {
-        let all = env(&[("AWS_ENDPOINT_URL_XRAY", "http://xray:1"), ("AWS_ENDPOINT_URL", "http://all:2")]);
-        assert_eq!(endpoint_override(Some("http://cfg:3"), "AWS_ENDPOINT_URL_XRAY", &all).as_deref(), Some("http://cfg:3"));
-        assert_eq!(endpoint_override(None, "AWS_ENDPOINT_URL_XRAY", &all).as_deref(), Some("http://xray:1"));
-        let global = env(&[("AWS_ENDPOINT_URL", "http://all:2")]);
-        assert_eq!(endpoint_override(None, "AWS_ENDPOINT_URL_XRAY", &global).as_deref(), Some("http://all:2"));
-        assert_eq!(endpoint_override(None, "AWS_ENDPOINT_URL_XRAY", &env(&[])), None);
     }
 
     #[tokio::test]

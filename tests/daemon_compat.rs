@@ -601,9 +601,7 @@ fn setting(settings: &config::Settings, key: &str) -> serde_json::Value {
 }
 
 #[test]
-#[ignore = "needs the xray settings: destinations.xray.* and receivers.xray_tcp (lead's settings.rs)"]
 fn loading_a_cfg_yaml_with_every_key_sets_every_xray_setting() {
-    // Remove the ignore once settings.rs has the `xray` destination and `receivers.xray_tcp`.
     // queue_size serialises as bytesize prints it; compare the parsed size if this differs.
     let settings = config::load(&sources("all-keys.yaml", &[])).unwrap();
     let expected = [
@@ -629,7 +627,6 @@ fn loading_a_cfg_yaml_with_every_key_sets_every_xray_setting() {
 }
 
 #[test]
-#[ignore = "needs the xray settings: destinations.xray.* and receivers.xray_tcp (lead's settings.rs)"]
 fn loading_the_shipped_cfg_yaml_with_compose_flags_lets_the_flags_win() {
     let settings =
         config::load(&sources("shipped-cfg.yaml", &["xray", "-o", "-b", "0.0.0.0:2000", "-n", "us-east-1"])).unwrap();

@@ -193,11 +193,18 @@ pub struct XrayTcpSettings {
     /// Time allowed for one upstream call; past it the SDK gets 504.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Largest request body forwarded; larger gets 413.
+    pub max_body_size: ByteSize,
 }
 
 impl Default for XrayTcpSettings {
     fn default() -> Self {
-        XrayTcpSettings { enabled: true, endpoint: "127.0.0.1:2000".into(), timeout: Duration::from_secs(5) }
+        XrayTcpSettings {
+            enabled: true,
+            endpoint: "127.0.0.1:2000".into(),
+            timeout: Duration::from_secs(5),
+            max_body_size: ByteSize::kib(64),
+        }
     }
 }
 

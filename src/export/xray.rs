@@ -66,7 +66,12 @@ pub struct Xray {
 }
 
 impl Xray {
-    pub fn new(client: aws_sdk_xray::Client, max_documents: usize, timeout: Duration, errors: Arc<BackendErrors>) -> Self {
+    pub fn new(
+        client: aws_sdk_xray::Client,
+        max_documents: usize,
+        timeout: Duration,
+        errors: Arc<BackendErrors>,
+    ) -> Self {
         Xray {
             client,
             max_documents: max_documents.clamp(1, MAX_DOCUMENTS_PER_CALL),
@@ -152,7 +157,11 @@ impl Xray {
         let failed: usize = rejected.iter().map(|r| r.items).sum::<usize>() + retry.len();
         let accepted = total.saturating_sub(failed);
         if unprocessed.is_empty() {
-            tracing::info!(destination = "xray", "Successfully sent batch of {total} segments ({:.3} seconds)", elapsed.as_secs_f64());
+            tracing::info!(
+                destination = "xray",
+                "Successfully sent batch of {total} segments ({:.3} seconds)",
+                elapsed.as_secs_f64()
+            );
         } else {
             tracing::info!(
                 destination = "xray",
@@ -222,10 +231,8 @@ impl Exporter for Xray {
             return Built { requests: Vec::new(), rejected };
         }
         let documents = raw_documents(batches, &mut rejected);
-        let requests = documents
-            .chunks(self.max_documents)
-            .map(|chunk| XrayRequest { documents: chunk.to_vec() })
-            .collect();
+        let requests =
+            documents.chunks(self.max_documents).map(|chunk| XrayRequest { documents: chunk.to_vec() }).collect();
         Built { requests, rejected }
     }
 
@@ -268,7 +275,9 @@ mod tests {
 
     /// A document of exactly `size` bytes (or its smallest form, if `size` is smaller).
     fn segment(id: &str, size: usize) -> XraySegment {
-        let document = |padding: &str| format!(r#"{{"id":"{id}","trace_id":"1-5f84c7a1-e7d1852db8c4fd35d88bf49a","p":"{padding}"}}"#);
+        let document = |padding: &str| {
+            format!(r#"{{"id":"{id}","trace_id":"1-5f84c7a1-e7d1852db8c4fd35d88bf49a","p":"{padding}"}}"#)
+        };
         let padding = "x".repeat(size.saturating_sub(document("").len()));
         let body = document(&padding);
         XraySegment { body: Bytes::from(body), trace_id: "1-5f84c7a1-e7d1852db8c4fd35d88bf49a".into(), id: id.into() }
@@ -283,10 +292,8 @@ mod tests {
     }
 
     fn request(ids: &[&str]) -> XrayRequest {
-        let documents = ids
-            .iter()
-            .map(|id| Document { json: "{}".into(), id: id.to_string(), trace_id: "t".into() })
-            .collect();
+        let documents =
+            ids.iter().map(|id| Document { json: "{}".into(), id: id.to_string(), trace_id: "t".into() }).collect();
         XrayRequest { documents }
     }
 
@@ -309,7 +316,8 @@ mod tests {
     fn a_lower_document_cap_is_honoured() {
         let xray = Xray::new(exporter().client, 10, Duration::from_secs(1), Arc::default());
         let segments = (0..25).map(|i| segment(&format!("{i:016x}"), 80)).collect();
-        let sizes: Vec<usize> = xray.build(Signal::Traces, &[batch(segments)]).requests.iter().map(|r| r.documents.len()).collect();
+        let sizes: Vec<usize> =
+            xray.build(Signal::Traces, &[batch(segments)]).requests.iter().map(|r| r.documents.len()).collect();
         assert_eq!(sizes, vec![10, 10, 5]);
     }
 

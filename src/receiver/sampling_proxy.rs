@@ -66,7 +66,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
-use bytesize::ByteSize;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
@@ -74,7 +73,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -113,32 +111,6 @@ const RELAYED_RESPONSE_HEADERS: [HeaderName; 3] =
     [CONTENT_TYPE, HeaderName::from_static("x-amzn-requestid"), HeaderName::from_static("x-amzn-errortype")];
 
 const ERROR_TYPE_HEADER: HeaderName = HeaderName::from_static("x-amzn-errortype");
-
-/// Settings of the sampling proxy listener (`receivers.xray_tcp`). The X-Ray endpoint, region
-/// and credentials are the X-Ray destination's, resolved with [`resolve_endpoint`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SamplingProxySettings {
-    pub enabled: bool,
-    /// Where X-Ray SDKs poll for sampling rules (the TCP half of `AWS_XRAY_DAEMON_ADDRESS`).
-    pub endpoint: String,
-    /// Time allowed for one upstream call, from connecting to the last byte of the answer.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-    /// Largest request body forwarded; larger gets 413.
-    pub max_body_size: ByteSize,
-}
-
-impl Default for SamplingProxySettings {
-    fn default() -> Self {
-        SamplingProxySettings {
-            enabled: true,
-            endpoint: "127.0.0.1:2000".into(),
-            timeout: Duration::from_secs(5),
-            max_body_size: ByteSize::b(DEFAULT_MAX_BODY_BYTES as u64),
-        }
-    }
-}
 
 /// The X-Ray API operations the proxy forwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -125,6 +125,19 @@ pub enum DatagramError {
 
 impl DatagramError {
     /// The metrics label: short, fixed, one per variant.
+    /// Every metrics reason a datagram can be rejected for.
+    pub const REASONS: [&'static str; 9] = [
+        "too_large",
+        "no_newline",
+        "empty_body",
+        "bad_header",
+        "unsupported_header",
+        "body_not_json",
+        "body_not_object",
+        "missing_trace_id",
+        "missing_id",
+    ];
+
     pub fn reason(&self) -> &'static str {
         match self {
             DatagramError::TooLarge => "too_large",
@@ -777,6 +790,8 @@ mod tests {
         ];
         let reasons: std::collections::HashSet<_> = errors.iter().map(DatagramError::reason).collect();
         assert_eq!(reasons.len(), errors.len());
+        let listed: std::collections::HashSet<_> = DatagramError::REASONS.into_iter().collect();
+        assert_eq!(reasons, listed, "REASONS lists every reason");
     }
 
     #[test]

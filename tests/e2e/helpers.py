@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 DRIVER = HERE / "drive_app.py"
 
-LISTENERS = ("otlp_http", "otlp_grpc", "xray_udp", "admin")
+LISTENERS = ("otlp_http", "otlp_grpc", "xray_udp", "xray_tcp", "admin")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 # Data lands in the store within ~1 s; give it a generous deadline on a busy 2-core machine.
@@ -132,6 +132,7 @@ def base_config(data_dir):
             "otlp_http": {"endpoint": "127.0.0.1:0"},
             "otlp_grpc": {"endpoint": "127.0.0.1:0"},
             "xray_udp": {"endpoint": "127.0.0.1:0"},
+            "xray_tcp": {"endpoint": "127.0.0.1:0"},
         },
     }
 

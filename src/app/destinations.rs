@@ -1,0 +1,193 @@
+//! Starts a lane for every enabled destination and says, in one log line and on `/status`,
+//! whether each is on, or off and why.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::StartError;
+use crate::aws::{AwsAccess, AwsContext, AwsUnavailable};
+use crate::batch::Signal;
+use crate::config::{Settings, XraySettings};
+use crate::export::Exporter;
+use crate::export::honeycomb::Honeycomb;
+use crate::export::local::{LocalStore, StoreReader};
+use crate::export::xray::{BackendErrors, Xray};
+use crate::export::xray_telemetry::{self, Identity};
+use crate::metrics::Metrics;
+use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
+use crate::status::DestinationStatus;
+
+/// The lanes that were started, and what the admin endpoint shows about them.
+pub struct Destinations {
+    pub lanes: Vec<LaneHandle>,
+    /// Each lane's task, done once it delivered what it held after its queue closed.
+    pub tasks: JoinSet<()>,
+    pub statuses: Vec<Arc<DestinationStatus>>,
+    pub store_api: Option<axum::Router>,
+    pub store: Option<StoreReader>,
+    /// Background work that is not a lane (X-Ray telemetry); stopped at shutdown.
+    pub background: JoinSet<()>,
+    pub stop_background: CancellationToken,
+    metrics: Arc<Metrics>,
+    abandon: CancellationToken,
+}
+
+/// Starts every destination. `aws` is the outcome of looking for AWS access, when an AWS
+/// destination wanted it.
+pub fn start(
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+    abandon: &CancellationToken,
+    aws: Option<&Result<AwsContext, AwsUnavailable>>,
+    env: &BTreeMap<String, String>,
+) -> Result<Destinations, StartError> {
+    let mut destinations = Destinations {
+        lanes: Vec::new(),
+        tasks: JoinSet::new(),
+        statuses: Vec::new(),
+        store_api: None,
+        store: None,
+        background: JoinSet::new(),
+        stop_background: CancellationToken::new(),
+        metrics: Arc::clone(metrics),
+        abandon: abandon.clone(),
+    };
+    start_local_store(settings, &mut destinations)?;
+    start_honeycomb(settings, &mut destinations)?;
+    start_xray(&settings.destinations.xray, aws, env, &mut destinations);
+    for status in &destinations.statuses {
+        let (name, state) = (status.name, if status.is_enabled() { "on" } else { "off" });
+        tracing::info!(destination = name, "{name}: {state} — {}", status.reason());
+    }
+    Ok(destinations)
+}
+
+/// The AWS access the X-Ray destination and the sampling proxy use.
+pub fn xray_access(xray: &XraySettings) -> AwsAccess {
+    AwsAccess {
+        region: xray.region.clone(),
+        role_arn: xray.role_arn.clone(),
+        local_mode: xray.local_mode,
+        proxy_address: xray.proxy_address.clone(),
+    }
+}
+
+fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
+    let local = &settings.destinations.local;
+    if !local.enabled {
+        destinations.add_off("local", "disabled by destinations.local.enabled = false", &local.signals);
+        return Ok(());
+    }
+    let path = crate::export::local::db_path(&settings.data_dir);
+    let (store, reader) = LocalStore::open(&path, local.max_size.as_u64())
+        .map_err(|source| StartError::Store { path: path.clone(), source })?;
+    let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
+    let status = destinations.add_status("local", reason, &local.signals);
+    destinations.add("local", store, local.lane(), status);
+    destinations.store_api = Some(crate::admin::store_api::routes(reader.clone()));
+    destinations.store = Some(reader);
+    Ok(())
+}
+
+fn start_honeycomb(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
+    let honeycomb = &settings.destinations.honeycomb;
+    let has_key = honeycomb.api_key.as_ref().is_some_and(|key| !key.is_empty());
+    if !honeycomb.enabled {
+        destinations.add_off("honeycomb", "disabled by destinations.honeycomb.enabled = false", &honeycomb.signals);
+        return Ok(());
+    }
+    if !has_key {
+        destinations.add_off("honeycomb", "HONEYCOMB_API_KEY not set", &honeycomb.signals);
+        return Ok(());
+    }
+    let reason = format!("OTLP/HTTP to {}", honeycomb.base_url());
+    let status = destinations.add_status("honeycomb", reason, &honeycomb.signals);
+    let exporter = Honeycomb::new(honeycomb, Arc::clone(&status)).map_err(StartError::Honeycomb)?;
+    destinations.add("honeycomb", exporter, honeycomb.lane(), status);
+    Ok(())
+}
+
+fn start_xray(
+    xray: &XraySettings,
+    aws: Option<&Result<AwsContext, AwsUnavailable>>,
+    env: &BTreeMap<String, String>,
+    destinations: &mut Destinations,
+) {
+    let context = match aws {
+        _ if !xray.enabled => {
+            destinations.add_off("xray", "disabled by destinations.xray.enabled = false", &xray.signals);
+            return;
+        }
+        Some(Ok(context)) => context,
+        Some(Err(unavailable)) => {
+            destinations.add_off("xray", &unavailable.to_string(), &xray.signals);
+            return;
+        }
+        None => {
+            destinations.add_off("xray", "AWS access was not looked up", &xray.signals);
+            return;
+        }
+    };
+    if xray.no_verify_ssl {
+        tracing::warn!(
+            "NoVerifySSL / destinations.xray.no_verify_ssl is not supported: certificates are always verified"
+        );
+    }
+    let mut config = aws_sdk_xray::config::Builder::from(&context.sdk_config);
+    if let Some(endpoint) = &xray.endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_xray::Client::from_conf(config.build());
+    let endpoint = xray.endpoint.clone().or_else(|| env.get("AWS_ENDPOINT_URL_XRAY").cloned());
+    let target = endpoint.map_or_else(|| "the regional endpoint".to_string(), |url| url.to_string());
+    let reason = format!("PutTraceSegments to {target} in {}", context.region);
+    let status = destinations.add_status("xray", reason, &xray.signals);
+    let errors = Arc::new(BackendErrors::default());
+    let exporter = Xray::new(client.clone(), xray.max_documents_per_call, xray.timeout, Arc::clone(&errors));
+    destinations.add("xray", exporter, xray.lane(), status);
+    if xray.telemetry {
+        let identity = Identity::from_env(env, xray.resource_arn.clone());
+        let task = xray_telemetry::run(
+            client,
+            Arc::clone(&destinations.metrics),
+            errors,
+            identity,
+            destinations.stop_background.clone(),
+        );
+        destinations.background.spawn(task);
+    }
+}
+
+impl Destinations {
+    fn add_status(&mut self, name: &'static str, reason: String, signals: &[Signal]) -> Arc<DestinationStatus> {
+        let names = signals.iter().map(|s| s.as_str()).collect();
+        let status = Arc::new(DestinationStatus::new(name, true, reason, names));
+        self.statuses.push(Arc::clone(&status));
+        status
+    }
+
+    fn add_off(&mut self, name: &'static str, reason: &str, signals: &[Signal]) {
+        let names = signals.iter().map(|s| s.as_str()).collect();
+        self.statuses.push(Arc::new(DestinationStatus::new(name, false, reason, names)));
+    }
+
+    /// Starts the lane of an enabled destination.
+    fn add<E: Exporter>(
+        &mut self,
+        name: &'static str,
+        exporter: E,
+        lane: LaneSettings,
+        status: Arc<DestinationStatus>,
+    ) {
+        self.metrics.show_destination(name, &lane.signals);
+        let context = LaneContext { metrics: Arc::clone(&self.metrics), status, abandon: self.abandon.clone() };
+        let (handle, task) = lane::spawn(name, exporter, lane, context);
+        self.lanes.push(handle);
+        self.tasks.spawn(async move {
+            let _ = task.await;
+        });
+    }
+}

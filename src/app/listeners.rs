@@ -1,0 +1,62 @@
+//! Binds every socket waggle listens on before anything is served, and logs each address
+//! (`listening`, with the listener's name), which is how tests and operators find the ports.
+
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, UdpSocket};
+
+use super::StartError;
+use crate::config::Settings;
+
+/// Every bound socket; `None` for a disabled listener.
+pub struct Listeners {
+    pub otlp_http: Option<TcpListener>,
+    pub otlp_grpc: Option<TcpListener>,
+    pub xray_udp: Option<UdpSocket>,
+    pub xray_tcp: Option<TcpListener>,
+    pub admin: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(settings: &Settings) -> Result<Self, StartError> {
+        let receivers = &settings.receivers;
+        Ok(Listeners {
+            otlp_http: bind_tcp("otlp_http", receivers.otlp_http.enabled, &receivers.otlp_http.endpoint).await?,
+            otlp_grpc: bind_tcp("otlp_grpc", receivers.otlp_grpc.enabled, &receivers.otlp_grpc.endpoint).await?,
+            xray_udp: bind_udp("xray_udp", receivers.xray_udp.enabled, &receivers.xray_udp.endpoint).await?,
+            xray_tcp: bind_tcp("xray_tcp", receivers.xray_tcp.enabled, &receivers.xray_tcp.endpoint).await?,
+            admin: bind_tcp("admin", settings.admin.enabled, &settings.admin.endpoint).await?,
+        })
+    }
+}
+
+async fn bind_tcp(listener: &'static str, enabled: bool, address: &str) -> Result<Option<TcpListener>, StartError> {
+    if !enabled {
+        tracing::info!(listener, "disabled");
+        return Ok(None);
+    }
+    let bound = TcpListener::bind(address).await.map_err(|source| bind_error(listener, address, source))?;
+    log_listening(listener, bound.local_addr());
+    Ok(Some(bound))
+}
+
+async fn bind_udp(listener: &'static str, enabled: bool, address: &str) -> Result<Option<UdpSocket>, StartError> {
+    if !enabled {
+        tracing::info!(listener, "disabled");
+        return Ok(None);
+    }
+    let bound = UdpSocket::bind(address).await.map_err(|source| bind_error(listener, address, source))?;
+    log_listening(listener, bound.local_addr());
+    Ok(Some(bound))
+}
+
+fn bind_error(listener: &'static str, address: &str, source: std::io::Error) -> StartError {
+    StartError::Bind { listener, address: address.to_string(), source }
+}
+
+fn log_listening(listener: &'static str, address: std::io::Result<SocketAddr>) {
+    match address {
+        Ok(address) => tracing::info!(listener, %address, "listening"),
+        Err(error) => tracing::info!(listener, %error, "listening (address unknown)"),
+    }
+}

@@ -1,0 +1,208 @@
+//! Start-up and shutdown: looks up AWS access when an AWS destination wants it, builds the
+//! lanes, binds every listener, runs the receivers and the admin endpoint, and on the shutdown
+//! signal stops the receivers and gives the lanes a deadline to deliver what they hold.
+
+mod destinations;
+mod listeners;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use self::destinations::Destinations;
+use self::listeners::Listeners;
+use crate::admin::{self, AdminState};
+use crate::aws::{self, AwsContext, AwsUnavailable};
+use crate::batch::Signal;
+use crate::config::Settings;
+use crate::export::honeycomb::HoneycombError;
+use crate::export::local::StoreError;
+use crate::metrics::Metrics;
+use crate::pipeline::lane::LaneHandle;
+use crate::pipeline::router::Router;
+use crate::receiver::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
+use crate::receiver::{otlp_grpc, otlp_http, xray_udp};
+
+/// Why waggle could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen for {listener} on {address}: {source}")]
+    Bind { listener: &'static str, address: String, source: std::io::Error },
+    #[error("cannot open the local store at {path}: {source}")]
+    Store { path: PathBuf, source: StoreError },
+    #[error("cannot set up the Honeycomb destination: {0}")]
+    Honeycomb(HoneycombError),
+    #[error("bad X-Ray endpoint: {0}")]
+    XrayEndpoint(SamplingProxyError),
+}
+
+/// Time the lanes get after the shutdown deadline to count what they drop.
+const ABANDON_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs waggle until `shutdown` completes, then drains the lanes within the configured
+/// deadline.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let metrics = Arc::new(Metrics::new());
+    let abandon = CancellationToken::new();
+    let mut listeners = Listeners::bind(&settings).await?;
+    let aws = look_up_aws(&settings, &env).await;
+    let mut destinations = destinations::start(&settings, &metrics, &abandon, aws.as_ref(), &env)?;
+
+    let admin_state = Arc::new(AdminState {
+        metrics: Arc::clone(&metrics),
+        lanes: destinations.lanes.iter().map(LaneHandle::gauge).collect(),
+        destinations: destinations.statuses.clone(),
+        store: destinations.store.clone(),
+        ready: false.into(),
+        started: SystemTime::now(),
+    });
+    let router = Arc::new(Router::new(
+        std::mem::take(&mut destinations.lanes),
+        Arc::clone(&metrics),
+        settings.pipeline.retry_after,
+        settings.pipeline.stall_timeout,
+    ));
+
+    let stop_receivers = CancellationToken::new();
+    let mut receivers = start_receivers(&settings, &mut listeners, &router, &metrics, &stop_receivers);
+    if let Some(listener) = listeners.xray_tcp.take() {
+        let proxy = Arc::new(sampling_proxy_for(&settings, aws.as_ref())?);
+        let (metrics, stop) = (Arc::clone(&metrics), stop_receivers.clone());
+        receivers.spawn(async move {
+            if let Err(error) = sampling_proxy::serve(listener, proxy, metrics, stop).await {
+                tracing::error!(%error, "X-Ray sampling proxy stopped");
+            }
+        });
+    }
+    drop(router);
+
+    let stop_admin = CancellationToken::new();
+    let admin_task = listeners.admin.take().map(|listener| {
+        let app = admin::app(Arc::clone(&admin_state), destinations.store_api.take());
+        tokio::spawn(admin::serve(listener, app, stop_admin.clone()))
+    });
+
+    admin_state.ready.store(true, Ordering::Relaxed);
+    tracing::info!("ready");
+    shutdown.await;
+
+    tracing::info!(deadline = ?settings.pipeline.shutdown_timeout, "shutting down: stopping receivers, flushing lanes");
+    admin_state.ready.store(false, Ordering::Relaxed);
+    drain(&settings, receivers, &mut destinations, stop_receivers, &abandon).await;
+    destinations.stop_background.cancel();
+    while destinations.background.join_next().await.is_some() {}
+    stop_admin.cancel();
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// AWS access, when the X-Ray destination or the sampling proxy wants it.
+async fn look_up_aws(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+) -> Option<Result<AwsContext, AwsUnavailable>> {
+    let xray = &settings.destinations.xray;
+    if !xray.enabled && !settings.receivers.xray_tcp.enabled {
+        return None;
+    }
+    Some(aws::connect(&destinations::xray_access(xray), env).await)
+}
+
+/// The sampling proxy signs with the X-Ray destination's access; without it, it answers 503
+/// with the reason, so SDKs are told instead of refused.
+fn sampling_proxy_for(
+    settings: &Settings,
+    aws: Option<&Result<AwsContext, AwsUnavailable>>,
+) -> Result<SamplingProxy, StartError> {
+    let xray = &settings.destinations.xray;
+    let tcp = &settings.receivers.xray_tcp;
+    let (region, credentials) = match aws {
+        Some(Ok(context)) => (context.region.clone(), context.credentials.clone()),
+        Some(Err(unavailable)) => {
+            let region = xray.region.clone().unwrap_or_else(|| "us-east-1".into());
+            (region, aws::unavailable_credentials(unavailable.to_string()))
+        }
+        None => ("us-east-1".into(), aws::unavailable_credentials("AWS access was not looked up".into())),
+    };
+    let endpoint =
+        sampling_proxy::resolve_endpoint(xray.endpoint.as_deref(), &region).map_err(StartError::XrayEndpoint)?;
+    let max_body = usize::try_from(tcp.max_body_size.as_u64()).unwrap_or(usize::MAX);
+    Ok(SamplingProxy::new(endpoint, region, credentials, tcp.timeout).with_max_body_size(max_body))
+}
+
+/// Spawns the OTLP and X-Ray UDP receivers that have a listener (taking their sockets).
+fn start_receivers(
+    settings: &Settings,
+    listeners: &mut Listeners,
+    router: &Arc<Router>,
+    metrics: &Arc<Metrics>,
+    stop: &CancellationToken,
+) -> JoinSet<()> {
+    let mut receivers = JoinSet::new();
+    if let Some(listener) = listeners.otlp_http.take() {
+        metrics.show_receiver("otlp_http", &Signal::ALL);
+        let (settings, router, metrics, stop) =
+            (settings.receivers.otlp_http.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
+        receivers.spawn(async move {
+            if let Err(error) = otlp_http::serve(listener, settings, router, metrics, stop).await {
+                tracing::error!(%error, "OTLP/HTTP receiver stopped");
+            }
+        });
+    }
+    if let Some(listener) = listeners.otlp_grpc.take() {
+        metrics.show_receiver("otlp_grpc", &Signal::ALL);
+        let (settings, router, metrics, stop) =
+            (settings.receivers.otlp_grpc.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
+        receivers.spawn(async move {
+            if let Err(error) = otlp_grpc::serve(listener, settings, router, metrics, stop).await {
+                tracing::error!(%error, "OTLP/gRPC receiver stopped");
+            }
+        });
+    }
+    if let Some(socket) = listeners.xray_udp.take() {
+        metrics.show_receiver("xray_udp", &[Signal::Traces]);
+        let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
+        receivers.spawn(async move {
+            if let Err(error) = xray_udp::serve(socket, router, metrics, stop).await {
+                tracing::error!(%error, "X-Ray UDP receiver stopped");
+            }
+        });
+    }
+    receivers
+}
+
+/// Stops the receivers and lets the lanes deliver what they hold, within the deadline; past
+/// it, what is left is dropped and counted.
+async fn drain(
+    settings: &Settings,
+    mut receivers: JoinSet<()>,
+    destinations: &mut Destinations,
+    stop_receivers: CancellationToken,
+    abandon: &CancellationToken,
+) {
+    stop_receivers.cancel();
+    // Receivers finish their in-flight requests, then drop their router handles; when the
+    // last one is gone every lane sees its queue close and sends what it holds.
+    let drained = tokio::time::timeout(settings.pipeline.shutdown_timeout, async {
+        while receivers.join_next().await.is_some() {}
+        while destinations.tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown deadline passed; dropping what the lanes still hold (counted in /metrics)");
+        abandon.cancel();
+        receivers.abort_all();
+        let _ = tokio::time::timeout(ABANDON_GRACE, async { while destinations.tasks.join_next().await.is_some() {} })
+            .await;
+    }
+}
