@@ -15,7 +15,7 @@ use crate::export::Exporter;
 use crate::export::honeycomb::Honeycomb;
 use crate::export::local::{LocalStore, StoreReader};
 use crate::export::xray::{BackendErrors, Xray};
-use crate::export::xray_telemetry::{self, Identity};
+use crate::export::xray_telemetry::{self, Identity, Telemetry};
 use crate::metrics::Metrics;
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::status::DestinationStatus;
@@ -149,15 +149,14 @@ fn start_xray(
     let exporter = Xray::new(client.clone(), xray.max_documents_per_call, xray.timeout, Arc::clone(&errors));
     destinations.add("xray", exporter, xray.lane(), status);
     if xray.telemetry {
-        let identity = Identity::from_env(env, xray.resource_arn.clone());
-        let task = xray_telemetry::run(
+        let telemetry = Telemetry {
             client,
-            Arc::clone(&destinations.metrics),
+            metrics: Arc::clone(&destinations.metrics),
             errors,
-            identity,
-            destinations.stop_background.clone(),
-        );
-        destinations.background.spawn(task);
+            identity: Identity::from_env(env, xray.resource_arn.clone()),
+            interval: xray.telemetry_interval,
+        };
+        destinations.background.spawn(xray_telemetry::run(telemetry, destinations.stop_background.clone()));
     }
 }
 

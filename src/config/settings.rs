@@ -390,8 +390,11 @@ destination_settings! {
         /// Time allowed for one PutTraceSegments call.
         #[serde(with = "humantime_serde")]
         pub timeout: Duration,
-        /// Send the daemon's telemetry (PutTelemetryRecords) every minute after the first segment.
+        /// Send the daemon's telemetry (PutTelemetryRecords) after the first segment.
         pub telemetry: bool,
+        /// How often telemetry is sent (the daemon: every minute).
+        #[serde(with = "humantime_serde")]
+        pub telemetry_interval: Duration,
     }
 }
 
@@ -409,6 +412,7 @@ impl Default for XraySettings {
             max_documents_per_call: 50,
             timeout: Duration::from_secs(5),
             telemetry: true,
+            telemetry_interval: Duration::from_secs(60),
             signals: vec![Signal::Traces],
             queue_size: ByteSize::mib(16),
             batch_max_items: 50,

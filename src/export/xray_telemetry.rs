@@ -17,8 +17,6 @@ use crate::export::xray::BackendErrors;
 use crate::metrics::Metrics;
 use crate::receiver::xray_udp::DatagramError;
 
-/// How often a record is made.
-pub const INTERVAL: Duration = Duration::from_secs(60);
 /// Records kept while X-Ray cannot be reached.
 const MAX_PENDING: usize = 30;
 /// Records per call.
@@ -109,15 +107,21 @@ impl Totals {
     }
 }
 
-/// Sends a record every [`INTERVAL`] once the first segment arrived, until `stop`.
-pub async fn run(
-    client: aws_sdk_xray::Client,
-    metrics: Arc<Metrics>,
-    errors: Arc<BackendErrors>,
-    identity: Identity,
-    stop: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
+/// What the telemetry task reads and sends.
+pub struct Telemetry {
+    pub client: aws_sdk_xray::Client,
+    pub metrics: Arc<Metrics>,
+    pub errors: Arc<BackendErrors>,
+    pub identity: Identity,
+    /// One record per interval (the daemon: a minute).
+    pub interval: Duration,
+}
+
+/// Sends a record every interval once the first segment arrived, until `stop`.
+pub async fn run(telemetry: Telemetry, stop: CancellationToken) {
+    let Telemetry { client, metrics, errors, identity, interval } = telemetry;
+    let interval = interval.max(Duration::from_millis(100));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut previous = Totals::default();
     let mut started = false;
     let mut pending: VecDeque<TelemetryRecord> = VecDeque::new();

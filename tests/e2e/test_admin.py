@@ -14,7 +14,7 @@ from helpers import (
 
 
 def test_startup_logs_each_listener_and_ready(waggle):
-    assert set(waggle.addresses) == {"otlp_http", "otlp_grpc", "xray_udp", "admin"}
+    assert set(waggle.addresses) == {"otlp_http", "otlp_grpc", "xray_udp", "xray_tcp", "admin"}
     for listener, address in waggle.addresses.items():
         host, port = waggle.host_port(listener)
         assert host == "127.0.0.1" and port > 0, (listener, address)
