@@ -1,4 +1,5 @@
 //! Translations between telemetry formats. Pure functions, no I/O; they run on the lanes'
 //! tasks, never in receivers.
 
+pub mod otlp_to_xray;
 pub mod xray_to_otlp;
