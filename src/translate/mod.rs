@@ -2,4 +2,5 @@
 //! tasks, never in receivers.
 
 pub mod otlp_to_cloudwatch;
+pub mod otlp_to_xray;
 pub mod xray_to_otlp;
