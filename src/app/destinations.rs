@@ -19,6 +19,7 @@ use crate::export::xray_telemetry::{self, Identity, Telemetry};
 use crate::metrics::Metrics;
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::status::DestinationStatus;
+use crate::translate::otlp_to_xray::XrayTranslation;
 
 /// The lanes that were started, and what the admin endpoint shows about them.
 pub struct Destinations {
@@ -146,7 +147,13 @@ fn start_xray(
     let reason = format!("PutTraceSegments to {target} in {}", context.region);
     let status = destinations.add_status("xray", reason, &xray.signals);
     let errors = Arc::new(BackendErrors::default());
-    let exporter = Xray::new(client.clone(), xray.max_documents_per_call, xray.timeout, Arc::clone(&errors));
+    let translation = XrayTranslation {
+        indexed_attributes: xray.indexed_attributes.clone(),
+        index_all_attributes: xray.index_all_attributes,
+        validate_trace_id_time: xray.validate_trace_id_time,
+    };
+    let exporter =
+        Xray::new(client.clone(), translation, xray.max_documents_per_call, xray.timeout, Arc::clone(&errors));
     destinations.add("xray", exporter, xray.lane(), status);
     if xray.telemetry {
         let telemetry = Telemetry {

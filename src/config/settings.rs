@@ -395,6 +395,13 @@ destination_settings! {
         /// How often telemetry is sent (the daemon: every minute).
         #[serde(with = "humantime_serde")]
         pub telemetry_interval: Duration,
+        /// OpenTelemetry span attributes sent as X-Ray annotations (searchable); the rest go to metadata.
+        pub indexed_attributes: Vec<String>,
+        /// Send every (string, number, bool) span attribute as an annotation, at most 50 per document.
+        pub index_all_attributes: bool,
+        /// Refuse OpenTelemetry trace ids whose first 8 hex digits are not a recent time (X-Ray
+        /// accepts random W3C ids since 2023, so this is off by default).
+        pub validate_trace_id_time: bool,
     }
 }
 
@@ -413,6 +420,9 @@ impl Default for XraySettings {
             timeout: Duration::from_secs(5),
             telemetry: true,
             telemetry_interval: Duration::from_secs(60),
+            indexed_attributes: Vec::new(),
+            index_all_attributes: false,
+            validate_trace_id_time: false,
             signals: vec![Signal::Traces],
             queue_size: ByteSize::mib(16),
             batch_max_items: 50,

@@ -1,6 +1,8 @@
 //! The AWS X-Ray destination: PutTraceSegments with at most 50 documents per call.
 //!
-//! Segments from X-Ray SDKs are sent exactly as received (the daemon header line removed).
+//! Segments from X-Ray SDKs are sent exactly as received (the daemon header line removed);
+//! OpenTelemetry spans are translated to segment documents here, on the lane's task
+//! ([`crate::translate::otlp_to_xray`]). An X-Ray SDK segment is never also sent translated.
 //! What X-Ray answers, per document, decides what happens next:
 //!
 //! | outcome | what waggle does |
@@ -15,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_xray::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_xray::operation::put_trace_segments::PutTraceSegmentsError;
@@ -24,8 +26,11 @@ use aws_sdk_xray::types::UnprocessedTraceSegment;
 use crate::batch::{Payload, SharedBatch, Signal};
 use crate::export::{Built, ExportError, Exporter, Rejected, Sent};
 use crate::ratelimit::LogLimiter;
+use crate::translate::otlp_to_xray::XrayTranslation;
 
-/// X-Ray's limit on one segment document.
+/// X-Ray's limit on one segment document ("64 KB"). Raw SDK documents are refused only past
+/// 64 KiB (a UDP datagram cannot even carry that much); translated documents are kept under
+/// the stricter 64,000 bytes by the translation itself.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 /// X-Ray's cap on documents per PutTraceSegments call.
@@ -59,6 +64,7 @@ pub struct BackendErrors {
 /// Sends segment documents to X-Ray.
 pub struct Xray {
     client: aws_sdk_xray::Client,
+    translation: XrayTranslation,
     max_documents: usize,
     timeout: Duration,
     errors: Arc<BackendErrors>,
@@ -68,12 +74,14 @@ pub struct Xray {
 impl Xray {
     pub fn new(
         client: aws_sdk_xray::Client,
+        translation: XrayTranslation,
         max_documents: usize,
         timeout: Duration,
         errors: Arc<BackendErrors>,
     ) -> Self {
         Xray {
             client,
+            translation,
             max_documents: max_documents.clamp(1, MAX_DOCUMENTS_PER_CALL),
             timeout,
             errors,
@@ -177,6 +185,38 @@ impl Xray {
     }
 }
 
+impl Xray {
+    /// OpenTelemetry spans of a batch as segment documents.
+    fn translated_documents(&self, batches: &[SharedBatch], rejected: &mut Vec<Rejected>) -> Vec<Document> {
+        let mut documents = Vec::new();
+        let now = SystemTime::now();
+        for batch in batches {
+            let Payload::Traces(request) = &batch.payload else { continue };
+            let translated = self.translation.translate(&request.resource_spans, now);
+            rejected.extend(translated.rejected);
+            if translated.trimmed > 0 {
+                tracing::debug!(
+                    destination = "xray",
+                    documents = translated.trimmed,
+                    "trimmed metadata to fit X-Ray's document limit"
+                );
+            }
+            for document in translated.documents {
+                // serde_json writes UTF-8; a failure here would be a bug, reported not hidden.
+                match String::from_utf8(document.json) {
+                    Ok(json) => documents.push(Document { json, id: document.id, trace_id: document.trace_id }),
+                    Err(_) => rejected.push(Rejected {
+                        items: 1,
+                        reason: "invalid",
+                        detail: format!("span {} translated to non-UTF-8", document.id),
+                    }),
+                }
+            }
+        }
+        documents
+    }
+}
+
 /// X-Ray's throttling codes.
 fn is_throttling_code(code: &str) -> bool {
     code.contains("Throttl") || code == "TooManyRequestsException" || code == "RequestLimitExceeded"
@@ -230,9 +270,13 @@ impl Exporter for Xray {
         if signal != Signal::Traces {
             return Built { requests: Vec::new(), rejected };
         }
-        let documents = raw_documents(batches, &mut rejected);
-        let requests =
-            documents.chunks(self.max_documents).map(|chunk| XrayRequest { documents: chunk.to_vec() }).collect();
+        let mut documents = raw_documents(batches, &mut rejected);
+        documents.extend(self.translated_documents(batches, &mut rejected));
+        let mut requests = Vec::with_capacity(documents.len().div_ceil(self.max_documents));
+        let mut documents = documents.into_iter().peekable();
+        while documents.peek().is_some() {
+            requests.push(XrayRequest { documents: documents.by_ref().take(self.max_documents).collect() });
+        }
         Built { requests, rejected }
     }
 
@@ -270,7 +314,13 @@ mod tests {
             .behavior_version(aws_sdk_xray::config::BehaviorVersion::latest())
             .region(aws_sdk_xray::config::Region::new("us-east-1"))
             .build();
-        Xray::new(aws_sdk_xray::Client::from_conf(config), 50, Duration::from_secs(1), Arc::default())
+        Xray::new(
+            aws_sdk_xray::Client::from_conf(config),
+            XrayTranslation::default(),
+            50,
+            Duration::from_secs(1),
+            Arc::default(),
+        )
     }
 
     /// A document of exactly `size` bytes (or its smallest form, if `size` is smaller).
@@ -314,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_lower_document_cap_is_honoured() {
-        let xray = Xray::new(exporter().client, 10, Duration::from_secs(1), Arc::default());
+        let xray = Xray::new(exporter().client, XrayTranslation::default(), 10, Duration::from_secs(1), Arc::default());
         let segments = (0..25).map(|i| segment(&format!("{i:016x}"), 80)).collect();
         let sizes: Vec<usize> =
             xray.build(Signal::Traces, &[batch(segments)]).requests.iter().map(|r| r.documents.len()).collect();
@@ -368,6 +418,35 @@ mod tests {
         let answer = [UnprocessedTraceSegment::builder().error_code("ParseError").build()];
         let sent = exporter().settle(&mut req, &answer, Duration::ZERO);
         assert_eq!(sent.rejected[0].items, 1);
+    }
+
+    #[test]
+    fn opentelemetry_spans_are_translated_and_sdk_segments_are_not() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let span = Span {
+            trace_id: vec![0x5f; 16],
+            span_id: vec![0x11; 8],
+            name: "GET /api".into(),
+            start_time_unix_nano: 1_700_000_000_000_000_000,
+            end_time_unix_nano: 1_700_000_000_500_000_000,
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        let otel = StdArc::new(Batch::traces(request, 100));
+        let sdk = segment("a1", 100);
+        let built = exporter().build(Signal::Traces, &[batch(vec![sdk.clone()]), otel]);
+        let documents = &built.requests[0].documents;
+        assert_eq!(documents.len(), 2, "one raw, one translated, no duplicate");
+        assert_eq!(documents[0].json.as_bytes(), &sdk.body[..]);
+        let translated: serde_json::Value = serde_json::from_str(&documents[1].json).unwrap();
+        assert_eq!(translated["id"], "1111111111111111");
+        assert_eq!(translated["trace_id"], "1-5f5f5f5f-5f5f5f5f5f5f5f5f5f5f5f5f");
     }
 
     #[test]
