@@ -128,7 +128,7 @@ async fn base_credentials(access: &AwsAccess, region: &Region) -> SharedCredenti
 async fn check_credentials(credentials: &SharedCredentialsProvider) -> Result<(), AwsUnavailable> {
     match tokio::time::timeout(CREDENTIALS_TIMEOUT, credentials.provide_credentials()).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(AwsUnavailable::NoCredentials(error_chain(&error))),
+        Ok(Err(error)) => Err(AwsUnavailable::NoCredentials(crate::error_text::chain(&error))),
         Err(_) => Err(AwsUnavailable::NoCredentials(format!("none found within {CREDENTIALS_TIMEOUT:?}"))),
     }
 }
@@ -170,21 +170,6 @@ fn proxied_http_client(
         builder.tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).build()
     });
     Ok(Some(client))
-}
-
-/// An error with its causes ("no credentials" is usually explained in a source).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod error_text;
 pub mod export;
 pub mod health;
 pub mod logging;

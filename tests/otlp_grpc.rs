@@ -1,6 +1,8 @@
 //! OTLP/gRPC receiver tests: the generated opentelemetry-proto clients and captured gRPC frames
 //! against `serve()` on 127.0.0.1:0, into a real lane whose exporter records what reaches it.
 
+mod common;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use bytesize::ByteSize;
+use common::RecordingRouter;
 use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -30,14 +33,9 @@ use tonic::transport::Channel;
 use tower::ServiceExt;
 use waggle::batch::{SharedBatch, Signal};
 use waggle::config::OtlpGrpcSettings;
-use waggle::export::{Built, ExportError, Exporter, Sent};
 use waggle::metrics::Metrics;
-use waggle::pipeline::lane::{self, LaneContext, LaneSettings};
-use waggle::pipeline::retry::RetryPolicy;
-use waggle::pipeline::router::Router;
 use waggle::receiver::error::rpc;
 use waggle::receiver::otlp_grpc;
-use waggle::status::DestinationStatus;
 
 /// A traces request the Python SDK sent over gRPC (the message, unframed).
 const PYTHON_GRPC_MESSAGE: &[u8] =
@@ -46,36 +44,6 @@ const PYTHON_GRPC_MESSAGE: &[u8] =
 const PYTHON_GZIP_FRAME: &[u8] = include_bytes!("data/run5grpcraw_01.grpcframe.bin");
 const TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-// ---------------------------------------------------------------------------------------------
-// A lane whose exporter records every batch it is given.
-
-struct RecordingExporter {
-    seen: mpsc::UnboundedSender<SharedBatch>,
-    stall: bool,
-}
-
-impl Exporter for RecordingExporter {
-    type Request = usize;
-
-    fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        for batch in batches {
-            let _ = self.seen.send(Arc::clone(batch));
-        }
-        Built::requests(vec![batches.iter().map(|batch| batch.items).sum()])
-    }
-
-    fn items(request: &usize) -> usize {
-        *request
-    }
-
-    async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
-        if self.stall {
-            std::future::pending::<()>().await;
-        }
-        Ok(Sent::all(*request))
-    }
-}
 
 /// A running receiver, its lane and its metrics.
 struct Server {
@@ -92,30 +60,7 @@ impl Server {
     }
 
     async fn start_with(settings: OtlpGrpcSettings, queue_size: ByteSize, stall: bool) -> Server {
-        let metrics = Arc::new(Metrics::new());
-        let (sender, seen) = mpsc::unbounded_channel();
-        let lane_settings = LaneSettings {
-            signals: Signal::ALL.to_vec(),
-            queue_size,
-            batch_max_items: 1,
-            batch_max_size: ByteSize::b(1),
-            batch_timeout: Duration::from_secs(3600),
-            senders: 1,
-            retry: RetryPolicy::default(),
-        };
-        let context = LaneContext {
-            metrics: Arc::clone(&metrics),
-            status: Arc::new(DestinationStatus::new("recorder", true, "test", vec!["traces", "logs", "metrics"])),
-            abandon: CancellationToken::new(),
-        };
-        let (handle, _lane) =
-            lane::spawn("recorder", RecordingExporter { seen: sender, stall }, lane_settings, context);
-        let router = Arc::new(Router::new(
-            vec![handle],
-            Arc::clone(&metrics),
-            Duration::from_secs(2),
-            Duration::from_secs(3600),
-        ));
+        let RecordingRouter { router, metrics, seen } = RecordingRouter::new(queue_size, stall, Duration::from_secs(2));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("bound address");
         let shutdown = CancellationToken::new();

@@ -1,6 +1,8 @@
 //! OTLP/HTTP receiver tests: real SDK payloads through `app()` (in process) and `serve()` (on
 //! 127.0.0.1:0), into a real lane whose exporter records what reaches it.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Write;
@@ -12,6 +14,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use bytes::Bytes;
 use bytesize::ByteSize;
+use common::RecordingRouter;
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -22,15 +25,11 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use waggle::batch::{Payload, SharedBatch, Signal};
 use waggle::config::{CorsSettings, OtlpHttpSettings};
-use waggle::export::{Built, ExportError, Exporter, Sent};
 use waggle::metrics::Metrics;
-use waggle::pipeline::lane::{self, LaneContext, LaneSettings};
-use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::receiver::body::{self as request_body, BodyError, ContentEncoding};
 use waggle::receiver::error::rpc;
 use waggle::receiver::otlp_http;
-use waggle::status::DestinationStatus;
 
 const PYTHON_PROTOBUF: &[u8] = include_bytes!("data/run1_004_otlp_http_v1_traces.bin");
 const PYTHON_PROTOBUF_GZIP: &[u8] = include_bytes!("data/run4protogz_004_otlp_http_v1_traces.bin");
@@ -40,38 +39,6 @@ const NODE_JSON: &[u8] = include_bytes!("data/run6nodejson_001_otlp_http_v1_trac
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-// ---------------------------------------------------------------------------------------------
-// A lane whose exporter records every batch it is given.
-
-/// Sends every batch it is asked to build to the test; with `stall`, never finishes a send,
-/// so the lane keeps holding its bytes.
-struct RecordingExporter {
-    seen: mpsc::UnboundedSender<SharedBatch>,
-    stall: bool,
-}
-
-impl Exporter for RecordingExporter {
-    type Request = usize;
-
-    fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        for batch in batches {
-            let _ = self.seen.send(Arc::clone(batch));
-        }
-        Built::requests(vec![batches.iter().map(|batch| batch.items).sum()])
-    }
-
-    fn items(request: &usize) -> usize {
-        *request
-    }
-
-    async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
-        if self.stall {
-            std::future::pending::<()>().await;
-        }
-        Ok(Sent::all(*request))
-    }
-}
 
 struct Harness {
     router: Arc<Router>,
@@ -86,29 +53,7 @@ impl Harness {
 
     /// A router with one lane taking every signal, dispatching each batch at once.
     fn with_lane(queue_size: ByteSize, stall: bool) -> Harness {
-        let metrics = Arc::new(Metrics::new());
-        let (sender, seen) = mpsc::unbounded_channel();
-        let settings = LaneSettings {
-            signals: Signal::ALL.to_vec(),
-            queue_size,
-            batch_max_items: 1,
-            batch_max_size: ByteSize::b(1),
-            batch_timeout: Duration::from_secs(3600),
-            senders: 1,
-            retry: RetryPolicy::default(),
-        };
-        let context = LaneContext {
-            metrics: Arc::clone(&metrics),
-            status: Arc::new(DestinationStatus::new("recorder", true, "test", vec!["traces", "logs", "metrics"])),
-            abandon: CancellationToken::new(),
-        };
-        let (handle, _task) = lane::spawn("recorder", RecordingExporter { seen: sender, stall }, settings, context);
-        let router = Arc::new(Router::new(
-            vec![handle],
-            Arc::clone(&metrics),
-            Duration::from_secs(3),
-            Duration::from_secs(3600),
-        ));
+        let RecordingRouter { router, metrics, seen } = RecordingRouter::new(queue_size, stall, Duration::from_secs(3));
         Harness { router, metrics, seen }
     }
 

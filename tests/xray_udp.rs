@@ -2,6 +2,8 @@
 //! translations (rewrite them with `UPDATE_GOLDEN=1 cargo test --test xray_udp`) and the
 //! receive loop on a loopback socket, feeding a lane with a recording exporter.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -164,27 +166,18 @@ impl Exporter for RecordingExporter {
     }
 }
 
-/// A traces lane that sends every batch at once.
+/// A traces lane that sends every batch (almost) at once.
 fn spawn_lane<E: Exporter>(
     name: &'static str,
     exporter: E,
     metrics: &Arc<Metrics>,
 ) -> (lane::LaneHandle, tokio::task::JoinHandle<()>) {
     let settings = LaneSettings {
-        signals: vec![Signal::Traces],
-        queue_size: ByteSize::mib(16),
-        batch_max_items: 1,
         batch_max_size: ByteSize::mib(1),
         batch_timeout: Duration::from_millis(5),
-        senders: 1,
-        retry: RetryPolicy::default(),
+        ..common::immediate_lane(&[Signal::Traces], ByteSize::mib(16))
     };
-    let context = LaneContext {
-        metrics: Arc::clone(metrics),
-        status: Arc::new(DestinationStatus::new(name, true, "test", vec!["traces"])),
-        abandon: CancellationToken::new(),
-    };
-    lane::spawn(name, exporter, settings, context)
+    common::spawn_lane(name, exporter, settings, metrics)
 }
 
 /// A running receiver on 127.0.0.1 with one recording lane behind it.

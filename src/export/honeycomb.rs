@@ -109,7 +109,7 @@ impl Honeycomb {
         let response = tokio::time::timeout(self.timeout, self.client.request(http_request))
             .await
             .map_err(|_| ExportError::retryable(format!("no answer within {:?}", self.timeout)))?
-            .map_err(|e| ExportError::retryable(format!("request failed: {}", error_chain(&e))))?;
+            .map_err(|e| ExportError::retryable(format!("request failed: {}", crate::error_text::chain(&e))))?;
         let (parts, body) = response.into_parts();
         // A body that cannot be read in full is treated as empty: the status decides.
         let body = match tokio::time::timeout(self.timeout, Limited::new(body, MAX_RESPONSE_BYTES).collect()).await {
@@ -310,18 +310,6 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
         (Some(0), Some(reset)) => Some(Duration::from_secs(reset)),
         _ => None,
     }
-}
-
-/// An error with its causes, for logs ("connection refused" is usually in a source).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

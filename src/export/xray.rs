@@ -90,7 +90,7 @@ impl Xray {
     }
 
     fn classify_failure(&self, error: &SdkError<PutTraceSegmentsError>) -> ExportError {
-        let reason = format!("PutTraceSegments failed: {}", crate::aws::error_chain(error));
+        let reason = format!("PutTraceSegments failed: {}", crate::error_text::chain(error));
         match error {
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();

@@ -160,7 +160,7 @@ async fn send_pending(client: &aws_sdk_xray::Client, identity: &Identity, pendin
                 pending.drain(..chunk.len());
             }
             Err(error) => {
-                tracing::debug!(error = %crate::aws::error_chain(&error), records = pending.len(), "Failed to send telemetry; keeping the records for the next minute");
+                tracing::debug!(error = %crate::error_text::chain(&error), records = pending.len(), "Failed to send telemetry; keeping the records for the next minute");
                 return;
             }
         }

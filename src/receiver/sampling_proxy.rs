@@ -455,7 +455,7 @@ impl SamplingProxy {
         }
         let fetched = match tokio::time::timeout(self.timeout, self.credentials.provide_credentials()).await {
             Ok(Ok(credentials)) => Ok(credentials),
-            Ok(Err(error)) => Err(error_chain(&error)),
+            Ok(Err(error)) => Err(crate::error_text::chain(&error)),
             Err(_) => Err(format!("the credentials provider did not answer within {:?}", self.timeout)),
         };
         match fetched {
@@ -540,7 +540,7 @@ impl SamplingProxy {
     async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<Response, SamplingProxyError> {
         let exchange = async {
             let response = self.client.request(request).await.map_err(|error| {
-                let detail = error_chain(&error);
+                let detail = crate::error_text::chain(&error);
                 if error.is_connect() {
                     SamplingProxyError::Connect { endpoint: self.endpoint.clone(), detail }
                 } else {
@@ -552,7 +552,10 @@ impl SamplingProxy {
                 if error.is::<http_body_util::LengthLimitError>() {
                     SamplingProxyError::ResponseTooLarge { endpoint: self.endpoint.clone(), limit: MAX_RESPONSE_BYTES }
                 } else {
-                    SamplingProxyError::Upstream { endpoint: self.endpoint.clone(), detail: error_chain(&*error) }
+                    SamplingProxyError::Upstream {
+                        endpoint: self.endpoint.clone(),
+                        detail: crate::error_text::chain(&*error),
+                    }
                 }
             })?;
             Ok::<_, SamplingProxyError>((parts, body.to_bytes()))
@@ -675,21 +678,6 @@ fn refresh_time(credentials: &Credentials, now: SystemTime) -> SystemTime {
         Some(expiry) => expiry.checked_sub(CREDENTIALS_REFRESH_MARGIN).map_or(now, |early| early.min(latest)),
         None => latest,
     }
-}
-
-/// An error with its sources, `outer: inner: innermost`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
