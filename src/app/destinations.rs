@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 use super::StartError;
 use crate::aws::{AwsAccess, AwsContext, AwsUnavailable};
 use crate::batch::Signal;
-use crate::config::{Settings, XraySettings};
+use crate::config::{CloudWatchLogsSettings, Settings, XraySettings};
 use crate::export::Exporter;
+use crate::export::cloudwatch_logs::{self, CloudWatchLogs, LaneConfig, SdkLogsApi};
 use crate::export::honeycomb::Honeycomb;
 use crate::export::local::{LocalStore, StoreReader};
 use crate::export::xray::{BackendErrors, Xray};
@@ -37,12 +38,14 @@ pub struct Destinations {
 }
 
 /// Starts every destination. `aws` is the outcome of looking for AWS access, when an AWS
-/// destination wanted it.
+/// destination wanted it; `cloudwatch_logs_aws` the one CloudWatch Logs uses (the same, unless
+/// it has access settings of its own).
 pub fn start(
     settings: &Settings,
     metrics: &Arc<Metrics>,
     abandon: &CancellationToken,
     aws: Option<&Result<AwsContext, AwsUnavailable>>,
+    cloudwatch_logs_aws: Option<&Result<AwsContext, AwsUnavailable>>,
     env: &BTreeMap<String, String>,
 ) -> Result<Destinations, StartError> {
     let mut destinations = Destinations {
@@ -59,6 +62,7 @@ pub fn start(
     start_local_store(settings, &mut destinations)?;
     start_honeycomb(settings, &mut destinations)?;
     start_xray(&settings.destinations.xray, aws, env, &mut destinations);
+    start_cloudwatch_logs(&settings.destinations.cloudwatch_logs, cloudwatch_logs_aws, env, &mut destinations)?;
     for status in &destinations.statuses {
         let (name, state) = (status.name, if status.is_enabled() { "on" } else { "off" });
         tracing::info!(destination = name, "{name}: {state} — {}", status.reason());
@@ -165,6 +169,65 @@ fn start_xray(
         };
         destinations.background.spawn(xray_telemetry::run(telemetry, destinations.stop_background.clone()));
     }
+}
+
+fn start_cloudwatch_logs(
+    cloudwatch: &CloudWatchLogsSettings,
+    aws: Option<&Result<AwsContext, AwsUnavailable>>,
+    env: &BTreeMap<String, String>,
+    destinations: &mut Destinations,
+) -> Result<(), StartError> {
+    let name = cloudwatch_logs::DESTINATION;
+    let mut lane = cloudwatch.lane();
+    if cloudwatch.request_log.enabled && !lane.signals.contains(&Signal::Traces) {
+        lane.signals.push(Signal::Traces);
+    }
+    if !cloudwatch.enabled {
+        destinations.add_off(name, "disabled by destinations.cloudwatch_logs.enabled = false", &lane.signals);
+        return Ok(());
+    }
+    if !cloudwatch_logs::has_log_group(cloudwatch) {
+        let reason = format!("no log group configured ({})", cloudwatch_logs::LOG_GROUP_KEY);
+        destinations.add_off(name, &reason, &lane.signals);
+        return Ok(());
+    }
+    let config = LaneConfig::from_settings(cloudwatch).map_err(StartError::CloudWatchLogs)?;
+    let context = match aws {
+        Some(Ok(context)) => context,
+        Some(Err(unavailable)) => {
+            destinations.add_off(name, &unavailable.to_string(), &lane.signals);
+            return Ok(());
+        }
+        None => {
+            destinations.add_off(name, "AWS access was not looked up", &lane.signals);
+            return Ok(());
+        }
+    };
+    // The lane retries (with its backoff, budget and counters); the SDK's own retries would
+    // hide throttling from them.
+    let mut config_builder = aws_sdk_cloudwatchlogs::config::Builder::from(&context.sdk_config)
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled());
+    if let Some(endpoint) = &cloudwatch.endpoint {
+        config_builder = config_builder.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_cloudwatchlogs::Client::from_conf(config_builder.build());
+    let endpoint = cloudwatch
+        .endpoint
+        .clone()
+        .or_else(|| env.get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS").cloned())
+        .or_else(|| env.get("AWS_ENDPOINT_URL").cloned());
+    let target = endpoint.unwrap_or_else(|| "the regional endpoint".to_string());
+    let mut reason = format!(
+        "PutLogEvents to {target} in {}: log group {}, stream {}",
+        context.region, config.translation.group, config.translation.stream
+    );
+    if let Some(request_log) = &config.request_log {
+        reason.push_str(&format!("; request log to {} / {}", request_log.group, request_log.stream));
+    }
+    let status = destinations.add_status(name, reason, &lane.signals);
+    let exporter = CloudWatchLogs::new(SdkLogsApi::new(client, cloudwatch.timeout), config, Arc::clone(&status));
+    destinations.add(name, exporter, lane, status);
+    Ok(())
 }
 
 impl Destinations {

@@ -21,6 +21,7 @@ use crate::admin::{self, AdminState};
 use crate::aws::{self, AwsContext, AwsUnavailable};
 use crate::batch::Signal;
 use crate::config::Settings;
+use crate::export::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::export::honeycomb::HoneycombError;
 use crate::export::local::StoreError;
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub enum StartError {
     Honeycomb(HoneycombError),
     #[error("bad X-Ray endpoint: {0}")]
     XrayEndpoint(SamplingProxyError),
+    #[error("cannot set up the CloudWatch Logs destination: {0}")]
+    CloudWatchLogs(CloudWatchLogsConfigError),
 }
 
 /// Time the lanes get after the shutdown deadline to count what they drop.
@@ -53,7 +56,15 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let abandon = CancellationToken::new();
     let mut listeners = Listeners::bind(&settings).await?;
     let aws = look_up_aws(&settings, &env).await;
-    let mut destinations = destinations::start(&settings, &metrics, &abandon, aws.as_ref(), &env)?;
+    let cloudwatch_logs_aws = look_up_cloudwatch_logs_aws(&settings, &env).await;
+    let mut destinations = destinations::start(
+        &settings,
+        &metrics,
+        &abandon,
+        aws.as_ref(),
+        cloudwatch_logs_aws.as_ref().or(aws.as_ref()),
+        &env,
+    )?;
 
     let admin_state = Arc::new(AdminState {
         metrics: Arc::clone(&metrics),
@@ -106,16 +117,38 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     Ok(())
 }
 
-/// AWS access, when the X-Ray destination or the sampling proxy wants it.
+/// AWS access, when the X-Ray destination or the sampling proxy wants it, or CloudWatch Logs
+/// does with the same access settings.
 async fn look_up_aws(
     settings: &Settings,
     env: &BTreeMap<String, String>,
 ) -> Option<Result<AwsContext, AwsUnavailable>> {
     let xray = &settings.destinations.xray;
-    if !xray.enabled && !settings.receivers.xray_tcp.enabled {
+    let access = destinations::xray_access(xray);
+    let cloudwatch = &settings.destinations.cloudwatch_logs;
+    let cloudwatch_shares = cloudwatch_logs::wants_aws(cloudwatch)
+        && cloudwatch_logs::same_access(&cloudwatch_logs::aws_access(cloudwatch, xray), &access);
+    if !xray.enabled && !settings.receivers.xray_tcp.enabled && !cloudwatch_shares {
         return None;
     }
-    Some(aws::connect(&destinations::xray_access(xray), env).await)
+    Some(aws::connect(&access, env).await)
+}
+
+/// AWS access for CloudWatch Logs, when it wants it with access settings of its own (else it
+/// shares [`look_up_aws`]'s).
+async fn look_up_cloudwatch_logs_aws(
+    settings: &Settings,
+    env: &BTreeMap<String, String>,
+) -> Option<Result<AwsContext, AwsUnavailable>> {
+    let cloudwatch = &settings.destinations.cloudwatch_logs;
+    let xray = &settings.destinations.xray;
+    let access = cloudwatch_logs::aws_access(cloudwatch, xray);
+    if !cloudwatch_logs::wants_aws(cloudwatch)
+        || cloudwatch_logs::same_access(&access, &destinations::xray_access(xray))
+    {
+        return None;
+    }
+    Some(aws::connect(&access, env).await)
 }
 
 /// The sampling proxy signs with the X-Ray destination's access; without it, it answers 503

@@ -2,13 +2,13 @@
 
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::batch::nanos_to_ms;
 use super::json;
 
 /// How a log record becomes a CloudWatch Logs message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageFormat {
     /// A JSON object with the record's non-empty fields, its resource and its scope, which
