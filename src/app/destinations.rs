@@ -141,7 +141,9 @@ fn start_xray(
             "NoVerifySSL / destinations.xray.no_verify_ssl is not supported: certificates are always verified"
         );
     }
-    let mut config = aws_sdk_xray::config::Builder::from(&context.sdk_config);
+    // The lane retries with its own backoff and counts every attempt; the SDK does not retry.
+    let mut config = aws_sdk_xray::config::Builder::from(&context.sdk_config)
+        .retry_config(aws_sdk_xray::config::retry::RetryConfig::disabled());
     if let Some(endpoint) = &xray.endpoint {
         config = config.endpoint_url(endpoint);
     }
