@@ -335,7 +335,7 @@ def compose_app_env_for(waggle, xray_port):
     for name, endpoint in listener_endpoints(waggle_config(["config"], image_env())).items():
         image_ports.setdefault(port_of(endpoint), []).append(name)
 
-    def test_address(host, port):
+    def address_for(host, port):
         assert host == "waggle", f"the app reaches {host!r}, not the waggle service"
         listeners = image_ports.get(port)
         assert listeners, f"the app uses port {port}, on which the image has no listener ({image_ports})"
@@ -348,10 +348,10 @@ def compose_app_env_for(waggle, xray_port):
     for key, value in service_environment(APP_SERVICE).items():
         if key == "OTEL_EXPORTER_OTLP_ENDPOINT":
             url = urlsplit(value)
-            value = f"{url.scheme}://{test_address(url.hostname, url.port)}{url.path}"
+            value = f"{url.scheme}://{address_for(url.hostname, url.port)}{url.path}"
         elif key == "AWS_XRAY_DAEMON_ADDRESS":
             host, _, port = value.rpartition(":")
-            value = test_address(host, int(port))
+            value = address_for(host, int(port))
         env[key] = value
     return env
 
@@ -480,11 +480,9 @@ def test_image_listens_on_all_interfaces_and_exposes_exactly_its_ports():
     assert not not_all, f"in the image these listeners would be unreachable from other containers: {not_all}"
     assert config["data_dir"] == image_env()["WAGGLE_DATA_DIR"]
 
-    exposed = set(runtime_instruction("EXPOSE").split())
-    wanted = {f"{port_of(e)}/udp" if name.endswith("_udp") else str(port_of(e)) for name, e in endpoints.items()}
-    wanted_tcp = {p if "/" in p else f"{p}/tcp" for p in wanted}
-    assert {p if "/" in p else f"{p}/tcp" for p in exposed} == wanted_tcp
-    assert wanted_tcp == {"2000/udp", "2000/tcp", "4317/tcp", "4318/tcp", "13133/tcp"}
+    exposed = {port if "/" in port else f"{port}/tcp" for port in runtime_instruction("EXPOSE").split()}
+    listening = {f"{port_of(e)}/{'udp' if name.endswith('_udp') else 'tcp'}" for name, e in endpoints.items()}
+    assert exposed == listening == {"2000/udp", "2000/tcp", "4317/tcp", "4318/tcp", "13133/tcp"}
 
 
 def test_daemon_compose_command_runs_with_the_image_entrypoint_and_healthcheck_works(tmp_path):
