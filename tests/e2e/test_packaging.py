@@ -48,6 +48,7 @@ from helpers import (
     xray_datagram,
     xray_entities,
     xray_segment,
+    xray_to_otlp_trace_id,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -407,6 +408,15 @@ def test_example_app_with_the_compose_environment_reaches_the_local_store(tmp_pa
         assert len(xray_traces) == 3, report["xray_datagrams"]
         for trace_id, ids in xray_traces.items():
             assert set(waggle.wait_for_spans(trace_id, len(ids))) == ids
+
+        # What the README tells users to look at: both SDKs' traces under the app's service.
+        every_trace = set(otel_traces) | {xray_to_otlp_trace_id(trace_id) for trace_id in xray_traces}
+
+        def all_listed():
+            ids = {t["trace_id"] for t in waggle.traces(service=APP_SERVICE)}
+            return every_trace <= ids
+
+        wait_for(all_listed, what="the OpenTelemetry and X-Ray traces in /api/traces?service=backend-flask")
 
         # Logs: every record the app emitted, under its service.
         emitted = {(log["trace_id"], log["span_id"], log["body"]) for log in report["logs"]}
