@@ -189,6 +189,23 @@ fn is_daemon_program_name(arg: &str) -> bool {
     arg == "xray" || arg.ends_with("/xray")
 }
 
+/// Compose's list form puts a whole daemon command line in one argument
+/// (`command: ["xray -o -b xray-daemon:2000"]`); it is split into its words, so it means what
+/// the same words written out mean.
+fn split_daemon_command_string(mut args: Vec<OsString>) -> Vec<OsString> {
+    let position = args.iter().skip(1).position(|arg| {
+        arg.to_str().is_some_and(|text| {
+            text.contains(char::is_whitespace) && text.split_whitespace().next().is_some_and(is_daemon_program_name)
+        })
+    });
+    if let Some(index) = position.map(|p| p + 1) {
+        let words: Vec<OsString> =
+            args[index].to_str().unwrap_or_default().split_whitespace().map(OsString::from).collect();
+        args.splice(index..=index, words);
+    }
+    args
+}
+
 /// How a flag takes its value, for [`normalize_go_style_args`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum FlagShape {
@@ -298,7 +315,7 @@ where
     T: Into<OsString>,
 {
     let table = FlagTable::of(command);
-    let mut args = args.into_iter().map(Into::into);
+    let mut args = split_daemon_command_string(args.into_iter().map(Into::into).collect()).into_iter();
     let mut normalized: Vec<OsString> = args.next().into_iter().collect();
     let mut seen_positional = false;
     while let Some(arg) = args.next() {

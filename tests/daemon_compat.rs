@@ -286,6 +286,15 @@ fn a_leading_xray_argument_is_ignored() {
 }
 
 #[test]
+fn a_whole_daemon_command_line_in_one_argument_means_the_same_words() {
+    // compose's list form: command: ["xray -o -b xray-daemon:2000"]
+    assert_eq!(
+        flag_overrides(&["xray -o -b xray-daemon:2000"]),
+        flag_overrides(&["xray", "-o", "-b", "xray-daemon:2000"])
+    );
+}
+
+#[test]
 fn a_leading_xray_path_is_ignored() {
     assert_eq!(
         flag_overrides(&["/usr/bin/xray", "-n", "us-east-2"]),

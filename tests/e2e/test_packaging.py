@@ -549,12 +549,6 @@ xray-daemon:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/cli.rs refuses one argument holding a whole daemon command line ('xray -o -b …', "
-    "compose's list form) as an unknown subcommand; the daemon ignores it (Go's flag parsing stops at the "
-    "first non-flag). When this passes, drop the marker and the README's warning about the list form.",
-)
 def test_daemon_command_in_compose_list_form_runs_with_the_image_entrypoint(tmp_path):
     command = yaml.safe_load(DAEMON_SERVICE_LIST_FORM)["xray-daemon"]["command"]
     assert command == ["xray -o -b xray-daemon:2000"]
