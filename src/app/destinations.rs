@@ -197,17 +197,24 @@ impl Destinations {
         status: Arc<DestinationStatus>,
     ) {
         self.metrics.show_destination(name, &lane.signals);
-        let spool = spool.and_then(|options| {
-            let directory = spool::lane_directory(&self.data_dir, name);
-            match Spool::open(name, &directory, options, Arc::clone(&self.metrics)) {
+        let directory = spool::lane_directory(&self.data_dir, name);
+        let spool = match spool {
+            Some(options) => match Spool::open(name, &directory, options, Arc::clone(&self.metrics)) {
                 Ok(spool) => Some(spool),
                 Err(error) => {
                     tracing::error!(destination = name, %error, "{name}: running without its disk spool");
                     status.record_problem(format!("no disk spool: {error}"));
                     None
                 }
+            },
+            None => {
+                let left = spool::count_segment_files(&directory);
+                if left > 0 {
+                    tracing::warn!(destination = name, segments = left, directory = %directory.display(), "{name}: its spool is off but holds data from an earlier run; set spool = true to send it");
+                }
+                None
             }
-        });
+        };
         let context = LaneContext { metrics: Arc::clone(&self.metrics), status, abandon: self.abandon.clone() };
         let (handle, task) = match spool {
             Some(spool) => lane::spawn_spooled(name, exporter, lane, context, spool),

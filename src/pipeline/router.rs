@@ -10,7 +10,8 @@
 //! A lane with a disk spool is never full: what its queue cannot take (or anything that
 //! arrives while older batches wait on its disk) is appended to the spool and counts as
 //! accepted. The batch is encoded once for all the spools that take it. Only when the spool
-//! cannot take it either (disk error, larger than the spool) does the lane count as full.
+//! cannot take it either (disk error, larger than the spool) does the lane count as full; if
+//! another lane's spool had already taken the batch then, the caller's retry repeats it there.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -61,6 +61,13 @@ pub fn lane_directory(data_dir: &Path, lane: &str) -> PathBuf {
     data_dir.join("spool").join(lane)
 }
 
+/// How many segment files a spool directory holds, without opening it (for a lane whose
+/// spool is off, to say that data from an earlier run is waiting there).
+pub fn count_segment_files(directory: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(directory) else { return 0 };
+    entries.filter_map(Result::ok).filter(|entry| entry.file_name().to_str().and_then(segment_id).is_some()).count()
+}
+
 /// How large a spool and its segments may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpoolOptions {

@@ -353,6 +353,17 @@ async fn a_segment_damaged_after_start_up_is_skipped_while_reading() {
     assert!(!path.exists(), "the skipped record does not keep its segment alive");
 }
 
+#[tokio::test(start_paused = true)]
+async fn segment_files_are_counted_without_opening_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(count_segment_files(&dir.path().join("missing")), 0);
+    let (spool, _) = open(dir.path(), 1 << 20, 3_500);
+    for id in ["a", "b", "c", "d"] {
+        append(&spool, id, 1_000);
+    }
+    assert_eq!(count_segment_files(dir.path()), 2, "the lock file is not a segment");
+}
+
 #[test]
 fn segment_names_sort_by_id_and_other_names_are_ignored() {
     assert_eq!(segment_file_name(42), "00000000000000000042.seg");
