@@ -72,6 +72,16 @@ pub struct Metrics {
     pub retries: Family<DestinationLabels, Counter>,
     /// Time from the first send attempt of a request to its final outcome.
     pub export_duration: Family<DestinationLabels, Histogram>,
+    /// Items written to a lane's disk spool, by why (`overflow`, `shutdown`, `retries_exhausted`).
+    pub spooled: Family<LossLabels, Counter>,
+    /// Bytes a lane's disk spool holds on disk.
+    pub spool_bytes: Family<DestinationLabels, Gauge>,
+    /// Records appended to a lane's disk spool.
+    pub spool_written_records: Family<DestinationLabels, Counter>,
+    /// Records read back from a lane's disk spool into its memory queue.
+    pub spool_replayed_records: Family<DestinationLabels, Counter>,
+    /// Spool records, segment tails or segment files found unreadable and skipped.
+    pub spool_corrupt_records: Family<DestinationLabels, Counter>,
     /// The local store's counted size, and the data it evicted to stay under its bound.
     local_store_bytes: Gauge,
     local_store_evicted_bytes: Gauge,
@@ -103,6 +113,11 @@ impl Metrics {
         let retries = Family::<DestinationLabels, Counter>::default();
         let export_duration =
             Family::<DestinationLabels, Histogram>::new_with_constructor(export_histogram as fn() -> Histogram);
+        let spooled = Family::<LossLabels, Counter>::default();
+        let spool_bytes = Family::<DestinationLabels, Gauge>::default();
+        let spool_written_records = Family::<DestinationLabels, Counter>::default();
+        let spool_replayed_records = Family::<DestinationLabels, Counter>::default();
+        let spool_corrupt_records = Family::<DestinationLabels, Counter>::default();
         registry.register("receiver_received_items", "Items received in well-formed requests", received.clone());
         registry.register("receiver_accepted_items", "Items accepted into every target lane", accepted.clone());
         registry.register(
@@ -124,6 +139,27 @@ impl Metrics {
             "destination_export_duration_seconds",
             "Time from the first send attempt of a request to its outcome",
             export_duration.clone(),
+        );
+        registry.register(
+            "destination_spooled_items",
+            "Items written to a lane's disk spool, by reason",
+            spooled.clone(),
+        );
+        registry.register("destination_spool_bytes", "Bytes a lane's disk spool holds", spool_bytes.clone());
+        registry.register(
+            "destination_spool_written_records",
+            "Records appended to a lane's disk spool",
+            spool_written_records.clone(),
+        );
+        registry.register(
+            "destination_spool_replayed_records",
+            "Records read back from a lane's disk spool into its queue",
+            spool_replayed_records.clone(),
+        );
+        registry.register(
+            "destination_spool_corrupt_records",
+            "Spool records, torn segment tails or unreadable segment files skipped",
+            spool_corrupt_records.clone(),
         );
         let local_store_bytes = Gauge::default();
         let local_store_evicted_bytes = Gauge::default();
@@ -147,6 +183,11 @@ impl Metrics {
             queue_bytes,
             retries,
             export_duration,
+            spooled,
+            spool_bytes,
+            spool_written_records,
+            spool_replayed_records,
+            spool_corrupt_records,
         }
     }
 

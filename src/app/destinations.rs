@@ -2,6 +2,7 @@
 //! whether each is on, or off and why.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -19,6 +20,7 @@ use crate::export::xray::{BackendErrors, Xray};
 use crate::export::xray_telemetry::{self, Identity, Telemetry};
 use crate::metrics::Metrics;
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
+use crate::pipeline::spool::{self, Spool, SpoolOptions};
 use crate::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
 
@@ -35,6 +37,8 @@ pub struct Destinations {
     pub stop_background: CancellationToken,
     metrics: Arc<Metrics>,
     abandon: CancellationToken,
+    /// Spooled lanes keep their segments under `<data_dir>/spool/<name>`.
+    data_dir: PathBuf,
 }
 
 /// Starts every destination. `aws` is the outcome of looking for AWS access, when an AWS
@@ -58,6 +62,7 @@ pub fn start(
         stop_background: CancellationToken::new(),
         metrics: Arc::clone(metrics),
         abandon: abandon.clone(),
+        data_dir: settings.data_dir.clone(),
     };
     start_local_store(settings, &mut destinations)?;
     start_honeycomb(settings, &mut destinations)?;
@@ -91,7 +96,7 @@ fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Re
         .map_err(|source| StartError::Store { path: path.clone(), source })?;
     let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
     let status = destinations.add_status("local", reason, &local.signals);
-    destinations.add("local", store, local.lane(), status);
+    destinations.add("local", store, local.lane(), local.spool_options(), status);
     destinations.store_api = Some(crate::admin::store_api::routes(reader.clone()));
     destinations.store = Some(reader);
     Ok(())
@@ -111,7 +116,7 @@ fn start_honeycomb(settings: &Settings, destinations: &mut Destinations) -> Resu
     let reason = format!("OTLP/HTTP to {}", honeycomb.base_url());
     let status = destinations.add_status("honeycomb", reason, &honeycomb.signals);
     let exporter = Honeycomb::new(honeycomb, Arc::clone(&status)).map_err(StartError::Honeycomb)?;
-    destinations.add("honeycomb", exporter, honeycomb.lane(), status);
+    destinations.add("honeycomb", exporter, honeycomb.lane(), honeycomb.spool_options(), status);
     Ok(())
 }
 
@@ -160,7 +165,7 @@ fn start_xray(
     };
     let exporter =
         Xray::new(client.clone(), translation, xray.max_documents_per_call, xray.timeout, Arc::clone(&errors));
-    destinations.add("xray", exporter, xray.lane(), status);
+    destinations.add("xray", exporter, xray.lane(), xray.spool_options(), status);
     if xray.telemetry {
         let telemetry = Telemetry {
             client,
@@ -228,7 +233,7 @@ fn start_cloudwatch_logs(
     }
     let status = destinations.add_status(name, reason, &lane.signals);
     let exporter = CloudWatchLogs::new(SdkLogsApi::new(client, cloudwatch.timeout), config, Arc::clone(&status));
-    destinations.add(name, exporter, lane, status);
+    destinations.add(name, exporter, lane, cloudwatch.spool_options(), status);
     Ok(())
 }
 
@@ -245,17 +250,41 @@ impl Destinations {
         self.statuses.push(Arc::new(DestinationStatus::new(name, false, reason, names)));
     }
 
-    /// Starts the lane of an enabled destination.
+    /// Starts the lane of an enabled destination, with its disk spool when `spool` is set. A
+    /// spool that cannot be opened leaves the lane in memory only, said at ERROR and on
+    /// `/status`: the other destinations still start.
     fn add<E: Exporter>(
         &mut self,
         name: &'static str,
         exporter: E,
         lane: LaneSettings,
+        spool: Option<SpoolOptions>,
         status: Arc<DestinationStatus>,
     ) {
         self.metrics.show_destination(name, &lane.signals);
+        let directory = spool::lane_directory(&self.data_dir, name);
+        let spool = match spool {
+            Some(options) => match Spool::open(name, &directory, options, Arc::clone(&self.metrics)) {
+                Ok(spool) => Some(spool),
+                Err(error) => {
+                    tracing::error!(destination = name, %error, "{name}: running without its disk spool");
+                    status.record_problem(format!("no disk spool: {error}"));
+                    None
+                }
+            },
+            None => {
+                let left = spool::count_segment_files(&directory);
+                if left > 0 {
+                    tracing::warn!(destination = name, segments = left, directory = %directory.display(), "{name}: its spool is off but holds data from an earlier run; set spool = true to send it");
+                }
+                None
+            }
+        };
         let context = LaneContext { metrics: Arc::clone(&self.metrics), status, abandon: self.abandon.clone() };
-        let (handle, task) = lane::spawn(name, exporter, lane, context);
+        let (handle, task) = match spool {
+            Some(spool) => lane::spawn_spooled(name, exporter, lane, context, spool),
+            None => lane::spawn(name, exporter, lane, context),
+        };
         self.lanes.push(handle);
         self.tasks.spawn(async move {
             let _ = task.await;

@@ -215,7 +215,8 @@ fn start_receivers(
 }
 
 /// Stops the receivers and lets the lanes deliver what they hold, within the deadline; past
-/// it, what is left is dropped and counted.
+/// it, what is left goes to the lane's disk spool (replayed at the next start), or, for a lane
+/// without one, is dropped and counted. Each lane task ends after flushing its spool.
 async fn drain(
     settings: &Settings,
     mut receivers: JoinSet<()>,
@@ -232,7 +233,9 @@ async fn drain(
     })
     .await;
     if drained.is_err() {
-        tracing::warn!("shutdown deadline passed; dropping what the lanes still hold (counted in /metrics)");
+        tracing::warn!(
+            "shutdown deadline passed; what the lanes still hold goes to their disk spools, or is dropped (counted in /metrics) where a lane has none"
+        );
         abandon.cancel();
         receivers.abort_all();
         let _ = tokio::time::timeout(ABANDON_GRACE, async { while destinations.tasks.join_next().await.is_some() {} })

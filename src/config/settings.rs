@@ -13,13 +13,14 @@ use super::Secret;
 use crate::batch::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
+use crate::pipeline::spool::SpoolOptions;
 use crate::translate::otlp_to_cloudwatch::MessageFormat;
 
 /// Everything waggle can be told.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// Where the local store keeps its files.
+    /// Where the local store keeps its files, and spooled lanes theirs (`spool/<destination>/`).
     pub data_dir: PathBuf,
     pub log: LogSettings,
     pub admin: AdminSettings,
@@ -218,8 +219,9 @@ pub struct DestinationSettings {
     pub cloudwatch_logs: CloudWatchLogsSettings,
 }
 
-/// Declares a destination's settings struct: its own keys, then the queue, batch, sender and
-/// retry keys every destination has (see [`LaneSettings`]), with `lane()` to get those out.
+/// Declares a destination's settings struct: its own keys, then the queue, batch, sender,
+/// retry and spool keys every destination has (see [`LaneSettings`]), with `lane()` and
+/// `spool_options()` to get those out.
 /// (Serde's `flatten` would lose key names in error messages, so the fields are spelled out.)
 macro_rules! destination_settings {
     (
@@ -245,6 +247,12 @@ macro_rules! destination_settings {
             /// Requests in flight at once.
             pub senders: usize,
             pub retry: RetryPolicy,
+            /// Back the lane with a disk spool under `<data_dir>/spool/<destination>`: what the
+            /// full queue cannot take is accepted onto disk instead of refused or dropped, what
+            /// is unsent at shutdown is kept, and the next start replays it.
+            pub spool: bool,
+            /// Disk the spool may use; past it the oldest data is dropped and counted.
+            pub spool_max_size: ByteSize,
         }
 
         impl $name {
@@ -259,6 +267,11 @@ macro_rules! destination_settings {
                     senders: self.senders,
                     retry: self.retry.clone(),
                 }
+            }
+
+            /// The spool's bounds, when the lane has one.
+            pub fn spool_options(&self) -> Option<SpoolOptions> {
+                self.spool.then(|| SpoolOptions::with_max_size(self.spool_max_size))
             }
         }
     };
@@ -285,6 +298,9 @@ impl Default for LocalStoreSettings {
             batch_timeout: Duration::from_millis(200),
             senders: 1,
             retry: RetryPolicy::default(),
+            // The store is on disk already and never down for long.
+            spool: false,
+            spool_max_size: ByteSize::mib(256),
         }
     }
 }
@@ -363,6 +379,8 @@ impl Default for HoneycombSettings {
             batch_timeout: Duration::from_millis(200),
             senders: 4,
             retry: RetryPolicy::default(),
+            spool: true,
+            spool_max_size: ByteSize::mib(256),
         }
     }
 }
@@ -432,6 +450,8 @@ impl Default for XraySettings {
             batch_timeout: Duration::from_secs(1),
             senders: 8,
             retry: RetryPolicy::default(),
+            spool: true,
+            spool_max_size: ByteSize::mib(256),
         }
     }
 }
@@ -492,6 +512,8 @@ impl Default for CloudWatchLogsSettings {
             batch_max_size: ByteSize::mib(1),
             batch_timeout: Duration::from_secs(1),
             senders: 4,
+            spool: true,
+            spool_max_size: ByteSize::mib(256),
             retry: RetryPolicy::default(),
         }
     }

@@ -4,6 +4,14 @@
 //! answers at once, so a slow destination can only ever fill its own queue. The bytes stay
 //! reserved until the destination has acknowledged the items (or they are given up on), so
 //! "queue bytes" covers everything the lane holds.
+//!
+//! A lane started with [`spawn_spooled`] is backed by a disk [`Spool`]: what the full queue
+//! cannot take is appended to it instead of refused (see the router), a replay task feeds it
+//! back into the queue, oldest first, as room frees up, and a replayed record is acknowledged
+//! (and so, segment by segment, deleted) once the destination took it or rejected it for good.
+//! With a spool, what cannot be sent by the shutdown deadline, or whose retries ran out, goes
+//! (back) to the disk instead of being dropped. A batch partly sent when that happens is
+//! spooled whole: delivery is at least once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -13,12 +21,14 @@ use bytesize::ByteSize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::batch::{SharedBatch, Signal};
 use crate::export::{ExportError, Exporter, Rejected, Sent};
 use crate::metrics::Metrics;
 use crate::pipeline::retry::RetryPolicy;
+use crate::pipeline::spool::envelope::EncodedBatch;
+use crate::pipeline::spool::{self, RecordTicket, Spool, SpoolReason};
 use crate::ratelimit::LogLimiter;
 use crate::status::DestinationStatus;
 
@@ -51,6 +61,9 @@ pub struct LaneHandle {
     capacity_bytes: u32,
     queue: mpsc::UnboundedSender<Queued>,
     progress: Arc<Progress>,
+    spool: Option<Arc<Spool>>,
+    /// Cancels the lane's replay when the last handle is dropped (the router is gone).
+    _router_open: Arc<DropGuard>,
 }
 
 /// Whether the lane is getting anywhere: how long its senders have been busy without
@@ -116,6 +129,8 @@ pub struct Reservation {
 struct Queued {
     batch: SharedBatch,
     _permit: OwnedSemaphorePermit,
+    /// The spool record it was read back from, if any.
+    spooled: Option<RecordTicket>,
 }
 
 impl LaneHandle {
@@ -124,15 +139,21 @@ impl LaneHandle {
         self.signals[signal.index()]
     }
 
-    /// Reserves room for `bytes` without waiting; `None` when the lane is full or closed.
+    /// Reserves room for `bytes` without waiting; `None` when the lane is full or closed, or
+    /// when older batches wait in its spool (a new one must go behind them).
     /// A batch larger than the whole queue may still enter an empty lane.
     pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
-        if self.queue.is_closed() {
+        if self.queue.is_closed() || self.spool.as_ref().is_some_and(|spool| spool.has_backlog()) {
             return None;
         }
         let wanted = u32::try_from(bytes).unwrap_or(u32::MAX).clamp(1, self.capacity_bytes);
         let permit = self.capacity.clone().try_acquire_many_owned(wanted).ok()?;
         Some(Reservation { permit, queue: self.queue.clone() })
+    }
+
+    /// The lane's disk spool, when it has one: where the router puts what the queue cannot take.
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        self.spool.as_ref()
     }
 
     /// True when the lane's senders have been busy for `timeout` without finishing a request
@@ -168,7 +189,7 @@ impl Reservation {
     pub fn send(self, batch: SharedBatch) {
         // The batcher only stops after every LaneHandle is dropped, so the queue is open here;
         // if it were not, dropping the item releases its bytes and nothing else is owed.
-        let _ = self.queue.send(Queued { batch, _permit: self.permit });
+        let _ = self.queue.send(Queued { batch, _permit: self.permit, spooled: None });
     }
 }
 
@@ -188,6 +209,29 @@ pub fn spawn<E: Exporter>(
     settings: LaneSettings,
     context: LaneContext,
 ) -> (LaneHandle, JoinHandle<()>) {
+    start(name, exporter, settings, context, None)
+}
+
+/// [`spawn`], with a disk spool behind the memory queue. What the spool holds from an
+/// earlier run is replayed first. The returned task also ends once what could not be sent was
+/// written to the spool and flushed to disk.
+pub fn spawn_spooled<E: Exporter>(
+    name: &'static str,
+    exporter: E,
+    settings: LaneSettings,
+    context: LaneContext,
+    spool: Arc<Spool>,
+) -> (LaneHandle, JoinHandle<()>) {
+    start(name, exporter, settings, context, Some(spool))
+}
+
+fn start<E: Exporter>(
+    name: &'static str,
+    exporter: E,
+    settings: LaneSettings,
+    context: LaneContext,
+    spool: Option<Arc<Spool>>,
+) -> (LaneHandle, JoinHandle<()>) {
     let capacity_bytes = u32::try_from(settings.queue_size.as_u64().max(1)).unwrap_or(u32::MAX);
     let (queue, receiver) = mpsc::unbounded_channel();
     let mut signals = [false; 3];
@@ -195,13 +239,21 @@ pub fn spawn<E: Exporter>(
         signals[signal.index()] = true;
     }
     let progress = Arc::new(Progress::new());
+    let capacity = Arc::new(Semaphore::new(capacity_bytes as usize));
+    let router_gone = CancellationToken::new();
+    let replay = spool.as_ref().map(|spool| {
+        let feed = QueueFeed { queue: queue.downgrade(), capacity: Arc::clone(&capacity), capacity_bytes };
+        tokio::spawn(run_replay(Arc::clone(spool), feed, router_gone.clone()))
+    });
     let handle = LaneHandle {
         name,
         signals,
-        capacity: Arc::new(Semaphore::new(capacity_bytes as usize)),
+        capacity,
         capacity_bytes,
         queue,
         progress: Arc::clone(&progress),
+        spool: spool.clone(),
+        _router_open: Arc::new(router_gone.drop_guard()),
     };
     let lane = Arc::new(Lane {
         name,
@@ -212,9 +264,67 @@ pub fn spawn<E: Exporter>(
         abandon: context.abandon,
         warn_limit: LogLimiter::new(Duration::from_secs(10)),
         progress,
+        spool,
     });
-    let task = tokio::spawn(run_batcher(lane, receiver));
+    let task = tokio::spawn(async move {
+        let spool = lane.spool.clone();
+        run_batcher(lane, receiver).await;
+        if let Some(spool) = spool {
+            if let Some(replay) = replay {
+                let _ = replay.await;
+            }
+            spool.sync().await;
+        }
+    });
     (handle, task)
+}
+
+/// The replay task's way into the memory queue. The queue is held weakly, so it closes (and
+/// the batcher flushes) once the router is gone, whatever the replay is doing.
+struct QueueFeed {
+    queue: mpsc::WeakUnboundedSender<Queued>,
+    capacity: Arc<Semaphore>,
+    capacity_bytes: u32,
+}
+
+/// Feeds the spool's records into the memory queue, oldest first, as room frees up, and
+/// flushes the spool to disk every [`spool::SYNC_INTERVAL`]. Stops when the router is gone:
+/// what is still on disk is replayed at the next start.
+async fn run_replay(spool: Arc<Spool>, feed: QueueFeed, router_gone: CancellationToken) {
+    let sync = tokio::spawn({
+        let (spool, router_gone) = (Arc::clone(&spool), router_gone.clone());
+        async move {
+            let mut ticks = tokio::time::interval(spool::SYNC_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = router_gone.cancelled() => break,
+                    _ = ticks.tick() => spool.sync().await,
+                }
+            }
+        }
+    });
+    let mut reader = spool.reader();
+    loop {
+        let replayed = tokio::select! {
+            () = router_gone.cancelled() => break,
+            replayed = reader.next() => replayed,
+        };
+        let wanted = u32::try_from(replayed.batch.bytes).unwrap_or(u32::MAX).clamp(1, feed.capacity_bytes);
+        let permit = tokio::select! {
+            () = router_gone.cancelled() => None,
+            permit = Arc::clone(&feed.capacity).acquire_many_owned(wanted) => permit.ok(),
+        };
+        let queue = feed.queue.upgrade();
+        let (Some(permit), Some(queue)) = (permit, queue) else {
+            reader.handed_over();
+            break;
+        };
+        let queued = Queued { batch: Arc::new(replayed.batch), _permit: permit, spooled: Some(replayed.ticket) };
+        let _ = queue.send(queued);
+        reader.handed_over();
+    }
+    let _ = sync.await;
 }
 
 struct Lane<E> {
@@ -226,6 +336,15 @@ struct Lane<E> {
     abandon: CancellationToken,
     warn_limit: LogLimiter,
     progress: Arc<Progress>,
+    spool: Option<Arc<Spool>>,
+}
+
+/// How one request ended.
+enum Outcome {
+    /// The destination took it, or rejected it for good (counted).
+    Settled,
+    /// Not sent: the shutdown deadline passed, or the retry budget ran out.
+    GaveUp { reason: &'static str, detail: String },
 }
 
 /// Items of one signal waiting to be sent together.
@@ -292,6 +411,9 @@ async fn dispatch<E: Exporter>(lane: &Arc<Lane<E>>, senders: &Arc<Semaphore>, si
     let lane = Arc::clone(lane);
     tokio::spawn(async move {
         lane.deliver(signal, ready.queued).await;
+        // The lane (and its spool) before the sender slot: once the batcher has every slot
+        // back, nothing of the lane is left running.
+        drop(lane);
         drop(sender);
     });
 }
@@ -299,8 +421,15 @@ async fn dispatch<E: Exporter>(lane: &Arc<Lane<E>>, senders: &Arc<Semaphore>, si
 impl<E: Exporter> Lane<E> {
     /// Builds the requests for a batch and sends each until it succeeds or is given up on.
     /// The queued items (and so their reserved bytes) are released when this returns.
+    /// With a spool, a batch given up on goes (back) to the disk whole instead of being dropped,
+    /// and replayed records are acknowledged once settled.
     async fn deliver(&self, signal: Signal, queued: Vec<Queued>) {
         let _busy = self.progress.busy();
+        if self.spool.is_some() && self.abandon.is_cancelled() {
+            // Past the shutdown deadline: straight to disk, without building requests.
+            self.keep_on_disk(queued, SpoolReason::Shutdown);
+            return;
+        }
         let batches: Vec<SharedBatch> = queued.iter().map(|q| Arc::clone(&q.batch)).collect();
         let built = self.exporter.build(signal, &batches);
         drop(batches);
@@ -308,13 +437,59 @@ impl<E: Exporter> Lane<E> {
             self.count_rejected(signal, rejected);
         }
         for mut request in built.requests {
-            self.send_with_retry(signal, &mut request).await;
+            let outcome = self.send_with_retry(signal, &mut request).await;
             self.progress.mark();
+            if let Outcome::GaveUp { reason, detail } = outcome {
+                if self.spool.is_some() {
+                    let why = if reason == "shutdown" { SpoolReason::Shutdown } else { SpoolReason::RetriesExhausted };
+                    if why == SpoolReason::RetriesExhausted
+                        && let Some(suppressed) = self.warn_limit.check()
+                    {
+                        tracing::warn!(destination = self.name, %signal, detail, suppressed, "giving up for now; back to the spool");
+                    }
+                    self.keep_on_disk(queued, why);
+                    return;
+                }
+                self.give_up(signal, &request, reason, &detail);
+            }
+        }
+        if let Some(spool) = &self.spool {
+            for ticket in queued.iter().filter_map(|q| q.spooled) {
+                spool.acknowledge(ticket);
+            }
         }
         drop(queued);
     }
 
-    async fn send_with_retry(&self, signal: Signal, request: &mut E::Request) {
+    /// Puts batches that were not sent on disk for later: a replayed record still on disk stays
+    /// there at shutdown; anything else is appended. Only what the spool cannot take is dropped.
+    fn keep_on_disk(&self, queued: Vec<Queued>, why: SpoolReason) {
+        let Some(spool) = &self.spool else { return };
+        for queued in queued {
+            if let Some(ticket) = queued.spooled
+                && why == SpoolReason::Shutdown
+                && spool.holds(ticket)
+            {
+                continue;
+            }
+            let signal = queued.batch.signal();
+            match spool.append(&EncodedBatch::new(&queued.batch), why) {
+                Ok(()) => {}
+                Err(error) => {
+                    let reason = if why == SpoolReason::Shutdown { "shutdown" } else { "retries_exhausted" };
+                    let items = queued.batch.items;
+                    self.metrics.dropped.get_or_create(&Metrics::loss(self.name, signal, reason)).inc_by(items as u64);
+                    tracing::warn!(destination = self.name, %signal, items, reason, %error, "dropped items: the spool cannot take them");
+                }
+            }
+            // The copy on disk replaces the record it was read from.
+            if let Some(ticket) = queued.spooled {
+                spool.acknowledge(ticket);
+            }
+        }
+    }
+
+    async fn send_with_retry(&self, signal: Signal, request: &mut E::Request) -> Outcome {
         let destination = Metrics::destination(self.name);
         let started = Instant::now();
         let mut backoff = self.settings.retry.start();
@@ -322,8 +497,7 @@ impl<E: Exporter> Lane<E> {
             let attempt = tokio::select! {
                 result = self.exporter.send(request) => result,
                 () = self.abandon.cancelled() => {
-                    self.give_up(signal, request, "shutdown", "shutdown deadline passed during a send");
-                    return;
+                    return Outcome::GaveUp { reason: "shutdown", detail: "shutdown deadline passed during a send".into() };
                 }
             };
             let attempt = match attempt {
@@ -341,22 +515,21 @@ impl<E: Exporter> Lane<E> {
                 Ok(sent) => {
                     self.metrics.export_duration.get_or_create(&destination).observe(started.elapsed().as_secs_f64());
                     self.count_sent(signal, sent);
-                    return;
+                    return Outcome::Settled;
                 }
                 Err(ExportError::Permanent { reason, label }) => {
                     self.metrics.export_duration.get_or_create(&destination).observe(started.elapsed().as_secs_f64());
                     let rejected = Rejected { items: E::items(request), reason: label, detail: reason };
                     self.status.record_error(format!("rejected: {}", rejected.detail));
                     self.count_rejected(signal, &rejected);
-                    return;
+                    return Outcome::Settled;
                 }
                 Err(ExportError::Retryable { reason, retry_after }) => {
                     self.status.record_error(reason.clone());
                     self.metrics.retries.get_or_create(&destination).inc();
                     let Some(delay) = backoff.next_delay(retry_after) else {
                         let detail = format!("retries exhausted after {:?}: {reason}", started.elapsed());
-                        self.give_up(signal, request, "retries_exhausted", &detail);
-                        return;
+                        return Outcome::GaveUp { reason: "retries_exhausted", detail };
                     };
                     if let Some(suppressed) = self.warn_limit.check() {
                         tracing::warn!(destination = self.name, %signal, error = %reason, retry_in = ?delay, suppressed, "send failed; will retry");
@@ -364,8 +537,8 @@ impl<E: Exporter> Lane<E> {
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = self.abandon.cancelled() => {
-                            self.give_up(signal, request, "shutdown", "shutdown deadline passed while waiting to retry");
-                            return;
+                            let detail = "shutdown deadline passed while waiting to retry".into();
+                            return Outcome::GaveUp { reason: "shutdown", detail };
                         }
                     }
                 }

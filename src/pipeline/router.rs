@@ -6,6 +6,12 @@
 //! ones: a full lane that has finished no request for the stall timeout is skipped, and the
 //! items it could not take are counted as dropped. UDP datagrams have no one to ask, so
 //! [`Router::offer`] gives the batch to every lane with room and counts a drop in each full one.
+//!
+//! A lane with a disk spool is never full: what its queue cannot take (or anything that
+//! arrives while older batches wait on its disk) is appended to the spool and counts as
+//! accepted. The batch is encoded once for all the spools that take it. Only when the spool
+//! cannot take it either (disk error, larger than the spool) does the lane count as full; if
+//! another lane's spool had already taken the batch then, the caller's retry repeats it there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +19,9 @@ use std::time::Duration;
 use crate::batch::{Batch, Signal};
 use crate::metrics::Metrics;
 use crate::pipeline::lane::LaneHandle;
+use crate::pipeline::spool::envelope::EncodedBatch;
+use crate::pipeline::spool::{SpoolError, SpoolReason};
+use crate::ratelimit::LogLimiter;
 
 /// A batch no lane could take right now.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -30,13 +39,20 @@ pub struct Router {
     metrics: Arc<Metrics>,
     retry_after: Duration,
     stall_timeout: Duration,
+    spool_warn_limit: LogLimiter,
 }
 
 impl Router {
     /// `retry_after` is what refused callers are told to wait; a full lane that finished no
     /// request for `stall_timeout` stops holding up the others.
     pub fn new(lanes: Vec<LaneHandle>, metrics: Arc<Metrics>, retry_after: Duration, stall_timeout: Duration) -> Self {
-        Router { lanes, metrics, retry_after, stall_timeout }
+        Router {
+            lanes,
+            metrics,
+            retry_after,
+            stall_timeout,
+            spool_warn_limit: LogLimiter::new(Duration::from_secs(10)),
+        }
     }
 
     /// Lanes known to this router.
@@ -48,13 +64,27 @@ impl Router {
     pub fn accept(&self, batch: Batch) -> Result<(), LaneFull> {
         let signal = batch.signal();
         let mut reservations = Vec::with_capacity(self.lanes.len());
+        let mut to_spool = Vec::new();
         let mut stalled = Vec::new();
         for lane in self.targets(signal) {
             match lane.try_reserve(batch.bytes) {
                 Some(reservation) => reservations.push(reservation),
+                None if lane.spool().is_some() => to_spool.push(lane),
                 None if lane.is_stalled(self.stall_timeout) => stalled.push(lane.name),
                 // Dropping the reservations made so far releases their room.
-                None => return Err(LaneFull { destination: lane.name, retry_after: self.retry_after }),
+                None => return Err(self.full(lane)),
+            }
+        }
+        if !to_spool.is_empty() {
+            let encoded = EncodedBatch::new(&batch);
+            for lane in to_spool {
+                if let Err(error) = self.spool(lane, &encoded) {
+                    self.warn_spool_failed(lane, &error);
+                    if !lane.is_stalled(self.stall_timeout) {
+                        return Err(self.full(lane));
+                    }
+                    stalled.push(lane.name);
+                }
             }
         }
         for destination in stalled {
@@ -74,19 +104,44 @@ impl Router {
         let signal = batch.signal();
         let items = batch.items as u64;
         let batch = Arc::new(batch);
+        let mut encoded = None;
         let mut taken = 0;
         for lane in self.targets(signal) {
-            match lane.try_reserve(batch.bytes) {
-                Some(reservation) => {
-                    reservation.send(Arc::clone(&batch));
-                    taken += 1;
-                }
-                None => {
-                    self.metrics.dropped.get_or_create(&Metrics::loss(lane.name, signal, "queue_full")).inc_by(items);
+            if let Some(reservation) = lane.try_reserve(batch.bytes) {
+                reservation.send(Arc::clone(&batch));
+                taken += 1;
+                continue;
+            }
+            if lane.spool().is_some() {
+                let encoded = encoded.get_or_insert_with(|| EncodedBatch::new(&batch));
+                match self.spool(lane, encoded) {
+                    Ok(()) => {
+                        taken += 1;
+                        continue;
+                    }
+                    Err(error) => self.warn_spool_failed(lane, &error),
                 }
             }
+            self.metrics.dropped.get_or_create(&Metrics::loss(lane.name, signal, "queue_full")).inc_by(items);
         }
         taken
+    }
+
+    fn spool(&self, lane: &LaneHandle, encoded: &EncodedBatch) -> Result<(), SpoolError> {
+        match lane.spool() {
+            Some(spool) => spool.append(encoded, SpoolReason::Overflow),
+            None => Ok(()),
+        }
+    }
+
+    fn warn_spool_failed(&self, lane: &LaneHandle, error: &SpoolError) {
+        if let Some(suppressed) = self.spool_warn_limit.check() {
+            tracing::warn!(destination = lane.name, %error, suppressed, "the lane's queue is full and its spool cannot take the batch");
+        }
+    }
+
+    fn full(&self, lane: &LaneHandle) -> LaneFull {
+        LaneFull { destination: lane.name, retry_after: self.retry_after }
     }
 
     fn targets(&self, signal: Signal) -> impl Iterator<Item = &LaneHandle> {
