@@ -15,13 +15,18 @@ import requests
 from helpers import (
     clean_environment,
     new_trace_id,
+    otlp_env,
     otlp_trace_request,
+    parse_xray_datagrams,
     post_otlp,
+    run_driver,
     wait_for,
     waggle_binary,
+    xray_entities,
     xray_to_otlp_trace_id,
 )
 from honeycomb_standin import Answer, HoneycombStandIn, attributes
+from moto import MotoServer
 
 KEY = "hcaik_01waggletestkey0000000000"
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -202,6 +207,29 @@ def test_xray_sdk_segments_arrive_as_linked_spans(waggle_factory, standin):
         assert resource["service.name"] == segment["name"]
 
 
+def test_live_xray_sdk_segments_arrive_as_linked_spans(waggle_factory, standin):
+    waggle = start(waggle_factory, standin.url)
+    host, port = waggle.udp_address
+    env = otlp_env("http/protobuf", None, waggle.addresses["otlp_http"], waggle.addresses["otlp_grpc"])
+    env["AWS_XRAY_DAEMON_ADDRESS"] = f"{host}:{port}"
+    report = run_driver(env, "--requests", "2", "--xray-streaming")
+    entities = xray_entities(parse_xray_datagrams(report["xray_datagrams"]))
+    assert any(not e["segment"] for e in entities), "the run streamed subsegments"
+    wanted = {e["id"]: e for e in entities}
+
+    def delivered():
+        spans = {span.span_id.hex(): (resource, span) for resource, _, span in standin.spans()}
+        return spans if set(wanted) <= set(spans) else None
+
+    spans = wait_for(delivered, what="every X-Ray SDK (sub)segment at the stand-in")
+    for span_id, entity in wanted.items():
+        resource, span = spans[span_id]
+        assert span.trace_id.hex() == xray_to_otlp_trace_id(entity["trace_id"])
+        assert span.parent_span_id.hex() == (entity["parent_id"] or ""), entity["name"]
+        assert span.name == entity["name"]
+        assert resource["service.name"] == "backend-flask", entity["name"]
+
+
 # ---- failures: throttling, outages, a bad key --------------------------------------------
 
 
@@ -264,10 +292,14 @@ def test_a_rejected_key_shows_on_status_and_is_never_printed(waggle_factory, sta
     assert 'api_key = "<redacted>"' in printed.stdout
 
 
-def test_other_lanes_keep_delivering_while_honeycomb_hangs(waggle_factory):
+def test_other_lanes_keep_delivering_while_honeycomb_hangs(waggle_factory, tmp_path):
     hung = HoneycombStandIn(KEY, hang=True)
+    moto = MotoServer(tmp_path)
     try:
-        waggle = start(waggle_factory, hung.url, timeout="30s")
+        config = honeycomb_config(hung.url, timeout="30s")
+        config["destinations"]["xray"] = {"batch_timeout": "100ms"}
+        waggle = waggle_factory(config, env=moto.env())
+        waggle.secrets.append(KEY)
         trace_ids = [send_trace(waggle) for _ in range(5)]
         for trace_id in trace_ids:
             waggle.wait_for_spans(trace_id, 1)
@@ -276,10 +308,17 @@ def test_other_lanes_keep_delivering_while_honeycomb_hangs(waggle_factory):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(b'{"format":"json","version":1}\n' + json.dumps(document).encode(), waggle.udp_address)
         waggle.wait_for_spans(xray_to_otlp_trace_id(xray_trace), 1)
+        xray_traces = [xray_trace] + [f"1-{t[:8]}-{t[8:]}" for t in trace_ids]
+        in_xray = wait_for(
+            lambda: (found := moto.xray_documents(xray_traces)) and len(found) == 6 and found,
+            what="the X-Ray lane delivering all 6 documents to moto",
+        )
+        assert "00000000000000a1" in in_xray, "the X-Ray SDK segment went through untouched"
         assert len(hung.attempts("/v1/traces")) >= 1, "the Honeycomb lane did try"
         assert waggle.counter("waggle_destination_sent_items_total", destination="honeycomb") == 0
     finally:
         hung.stop()
+        moto.stop()
 
 
 def test_honeycomb_is_off_without_a_key(waggle):
