@@ -404,6 +404,13 @@ impl Waggle {
 
     /// SIGTERM, then SIGKILL if waggle has not exited within 15 s.
     fn stop(mut self) -> anyhow::Result<()> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_some() {
+            bail!("waggle had already exited");
+        }
         let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
@@ -418,6 +425,16 @@ impl Waggle {
         self.child.kill()?;
         self.child.wait()?;
         bail!("waggle did not stop within 15 s of SIGTERM; killed")
+    }
+}
+
+/// A waggle left running (an early return, a panic) is killed.
+impl Drop for Waggle {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
