@@ -15,8 +15,10 @@
 //!
 //! CPU is waggle's own `utime + stime` from `/proc/<pid>/stat` between the first request of a
 //! round and the moment the sink has counted every span of it; the sink's and the load
-//! generator's CPU are not waggle's. Everything runs on loopback and is bounded in count and
-//! time; every process and server started here is stopped before the bench returns.
+//! generator's CPU are not waggle's. The kernel counts CPU in clock ticks (10 ms), so a round of
+//! ~0.3 CPU-seconds is good to about ±3%: compare medians of several runs, and note the machine's
+//! load (printed first). Everything runs on loopback and is bounded in count and time; every
+//! process and server started here is stopped before the bench returns.
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Read};
