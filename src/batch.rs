@@ -1,9 +1,12 @@
 //! The unit of work that flows from a receiver, through the router, into every lane that takes it.
 //!
-//! A [`Batch`] is decoded once by the receiver and then shared between lanes behind an
-//! [`Arc`](std::sync::Arc) ([`SharedBatch`]); no lane copies it.
+//! A [`Batch`] is shared between lanes behind an [`Arc`](std::sync::Arc) ([`SharedBatch`]); no
+//! lane copies it. An OTLP request keeps the protobuf it arrived as ([`OtlpRequest`]): a lane
+//! that forwards OTLP sends those bytes as they are, and the decoded message is made at most
+//! once, by the receiver or by the first lane that needs spans, log records or data points.
 
-use std::sync::Arc;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -55,12 +58,12 @@ pub struct XraySegment {
     pub id: String,
 }
 
-/// What a batch carries. OTLP requests are decoded once, in the receiver.
+/// What a batch carries. OTLP requests are checked by the receiver and decoded at most once.
 #[derive(Debug)]
 pub enum Payload {
-    Traces(ExportTraceServiceRequest),
-    Logs(ExportLogsServiceRequest),
-    Metrics(ExportMetricsServiceRequest),
+    Traces(OtlpRequest<ExportTraceServiceRequest>),
+    Logs(OtlpRequest<ExportLogsServiceRequest>),
+    Metrics(OtlpRequest<ExportMetricsServiceRequest>),
     /// Segments from an X-Ray SDK (UDP). Their signal is traces.
     XraySegments(Vec<XraySegment>),
 }
@@ -92,19 +95,34 @@ impl Batch {
     /// A traces batch from an OTLP request; counts spans and sizes it by its encoded length.
     pub fn traces(request: ExportTraceServiceRequest, encoded_len: usize) -> Batch {
         let items = count::spans(&request);
-        Batch { payload: Payload::Traces(request), items, bytes: encoded_len }
+        Batch { payload: Payload::Traces(OtlpRequest::from_decoded(request)), items, bytes: encoded_len }
     }
 
     /// A logs batch from an OTLP request.
     pub fn logs(request: ExportLogsServiceRequest, encoded_len: usize) -> Batch {
         let items = count::log_records(&request);
-        Batch { payload: Payload::Logs(request), items, bytes: encoded_len }
+        Batch { payload: Payload::Logs(OtlpRequest::from_decoded(request)), items, bytes: encoded_len }
     }
 
     /// A metrics batch from an OTLP request.
     pub fn metrics(request: ExportMetricsServiceRequest, encoded_len: usize) -> Batch {
         let items = count::data_points(&request);
-        Batch { payload: Payload::Metrics(request), items, bytes: encoded_len }
+        Batch { payload: Payload::Metrics(OtlpRequest::from_decoded(request)), items, bytes: encoded_len }
+    }
+
+    /// A traces batch of `items` spans from a request a receiver has checked.
+    pub fn otlp_traces(request: OtlpRequest<ExportTraceServiceRequest>, items: usize, bytes: usize) -> Batch {
+        Batch { payload: Payload::Traces(request), items, bytes }
+    }
+
+    /// A logs batch of `items` log records from a request a receiver has checked.
+    pub fn otlp_logs(request: OtlpRequest<ExportLogsServiceRequest>, items: usize, bytes: usize) -> Batch {
+        Batch { payload: Payload::Logs(request), items, bytes }
+    }
+
+    /// A metrics batch of `items` data points from a request a receiver has checked.
+    pub fn otlp_metrics(request: OtlpRequest<ExportMetricsServiceRequest>, items: usize, bytes: usize) -> Batch {
+        Batch { payload: Payload::Metrics(request), items, bytes }
     }
 
     /// A batch of X-Ray segment documents.
@@ -115,6 +133,86 @@ impl Batch {
 
     pub fn signal(&self) -> Signal {
         self.payload.signal()
+    }
+}
+
+/// An OTLP export request: the protobuf it arrived as (when it came as protobuf) and the
+/// decoded message. Derefs to the decoded message, decoding it on first use when the receiver
+/// only checked the bytes; concurrent first uses decode once.
+pub struct OtlpRequest<R> {
+    protobuf: Option<Bytes>,
+    decoded: OnceLock<R>,
+}
+
+impl<R: prost::Message + Default> OtlpRequest<R> {
+    /// A decoded request with no protobuf kept (OTLP/JSON, or built in code).
+    pub fn from_decoded(request: R) -> Self {
+        OtlpRequest { protobuf: None, decoded: OnceLock::from(request) }
+    }
+
+    /// Protobuf and the message decoded from it.
+    pub fn from_protobuf_and_decoded(protobuf: Bytes, request: R) -> Self {
+        OtlpRequest { protobuf: Some(protobuf), decoded: OnceLock::from(request) }
+    }
+
+    /// Protobuf the receiver has checked with the same rules prost decodes by (see
+    /// `receiver::otlp_wire`), to be decoded only if a lane needs the message.
+    pub fn from_checked_protobuf(protobuf: Bytes) -> Self {
+        OtlpRequest { protobuf: Some(protobuf), decoded: OnceLock::new() }
+    }
+
+    /// The request's protobuf encoding as it arrived, if it arrived as protobuf.
+    pub fn protobuf(&self) -> Option<&Bytes> {
+        self.protobuf.as_ref()
+    }
+
+    /// Whether the message has been decoded yet.
+    pub fn is_decoded(&self) -> bool {
+        self.decoded.get().is_some()
+    }
+
+    /// The decoded message, decoding the protobuf now if nothing has yet.
+    pub fn request(&self) -> &R {
+        self.decoded.get_or_init(|| {
+            let protobuf = self.protobuf.as_deref().unwrap_or_default();
+            R::decode(protobuf).unwrap_or_else(|error| {
+                // The receiver checked these bytes by prost's own rules, so this is a bug.
+                tracing::error!(%error, bytes = protobuf.len(), "a checked OTLP request did not decode; it is dropped");
+                R::default()
+            })
+        })
+    }
+
+    /// The decoded message, by value.
+    pub fn into_request(self) -> R {
+        self.request();
+        self.decoded.into_inner().unwrap_or_default()
+    }
+}
+
+impl<R: prost::Message + Default> Deref for OtlpRequest<R> {
+    type Target = R;
+
+    fn deref(&self) -> &R {
+        self.request()
+    }
+}
+
+/// Changing the message drops the protobuf it arrived as, which no longer says the same.
+impl<R: prost::Message + Default> DerefMut for OtlpRequest<R> {
+    fn deref_mut(&mut self) -> &mut R {
+        self.request();
+        self.protobuf = None;
+        self.decoded.get_mut().expect("request() has just decoded it")
+    }
+}
+
+impl<R: std::fmt::Debug> std::fmt::Debug for OtlpRequest<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpRequest")
+            .field("protobuf_len", &self.protobuf.as_ref().map(Bytes::len))
+            .field("decoded", &self.decoded.get())
+            .finish()
     }
 }
 
@@ -152,5 +250,45 @@ pub mod count {
                 None => 0,
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+
+    use super::*;
+
+    fn request() -> ExportTraceServiceRequest {
+        let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], name: "s".into(), ..Default::default() };
+        let scope_spans = vec![ScopeSpans { spans: vec![span], ..Default::default() }];
+        ExportTraceServiceRequest { resource_spans: vec![ResourceSpans { scope_spans, ..Default::default() }] }
+    }
+
+    #[test]
+    fn checked_protobuf_is_decoded_on_first_use_only() {
+        let protobuf = Bytes::from(request().encode_to_vec());
+        let lazy = OtlpRequest::<ExportTraceServiceRequest>::from_checked_protobuf(protobuf.clone());
+        assert!(!lazy.is_decoded());
+        assert_eq!(lazy.protobuf(), Some(&protobuf));
+        assert_eq!(count::spans(&lazy), 1);
+        assert!(lazy.is_decoded());
+        assert_eq!(*lazy, request());
+    }
+
+    #[test]
+    fn changing_the_message_drops_its_protobuf() {
+        let protobuf = Bytes::from(request().encode_to_vec());
+        let mut changed = OtlpRequest::<ExportTraceServiceRequest>::from_checked_protobuf(protobuf);
+        changed.resource_spans[0].schema_url = "changed".into();
+        assert_eq!(changed.protobuf(), None);
+        assert_eq!(changed.into_request().resource_spans[0].schema_url, "changed");
+    }
+
+    #[test]
+    fn undecodable_bytes_become_an_empty_request_not_a_panic() {
+        let broken = OtlpRequest::<ExportTraceServiceRequest>::from_checked_protobuf(Bytes::from_static(b"\xff\xff"));
+        assert!(broken.resource_spans.is_empty());
     }
 }

@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use waggle::cli::{Cli, Command};
 use waggle::{app, config, health, logging};
 
+/// mimalloc instead of glibc malloc: the relay allocates and frees many small strings per span.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // The X-Ray daemon's flag spellings (`-bind=…`, `-o`, a leading `xray`) are accepted too.
     let cli = Cli::parse_go_style(std::env::args_os());

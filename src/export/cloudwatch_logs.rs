@@ -343,7 +343,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
                 let requests: Vec<&ExportLogsServiceRequest> = batches
                     .iter()
                     .filter_map(|batch| match &batch.payload {
-                        Payload::Logs(request) => Some(request),
+                        Payload::Logs(request) => Some(request.request()),
                         _ => None,
                     })
                     .collect();
@@ -354,7 +354,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
                 let requests: Vec<&ExportTraceServiceRequest> = batches
                     .iter()
                     .filter_map(|batch| match &batch.payload {
-                        Payload::Traces(request) => Some(request),
+                        Payload::Traces(request) => Some(request.request()),
                         _ => None,
                     })
                     .collect();

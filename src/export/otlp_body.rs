@@ -1,10 +1,11 @@
 //! Encodes batches of one signal into OTLP/protobuf request bodies no larger than a limit.
 //!
 //! Concatenated `Export…ServiceRequest` encodings are themselves a valid request (the
-//! top-level field is repeated), so each resource entry is encoded straight from the shared
-//! batch into the body: nothing is cloned on the common path. A single resource entry larger
-//! than the limit is split by its items. X-Ray segments are translated to spans here, on the
-//! lane's task.
+//! top-level field is repeated), so a request that arrived as protobuf is copied into the body
+//! as it came, without decoding it, and any other is encoded straight from the shared batch,
+//! resource entry by resource entry: nothing is cloned on the common path. A request or a
+//! single resource entry larger than the limit is split by its items. X-Ray segments are
+//! translated to spans here, on the lane's task.
 
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
@@ -12,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 use prost::encoding::message;
 
-use crate::batch::{Payload, SharedBatch, count};
+use crate::batch::{OtlpRequest, Payload, SharedBatch, count};
 use crate::export::Rejected;
 use crate::translate::xray_to_otlp;
 
@@ -43,8 +44,29 @@ struct BodyBuilder {
 }
 
 impl BodyBuilder {
-    fn new(max_bytes: usize) -> Self {
-        BodyBuilder { max_bytes, bodies: Vec::new(), current: Body { bytes: Vec::new(), items: 0 } }
+    /// `expected_bytes` (what the batches add up to) sizes the first body's buffer.
+    fn new(max_bytes: usize, expected_bytes: usize) -> Self {
+        let current = Body { bytes: Vec::with_capacity(expected_bytes.min(max_bytes)), items: 0 };
+        BodyBuilder { max_bytes, bodies: Vec::new(), current }
+    }
+
+    /// Adds a whole request as it was received, or its resource entries one by one when it
+    /// came as anything but protobuf or does not fit in one body.
+    fn push_request<R, E>(&mut self, request: &OtlpRequest<R>, items: usize, entries: impl Fn(&R) -> &[E])
+    where
+        R: Message + Default,
+        E: ResourceEntry,
+    {
+        match request.protobuf() {
+            Some(protobuf) if protobuf.len() <= self.max_bytes => {
+                if self.current.bytes.len() + protobuf.len() > self.max_bytes {
+                    self.finish_current();
+                }
+                self.current.bytes.extend_from_slice(protobuf);
+                self.current.items += items;
+            }
+            _ => entries(request).iter().for_each(|entry| self.push(entry)),
+        }
     }
 
     fn push<R: ResourceEntry>(&mut self, entry: &R) {
@@ -80,12 +102,17 @@ impl BodyBuilder {
     }
 }
 
+/// What the batches' OTLP requests add up to as protobuf.
+fn expected_bytes(batches: &[SharedBatch]) -> usize {
+    batches.iter().filter(|batch| !matches!(batch.payload, Payload::XraySegments(_))).map(|batch| batch.bytes).sum()
+}
+
 /// Trace request bodies from OTLP traces and X-Ray segments (translated here).
 pub fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
-    let mut builder = BodyBuilder::new(max_bytes);
+    let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
     for batch in batches {
         if let Payload::Traces(request) = &batch.payload {
-            request.resource_spans.iter().for_each(|entry| builder.push(entry));
+            builder.push_request(request, batch.items, |request| &request.resource_spans);
         }
     }
     // X-Ray documents are converted together: streamed subsegments find their segment.
@@ -96,10 +123,10 @@ pub fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Reje
 
 /// Logs request bodies.
 pub fn logs(batches: &[SharedBatch], max_bytes: usize) -> Vec<Body> {
-    let mut builder = BodyBuilder::new(max_bytes);
+    let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
     for batch in batches {
         if let Payload::Logs(request) = &batch.payload {
-            request.resource_logs.iter().for_each(|entry| builder.push(entry));
+            builder.push_request(request, batch.items, |request| &request.resource_logs);
         }
     }
     builder.finish()
@@ -107,10 +134,10 @@ pub fn logs(batches: &[SharedBatch], max_bytes: usize) -> Vec<Body> {
 
 /// Metrics request bodies.
 pub fn metrics(batches: &[SharedBatch], max_bytes: usize) -> Vec<Body> {
-    let mut builder = BodyBuilder::new(max_bytes);
+    let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
     for batch in batches {
         if let Payload::Metrics(request) = &batch.payload {
-            request.resource_metrics.iter().for_each(|entry| builder.push(entry));
+            builder.push_request(request, batch.items, |request| &request.resource_metrics);
         }
     }
     builder.finish()
@@ -280,6 +307,37 @@ mod tests {
             .collect();
         let expected: Vec<String> = (0..400).map(|s| format!("span-0-{s}")).collect();
         assert_eq!(names, expected, "every span once, in order");
+    }
+
+    fn protobuf_batch(resources: usize, spans_each: usize) -> SharedBatch {
+        let Payload::Traces(request) = &trace_batch(resources, spans_each).payload else { unreachable!() };
+        let protobuf = bytes::Bytes::from(request.encode_to_vec());
+        let len = protobuf.len();
+        let items = resources * spans_each;
+        Arc::new(Batch::otlp_traces(OtlpRequest::from_checked_protobuf(protobuf), items, len))
+    }
+
+    #[test]
+    fn requests_that_came_as_protobuf_are_forwarded_as_they_came() {
+        let (a, b) = (protobuf_batch(1, 3), protobuf_batch(2, 2));
+        let (bodies, _) = traces(&[Arc::clone(&a), Arc::clone(&b)], 1 << 20);
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(bodies[0].items, 7);
+        let Payload::Traces(first) = &a.payload else { unreachable!() };
+        let Payload::Traces(second) = &b.payload else { unreachable!() };
+        let expected = [first.protobuf().unwrap().as_ref(), second.protobuf().unwrap().as_ref()].concat();
+        assert_eq!(bodies[0].bytes, expected);
+        assert!(!first.is_decoded() && !second.is_decoded(), "forwarding decoded nothing");
+    }
+
+    #[test]
+    fn a_protobuf_request_larger_than_the_limit_is_split_by_spans() {
+        let batch = protobuf_batch(1, 400);
+        let limit = 2000;
+        let (bodies, _) = traces(&[batch], limit);
+        assert!(bodies.len() > 5);
+        assert!(bodies.iter().all(|b| b.bytes.len() <= limit));
+        assert_eq!(bodies.iter().map(|b| count::spans(&decode(b))).sum::<usize>(), 400);
     }
 
     #[test]

@@ -6,5 +6,6 @@ pub mod error;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod otlp_intake;
+pub mod otlp_wire;
 pub mod sampling_proxy;
 pub mod xray_udp;

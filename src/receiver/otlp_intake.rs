@@ -31,11 +31,12 @@ use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use serde::de::DeserializeOwned;
 
-use crate::batch::{Batch, Signal, count};
+use crate::batch::{Batch, OtlpRequest, Signal, count};
 use crate::metrics::{Metrics, RefusalLabels};
 use crate::pipeline::router::Router;
 use crate::ratelimit::LogLimiter;
 use crate::receiver::error::ReceiveError;
+use crate::receiver::otlp_wire;
 
 /// Bodies at least this large are decoded on a blocking thread rather than on the runtime.
 ///
@@ -104,10 +105,13 @@ pub struct InvalidId {
     pub expected: &'static str,
 }
 
-/// A decoded, checked request and its size as protobuf.
+/// A checked request (decoded, or for protobuf possibly only checked), its item count and its
+/// size as protobuf.
 #[derive(Debug)]
 pub struct Decoded<R> {
-    pub request: R,
+    pub request: OtlpRequest<R>,
+    /// Spans, log records or data points.
+    pub items: usize,
     /// Protobuf-encoded length, used to size the batch in the lanes' queues.
     pub encoded_len: usize,
 }
@@ -119,33 +123,51 @@ pub trait ExportRequest: prost::Message + Default + DeserializeOwned + Send + Si
     fn items(&self) -> usize;
     /// Checks every trace and span id in the request (see the module docs for the rules).
     fn check_ids(&self) -> Result<(), InvalidId>;
-    /// Wraps the request for the router.
-    fn into_batch(self, encoded_len: usize) -> Batch;
+    /// Wraps a checked request of `items` items for the router.
+    fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch;
+    /// Items in a protobuf body that is certainly valid, checked without decoding it; `None`
+    /// when it must be decoded (to find its error, or because this signal has no such check).
+    fn check_protobuf(_body: &[u8]) -> Option<usize> {
+        None
+    }
 }
 
 /// Decodes and checks a request body. An empty body is an empty request in either format.
-pub fn decode<R: ExportRequest>(body: &[u8], format: Format) -> Result<Decoded<R>, DecodeError> {
+/// Protobuf keeps its bytes, for lanes that forward OTLP as it came, and traces are only
+/// checked ([`otlp_wire`]): the first lane that needs their spans decodes them.
+pub fn decode<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, DecodeError> {
     if body.is_empty() {
-        return Ok(Decoded { request: R::default(), encoded_len: 0 });
+        return Ok(Decoded { request: OtlpRequest::from_decoded(R::default()), items: 0, encoded_len: 0 });
     }
-    let decoded = match format {
-        Format::Protobuf => Decoded { request: R::decode(body)?, encoded_len: body.len() },
+    if format == Format::Protobuf
+        && let Some(items) = R::check_protobuf(&body)
+    {
+        let encoded_len = body.len();
+        return Ok(Decoded { request: OtlpRequest::from_checked_protobuf(body), items, encoded_len });
+    }
+    let (request, encoded_len) = match format {
+        Format::Protobuf => (R::decode(&*body)?, body.len()),
         Format::Json => {
-            let request: R = serde_json::from_slice(body)?;
+            let request: R = serde_json::from_slice(&body)?;
             let encoded_len = request.encoded_len();
-            Decoded { request, encoded_len }
+            (request, encoded_len)
         }
     };
-    decoded.request.check_ids()?;
-    Ok(decoded)
+    request.check_ids()?;
+    let items = request.items();
+    let request = match format {
+        Format::Protobuf => OtlpRequest::from_protobuf_and_decoded(body, request),
+        Format::Json => OtlpRequest::from_decoded(request),
+    };
+    Ok(Decoded { request, items, encoded_len })
 }
 
 /// [`decode`], moved to a blocking thread for bodies of [`INLINE_DECODE_BYTES`] or more.
 pub async fn decode_off_runtime<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, ReceiveError> {
     if body.len() < INLINE_DECODE_BYTES {
-        return Ok(decode(&body, format)?);
+        return Ok(decode(body, format)?);
     }
-    match tokio::task::spawn_blocking(move || decode::<R>(&body, format)).await {
+    match tokio::task::spawn_blocking(move || decode::<R>(body, format)).await {
         Ok(decoded) => Ok(decoded?),
         Err(join_error) => Err(ReceiveError::Internal(format!("decoding task failed: {join_error}"))),
     }
@@ -176,13 +198,13 @@ impl Intake {
     /// Hands a decoded request to every target lane, or to none when one is full. A request
     /// without items is answered as accepted without being routed.
     pub fn route<R: ExportRequest>(&self, decoded: Decoded<R>) -> Result<(), ReceiveError> {
-        let items = decoded.request.items();
+        let items = decoded.items;
         if items == 0 {
             return Ok(());
         }
         let labels = Metrics::receiver(self.receiver, R::SIGNAL);
         self.metrics.received.get_or_create(&labels).inc_by(items as u64);
-        match self.router.accept(decoded.request.into_batch(decoded.encoded_len)) {
+        match self.router.accept(R::into_batch(decoded.request, items, decoded.encoded_len)) {
             Ok(()) => {
                 self.metrics.accepted.get_or_create(&labels).inc_by(items as u64);
                 Ok(())
@@ -241,8 +263,12 @@ impl ExportRequest for ExportTraceServiceRequest {
         Ok(())
     }
 
-    fn into_batch(self, encoded_len: usize) -> Batch {
-        Batch::traces(self, encoded_len)
+    fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch {
+        Batch::otlp_traces(request, items, encoded_len)
+    }
+
+    fn check_protobuf(body: &[u8]) -> Option<usize> {
+        otlp_wire::check_traces(body)
     }
 }
 
@@ -266,8 +292,8 @@ impl ExportRequest for ExportLogsServiceRequest {
         Ok(())
     }
 
-    fn into_batch(self, encoded_len: usize) -> Batch {
-        Batch::logs(self, encoded_len)
+    fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch {
+        Batch::otlp_logs(request, items, encoded_len)
     }
 }
 
@@ -290,8 +316,8 @@ impl ExportRequest for ExportMetricsServiceRequest {
         Ok(())
     }
 
-    fn into_batch(self, encoded_len: usize) -> Batch {
-        Batch::metrics(self, encoded_len)
+    fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch {
+        Batch::otlp_metrics(request, items, encoded_len)
     }
 }
 
@@ -374,6 +400,11 @@ mod tests {
 
     use super::*;
 
+    /// [`super::decode`] from a slice.
+    fn decode<R: ExportRequest>(body: &[u8], format: Format) -> Result<Decoded<R>, DecodeError> {
+        super::decode(Bytes::copy_from_slice(body), format)
+    }
+
     const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
     const SPAN_ID: &str = "eee19b7ec3c1b174";
 
@@ -384,7 +415,7 @@ mod tests {
     }
 
     fn decode_traces(json: &str) -> Result<ExportTraceServiceRequest, DecodeError> {
-        decode::<ExportTraceServiceRequest>(json.as_bytes(), Format::Json).map(|decoded| decoded.request)
+        decode::<ExportTraceServiceRequest>(json.as_bytes(), Format::Json).map(|decoded| decoded.request.into_request())
     }
 
     fn only_span(request: &ExportTraceServiceRequest) -> &opentelemetry_proto::tonic::trace::v1::Span {
