@@ -1,12 +1,15 @@
 //! Lanes and the router: isolation between destinations, batching, retries and refusals,
 //! with real lanes and small test exporters, in paused tokio time.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use bytesize::ByteSize;
+use common::Hung;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -34,22 +37,6 @@ impl Exporter for Recording {
     async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
         let _ = self.0.send(*request);
         Ok(Sent::all(*request))
-    }
-}
-
-/// A destination that never answers.
-struct Hung;
-
-impl Exporter for Hung {
-    type Request = usize;
-    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
-    }
-    fn items(request: &usize) -> usize {
-        *request
-    }
-    async fn send(&self, _: &mut usize) -> Result<Sent, ExportError> {
-        std::future::pending().await
     }
 }
 

@@ -3,6 +3,8 @@
 //! left, the shutdown deadline spools instead of dropping, and lanes stay isolated. Real lanes,
 //! real files in temporary directories, test exporters, paused tokio time.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use bytesize::ByteSize;
+use common::Hung;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -72,22 +75,6 @@ impl Exporter for Switchable {
             let _ = self.delivered.send(item.clone());
         }
         Ok(Sent::all(request.len()))
-    }
-}
-
-/// Never answers.
-struct Hung;
-
-impl Exporter for Hung {
-    type Request = usize;
-    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
-    }
-    fn items(request: &usize) -> usize {
-        *request
-    }
-    async fn send(&self, _: &mut usize) -> Result<Sent, ExportError> {
-        std::future::pending().await
     }
 }
 

@@ -47,6 +47,25 @@ impl Exporter for BatchRecorder {
     }
 }
 
+/// A destination that never answers.
+pub struct Hung;
+
+impl Exporter for Hung {
+    type Request = usize;
+
+    fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<usize> {
+        Built::requests(vec![batches.iter().map(|batch| batch.items).sum()])
+    }
+
+    fn items(request: &usize) -> usize {
+        *request
+    }
+
+    async fn send(&self, _request: &mut usize) -> Result<Sent, ExportError> {
+        std::future::pending().await
+    }
+}
+
 /// Lane settings that dispatch every batch at once (one item is a full batch).
 pub fn immediate_lane(signals: &[Signal], queue_size: ByteSize) -> LaneSettings {
     LaneSettings {

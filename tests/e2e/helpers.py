@@ -176,11 +176,14 @@ class Waggle:
 
     # -- life cycle --
 
-    def start(self):
-        binary = waggle_binary()
+    def command_line(self):
+        """The argv to start: the binary with this waggle's config file, JSON logs."""
         self.config_path.write_text(toml_dumps(self.config))
+        return [str(waggle_binary()), "--config", str(self.config_path), "--log-format", "json"]
+
+    def start(self):
         self.process = subprocess.Popen(
-            [str(binary), "--config", str(self.config_path), "--log-format", "json"],
+            self.command_line(),
             env=clean_environment(self.env),
             cwd=self.workdir,
             stdin=subprocess.DEVNULL,

@@ -24,7 +24,6 @@ import shlex
 import shutil
 import socket
 import subprocess
-import threading
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,12 +33,10 @@ import yaml
 
 from helpers import (
     REPO,
-    RUNNING,
     Waggle,
     WaggleError,
     WaggleFactory,
     clean_environment,
-    die_with_parent,
     new_xray_trace_id,
     parse_xray_datagrams,
     run_driver,
@@ -223,32 +220,8 @@ class ImageWaggle(Waggle):
         super().__init__(workdir, name=name, env=env)
         self.argv = argv
 
-    def start(self):
-        self.process = subprocess.Popen(
-            self.argv,
-            env=clean_environment(self.env),
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-        RUNNING.add(self.process)
-        for stream, sink, notify in (
-            (self.process.stdout, self.lines, True),
-            (self.process.stderr, self.stderr_lines, False),
-        ):
-            thread = threading.Thread(target=self._read, args=(stream, sink, notify), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.kill()
-            self.returncode = self.process.returncode
-            raise
-        return self
+    def command_line(self):
+        return self.argv
 
 
 def loopback_image_env(data_dir):
