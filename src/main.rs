@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use waggle::cli::{Cli, Command};
-use waggle::{app, config, health, logging};
+use waggle::telemetry::logging;
+use waggle::{app, config, health};
 
 /// mimalloc instead of glibc malloc: the relay allocates and frees many small strings per span.
 #[global_allocator]

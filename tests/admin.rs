@@ -9,15 +9,16 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use waggle::admin::{self, AdminState};
-use waggle::batch::Signal;
-use waggle::metrics::Metrics;
-use waggle::status::DestinationStatus;
+use waggle::model::{Destination, Signal};
+use waggle::telemetry::metrics::Metrics;
+use waggle::telemetry::status::DestinationStatus;
 
 fn state(ready: bool) -> Arc<AdminState> {
     let metrics = Arc::new(Metrics::new());
     metrics.show_receiver("otlp_http", &Signal::ALL);
-    let on = Arc::new(DestinationStatus::new("local", true, "embedded store at /tmp/x", vec!["traces"]));
-    let off = Arc::new(DestinationStatus::new("honeycomb", false, "HONEYCOMB_API_KEY not set", vec!["traces"]));
+    let on = Arc::new(DestinationStatus::new(Destination::Local, true, "embedded store at /tmp/x", vec!["traces"]));
+    let off =
+        Arc::new(DestinationStatus::new(Destination::Honeycomb, false, "HONEYCOMB_API_KEY not set", vec!["traces"]));
     Arc::new(AdminState {
         metrics,
         lanes: Vec::new(),

@@ -13,13 +13,13 @@ use common::Hung;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use waggle::batch::{Batch, SharedBatch, Signal, XraySegment};
-use waggle::export::{Built, ExportError, Exporter, Sent};
-use waggle::metrics::Metrics;
+use waggle::destination::{Built, ExportError, Exporter, Sent};
+use waggle::model::{Batch, Destination, LossReason, SharedBatch, Signal, XraySegment};
 use waggle::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
-use waggle::status::DestinationStatus;
+use waggle::telemetry::metrics::Metrics;
+use waggle::telemetry::status::DestinationStatus;
 
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,7 +80,7 @@ impl Exporter for Rejecting {
     }
     async fn send(&self, _: &mut usize) -> Result<Sent, ExportError> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Err(ExportError::permanent("bad_request", "400 from test"))
+        Err(ExportError::permanent(LossReason::Rejected, "400 from test"))
     }
 }
 
@@ -103,7 +103,7 @@ fn settings(queue: u64, batch_max_items: usize) -> LaneSettings {
 }
 
 fn start<E: Exporter>(
-    name: &'static str,
+    name: Destination,
     exporter: E,
     settings: LaneSettings,
     metrics: &Arc<Metrics>,
@@ -136,15 +136,15 @@ async fn receive_items(delivered: &mut mpsc::UnboundedReceiver<usize>, expected:
 async fn a_hung_lane_does_not_stop_another_from_delivering_udp_traffic() {
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (hung, _) = start("hung", Hung, settings(1_000, 1), &metrics);
-    let (live, _) = start("live", Recording(tx), settings(1_000_000, 1), &metrics);
+    let (hung, _) = start(Destination::Honeycomb, Hung, settings(1_000, 1), &metrics);
+    let (live, _) = start(Destination::Xray, Recording(tx), settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
 
     for _ in 0..100 {
         router.offer(segment_batch(100));
     }
     receive_items(&mut delivered, 100).await;
-    let dropped = metric_value(&metrics, r#"waggle_destination_dropped_items_total{destination="hung""#);
+    let dropped = metric_value(&metrics, r#"waggle_destination_dropped_items_total{destination="honeycomb""#);
     assert!(dropped.unwrap_or(0) >= 80, "the hung lane holds at most its queue; the rest is counted: {dropped:?}");
 }
 
@@ -152,14 +152,14 @@ async fn a_hung_lane_does_not_stop_another_from_delivering_udp_traffic() {
 async fn a_full_busy_lane_refuses_the_whole_request() {
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (hung, _) = start("hung", Hung, settings(250, 1), &metrics);
-    let (live, _) = start("live", Recording(tx), settings(1_000_000, 1), &metrics);
+    let (hung, _) = start(Destination::Honeycomb, Hung, settings(250, 1), &metrics);
+    let (live, _) = start(Destination::Xray, Recording(tx), settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(3), STALL_TIMEOUT);
 
     assert!(router.accept(segment_batch(200)).is_ok());
     receive_items(&mut delivered, 1).await;
     let refused = router.accept(segment_batch(200)).unwrap_err();
-    assert_eq!((refused.destination, refused.retry_after), ("hung", Duration::from_secs(3)));
+    assert_eq!((refused.destination, refused.retry_after), (Destination::Honeycomb, Duration::from_secs(3)));
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(delivered.try_recv().is_err(), "a refused request reaches no lane, so a retry cannot duplicate it");
 }
@@ -168,8 +168,8 @@ async fn a_full_busy_lane_refuses_the_whole_request() {
 async fn a_stalled_lane_stops_holding_up_the_others_after_the_stall_timeout() {
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (hung, _) = start("hung", Hung, settings(250, 1), &metrics);
-    let (live, _) = start("live", Recording(tx), settings(1_000_000, 1), &metrics);
+    let (hung, _) = start(Destination::Honeycomb, Hung, settings(250, 1), &metrics);
+    let (live, _) = start(Destination::Xray, Recording(tx), settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     assert!(router.accept(segment_batch(200)).is_ok());
     receive_items(&mut delivered, 1).await;
@@ -179,8 +179,7 @@ async fn a_stalled_lane_stops_holding_up_the_others_after_the_stall_timeout() {
 
     assert!(router.accept(segment_batch(200)).is_ok());
     receive_items(&mut delivered, 1).await;
-    let dropped =
-        r#"waggle_destination_dropped_items_total{destination="hung",signal="traces",reason="destination_stalled"}"#;
+    let dropped = r#"waggle_destination_dropped_items_total{destination="honeycomb",signal="traces",reason="destination_stalled"}"#;
     assert_eq!(metric_value(&metrics, dropped), Some(1));
 }
 
@@ -196,8 +195,8 @@ async fn a_failing_lane_retries_without_slowing_another() {
         attempts: Arc::clone(&attempts),
         delivered: flaky_tx,
     };
-    let (flaky, _) = start("flaky", flaky, settings(1_000_000, 1), &metrics);
-    let (live, _) = start("live", Recording(live_tx), settings(1_000_000, 1), &metrics);
+    let (flaky, _) = start(Destination::Honeycomb, flaky, settings(1_000_000, 1), &metrics);
+    let (live, _) = start(Destination::Xray, Recording(live_tx), settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![flaky, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
 
     let started = tokio::time::Instant::now();
@@ -222,7 +221,7 @@ async fn a_retry_waits_at_least_the_destinations_retry_after() {
         attempts: Arc::clone(&attempts),
         delivered: tx,
     };
-    let (lane, _) = start("flaky", flaky, settings(1_000_000, 1), &metrics);
+    let (lane, _) = start(Destination::Honeycomb, flaky, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
 
     let started = tokio::time::Instant::now();
@@ -242,14 +241,14 @@ async fn retries_end_at_the_time_budget_and_the_loss_is_counted() {
         attempts: Arc::clone(&attempts),
         delivered: tx,
     };
-    let (lane, task) = start("down", flaky, settings(1_000_000, 1), &metrics);
+    let (lane, task) = start(Destination::Honeycomb, flaky, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(10)).unwrap();
     drop(router);
     task.await.unwrap();
 
     let dropped =
-        r#"waggle_destination_dropped_items_total{destination="down",signal="traces",reason="retries_exhausted"}"#;
+        r#"waggle_destination_dropped_items_total{destination="honeycomb",signal="traces",reason="retries_exhausted"}"#;
     assert_eq!(metric_value(&metrics, dropped), Some(1));
     // Waits of 1, 2 and 4 s, then 8 s six times, add up to 55 s; another 8 s would pass 60 s.
     assert_eq!(attempts.load(Ordering::SeqCst), 10);
@@ -259,14 +258,15 @@ async fn retries_end_at_the_time_budget_and_the_loss_is_counted() {
 async fn a_permanent_rejection_is_counted_and_not_retried() {
     let metrics = Arc::new(Metrics::new());
     let attempts = Arc::new(AtomicUsize::new(0));
-    let (lane, task) = start("strict", Rejecting(Arc::clone(&attempts)), settings(1_000_000, 1), &metrics);
+    let (lane, task) =
+        start(Destination::Honeycomb, Rejecting(Arc::clone(&attempts)), settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(10)).unwrap();
     drop(router);
     task.await.unwrap();
 
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
-    let failed = r#"waggle_destination_failed_items_total{destination="strict",signal="traces",reason="bad_request"}"#;
+    let failed = r#"waggle_destination_failed_items_total{destination="honeycomb",signal="traces",reason="rejected"}"#;
     assert_eq!(metric_value(&metrics, failed), Some(1));
 }
 
@@ -274,7 +274,7 @@ async fn a_permanent_rejection_is_counted_and_not_retried() {
 async fn items_are_batched_until_the_item_trigger() {
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, _) = start("batched", Recording(tx), settings(1_000_000, 5), &metrics);
+    let (lane, _) = start(Destination::Honeycomb, Recording(tx), settings(1_000_000, 5), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     for _ in 0..5 {
         router.accept(segment_batch(10)).unwrap();
@@ -286,7 +286,7 @@ async fn items_are_batched_until_the_item_trigger() {
 async fn a_partial_batch_is_sent_at_the_batch_timeout() {
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, _) = start("batched", Recording(tx), settings(1_000_000, 100), &metrics);
+    let (lane, _) = start(Destination::Honeycomb, Recording(tx), settings(1_000_000, 100), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     let started = tokio::time::Instant::now();
     router.accept(segment_batch(10)).unwrap();
@@ -299,7 +299,7 @@ async fn a_partial_batch_is_sent_at_the_batch_timeout() {
 async fn closing_the_router_flushes_what_the_lane_holds() {
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, task) = start("closing", Recording(tx), settings(1_000_000, 100), &metrics);
+    let (lane, task) = start(Destination::Honeycomb, Recording(tx), settings(1_000_000, 100), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(10)).unwrap();
     drop(router);
@@ -311,7 +311,7 @@ async fn closing_the_router_flushes_what_the_lane_holds() {
 async fn queue_bytes_are_released_once_delivered() {
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, _) = start("gauge", Recording(tx), settings(1_000, 1), &metrics);
+    let (lane, _) = start(Destination::Honeycomb, Recording(tx), settings(1_000, 1), &metrics);
     let gauge = lane.gauge();
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(300)).unwrap();

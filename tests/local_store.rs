@@ -25,9 +25,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use waggle::admin::store_api;
-use waggle::batch::{Batch, Signal, XraySegment};
-use waggle::export::local::{LocalStore, StoreError, StoreReader, db_path};
-use waggle::export::{ExportError, Exporter};
+use waggle::destination::local::{LocalStore, StoreError, StoreReader, db_path};
+use waggle::destination::{ExportError, Exporter};
+use waggle::model::{Batch, Signal, XraySegment};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -351,7 +351,7 @@ async fn spans_with_invalid_ids_are_rejected_and_the_rest_stored() {
 
     let built = harness.store.build(Signal::Traces, &[Arc::new(batch)]);
     assert_eq!(built.rejected.len(), 1);
-    assert_eq!((built.rejected[0].items, built.rejected[0].reason), (3, "invalid"));
+    assert_eq!((built.rejected[0].items, built.rejected[0].reason), (3, waggle::model::LossReason::Invalid));
     assert_eq!(built.requests.len(), 1);
     let mut request = built.requests.into_iter().next().expect("one request");
     assert_eq!(harness.store.send(&mut request).await.expect("write succeeds").accepted, 1);
@@ -994,7 +994,7 @@ fn realistic_trace(trace: u16) -> Batch {
         })
         .collect();
     let mut batch = traces("users-api", spans);
-    if let waggle::batch::Payload::Traces(request) = &mut batch.payload
+    if let waggle::model::Payload::Traces(request) = &mut batch.payload
         && let Some(resource) = request.resource_spans[0].resource.as_mut()
     {
         for (key, value) in [

@@ -31,11 +31,11 @@ use tonic::Code;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tower::ServiceExt;
-use waggle::batch::{SharedBatch, Signal};
 use waggle::config::OtlpGrpcSettings;
-use waggle::metrics::Metrics;
+use waggle::model::{SharedBatch, Signal};
 use waggle::receiver::error::rpc;
 use waggle::receiver::otlp_grpc;
+use waggle::telemetry::metrics::Metrics;
 
 /// A traces request the Python SDK sent over gRPC (the message, unframed).
 const PYTHON_GRPC_MESSAGE: &[u8] =

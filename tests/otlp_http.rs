@@ -23,13 +23,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use waggle::batch::{Payload, SharedBatch, Signal};
 use waggle::config::{CorsSettings, OtlpHttpSettings};
-use waggle::metrics::Metrics;
+use waggle::model::{Payload, SharedBatch, Signal};
 use waggle::pipeline::router::Router;
 use waggle::receiver::body::{self as request_body, BodyError, ContentEncoding};
 use waggle::receiver::error::rpc;
 use waggle::receiver::otlp_http;
+use waggle::telemetry::metrics::Metrics;
 
 const PYTHON_PROTOBUF: &[u8] = include_bytes!("data/run1_004_otlp_http_v1_traces.bin");
 const PYTHON_PROTOBUF_GZIP: &[u8] = include_bytes!("data/run4protogz_004_otlp_http_v1_traces.bin");

@@ -25,8 +25,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use waggle::metrics::Metrics;
-use waggle::receiver::sampling_proxy::{self, SamplingProxy};
+use waggle::sampling_proxy::{self, SamplingProxy};
+use waggle::telemetry::metrics::Metrics;
 
 /// Real bodies sent by the Python X-Ray SDK (botocore) and the Rust AWS SDK.
 const PYTHON_GET_SAMPLING_RULES: &[u8] = include_bytes!("data/run1_002_xray_tcp_GetSamplingRules.bin");
@@ -390,7 +390,7 @@ async fn call(proxy: &Proxy, request: Request) -> Answered {
 }
 
 fn rejected(metrics: &Metrics, reason: &'static str) -> u64 {
-    metrics.rejected_requests.get_or_create(&Metrics::refusal("xray_tcp", waggle::batch::Signal::Traces, reason)).get()
+    metrics.rejected_requests.get_or_create(&Metrics::refusal("xray_tcp", waggle::model::Signal::Traces, reason)).get()
 }
 
 /// The headers the proxy may send upstream, and nothing else.

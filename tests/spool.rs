@@ -20,14 +20,14 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use waggle::batch::{Batch, Payload, SharedBatch, Signal, XraySegment};
-use waggle::export::{Built, ExportError, Exporter, Sent};
-use waggle::metrics::Metrics;
+use waggle::destination::{Built, ExportError, Exporter, Sent};
+use waggle::model::{Batch, Destination, Payload, SharedBatch, Signal, XraySegment};
 use waggle::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::pipeline::spool::{Spool, SpoolOptions};
-use waggle::status::DestinationStatus;
+use waggle::telemetry::metrics::Metrics;
+use waggle::telemetry::status::DestinationStatus;
 
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -105,7 +105,7 @@ struct Started {
 }
 
 fn start_spooled<E: Exporter>(
-    name: &'static str,
+    name: Destination,
     exporter: E,
     settings: LaneSettings,
     directory: &Path,
@@ -183,14 +183,14 @@ async fn a_full_lane_spools_instead_of_refusing_and_delivers_everything_once_in_
     let (tx, mut delivered) = mpsc::unbounded_channel();
     let exporter = Switchable { down: Arc::clone(&down), delivered: tx };
     // Room for about two small batches in memory.
-    let lane = start_spooled("flaky", exporter, settings(300), dir.path(), &metrics);
+    let lane = start_spooled(Destination::Honeycomb, exporter, settings(300), dir.path(), &metrics);
     let router = router(vec![lane.handle.clone()], &metrics);
 
     for n in 0..40 {
         router.accept(document(&format!("T{n:03}"))).expect("a spooled lane is never full");
         router.accept(log(&format!("L{n:03}"))).expect("a spooled lane is never full");
     }
-    let written = metric(&metrics, r#"waggle_destination_spool_written_records_total{destination="flaky"}"#);
+    let written = metric(&metrics, r#"waggle_destination_spool_written_records_total{destination="honeycomb"}"#);
     assert!(written.unwrap_or(0) >= 70, "most of it went to disk: {written:?}");
     assert!(lane.spool.stats().bytes > 0);
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -204,9 +204,12 @@ async fn a_full_lane_spools_instead_of_refusing_and_delivers_everything_once_in_
     assert!(delivered.try_recv().is_err(), "nothing twice");
     assert_eq!(lane.spool.stats().records, 0, "every record acknowledged");
     assert!(dropped_lines(&metrics).is_empty(), "{:?}", dropped_lines(&metrics));
-    let replayed = metric(&metrics, r#"waggle_destination_spool_replayed_records_total{destination="flaky"}"#);
+    let replayed = metric(&metrics, r#"waggle_destination_spool_replayed_records_total{destination="honeycomb"}"#);
     assert_eq!(replayed, written);
-    assert_eq!(metric(&metrics, r#"waggle_destination_sent_items_total{destination="flaky",signal="logs"}"#), Some(40));
+    assert_eq!(
+        metric(&metrics, r#"waggle_destination_sent_items_total{destination="honeycomb",signal="logs"}"#),
+        Some(40)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -216,7 +219,7 @@ async fn new_batches_queue_behind_older_ones_on_disk_even_when_memory_has_room()
     let down = Arc::new(AtomicBool::new(true));
     let (tx, mut delivered) = mpsc::unbounded_channel();
     let exporter = Switchable { down: Arc::clone(&down), delivered: tx };
-    let lane = start_spooled("ordered", exporter, settings(300), dir.path(), &metrics);
+    let lane = start_spooled(Destination::Honeycomb, exporter, settings(300), dir.path(), &metrics);
     let router = router(vec![lane.handle.clone()], &metrics);
     for n in 0..10 {
         router.accept(document(&format!("T{n:03}"))).unwrap();
@@ -237,7 +240,13 @@ async fn a_restart_on_the_same_directory_replays_what_was_left_and_delivers_it()
     let first_metrics = Arc::new(Metrics::new());
     let down = Arc::new(AtomicBool::new(true));
     let (tx, _never) = mpsc::unbounded_channel();
-    let first = start_spooled("restart", Switchable { down, delivered: tx }, settings(300), dir.path(), &first_metrics);
+    let first = start_spooled(
+        Destination::Honeycomb,
+        Switchable { down, delivered: tx },
+        settings(300),
+        dir.path(),
+        &first_metrics,
+    );
     let router1 = router(vec![first.handle.clone()], &first_metrics);
     for n in 0..15 {
         router1.accept(document(&format!("T{n:03}"))).unwrap();
@@ -255,7 +264,13 @@ async fn a_restart_on_the_same_directory_replays_what_was_left_and_delivers_it()
     let metrics = Arc::new(Metrics::new());
     let (tx, mut delivered) = mpsc::unbounded_channel();
     let up = Arc::new(AtomicBool::new(false));
-    let second = start_spooled("restart", Switchable { down: up, delivered: tx }, settings(300), dir.path(), &metrics);
+    let second = start_spooled(
+        Destination::Honeycomb,
+        Switchable { down: up, delivered: tx },
+        settings(300),
+        dir.path(),
+        &metrics,
+    );
     assert_eq!(second.spool.stats().unread, 30, "every batch was left on disk");
     let _router2 = router(vec![second.handle.clone()], &metrics);
 
@@ -276,7 +291,7 @@ async fn at_the_shutdown_deadline_held_items_go_to_the_spool_not_to_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
     // A roomy queue: everything is in memory when shutdown comes.
-    let lane = start_spooled("hung", Hung, settings(1_000_000), dir.path(), &metrics);
+    let lane = start_spooled(Destination::Honeycomb, Hung, settings(1_000_000), dir.path(), &metrics);
     let router = router(vec![lane.handle.clone()], &metrics);
     for n in 0..3 {
         router.accept(document(&format!("T{n:03}"))).unwrap();
@@ -292,9 +307,10 @@ async fn at_the_shutdown_deadline_held_items_go_to_the_spool_not_to_dropped() {
     lane.task.await.unwrap();
 
     assert!(dropped_lines(&metrics).is_empty(), "{:?}", dropped_lines(&metrics));
-    let spooled = r#"waggle_destination_spooled_items_total{destination="hung",signal="traces",reason="shutdown"}"#;
+    let spooled =
+        r#"waggle_destination_spooled_items_total{destination="honeycomb",signal="traces",reason="shutdown"}"#;
     assert_eq!(metric(&metrics, spooled), Some(3));
-    let spooled = r#"waggle_destination_spooled_items_total{destination="hung",signal="logs",reason="shutdown"}"#;
+    let spooled = r#"waggle_destination_spooled_items_total{destination="honeycomb",signal="logs",reason="shutdown"}"#;
     assert_eq!(metric(&metrics, spooled), Some(1));
     assert_eq!(lane.spool.stats().records, 4);
 }
@@ -303,16 +319,16 @@ async fn at_the_shutdown_deadline_held_items_go_to_the_spool_not_to_dropped() {
 async fn a_spooled_hung_lane_neither_refuses_nor_slows_another_lane() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
-    let hung = start_spooled("hung", Hung, settings(300), dir.path(), &metrics);
+    let hung = start_spooled(Destination::Honeycomb, Hung, settings(300), dir.path(), &metrics);
     let (tx, mut delivered) = mpsc::unbounded_channel();
     let up = Arc::new(AtomicBool::new(false));
     let (live, _live_task) = lane::spawn(
-        "live",
+        Destination::Xray,
         Switchable { down: up, delivered: tx },
         settings(1_000_000),
         LaneContext {
             metrics: Arc::clone(&metrics),
-            status: Arc::new(DestinationStatus::new("live", true, "test", vec!["traces", "logs"])),
+            status: Arc::new(DestinationStatus::new(Destination::Xray, true, "test", vec!["traces", "logs"])),
             abandon: CancellationToken::new(),
         },
     );
@@ -340,14 +356,19 @@ async fn with_a_spool_exhausted_retries_go_back_to_disk_and_are_delivered_later(
     let (tx, mut delivered) = mpsc::unbounded_channel();
     let mut settings = settings(1_000_000);
     settings.retry.max_elapsed_time = Duration::from_secs(10);
-    let lane =
-        start_spooled("budget", Switchable { down: Arc::clone(&down), delivered: tx }, settings, dir.path(), &metrics);
+    let lane = start_spooled(
+        Destination::Honeycomb,
+        Switchable { down: Arc::clone(&down), delivered: tx },
+        settings,
+        dir.path(),
+        &metrics,
+    );
     let router = router(vec![lane.handle.clone()], &metrics);
     router.accept(document("T000")).unwrap();
     tokio::time::sleep(Duration::from_secs(15)).await;
 
     let spooled =
-        r#"waggle_destination_spooled_items_total{destination="budget",signal="traces",reason="retries_exhausted"}"#;
+        r#"waggle_destination_spooled_items_total{destination="honeycomb",signal="traces",reason="retries_exhausted"}"#;
     assert!(metric(&metrics, spooled).unwrap_or(0) >= 1, "{}", metrics.encode());
     down.store(false, Ordering::SeqCst);
     let items = receive(&mut delivered, 1).await;
@@ -365,7 +386,8 @@ async fn measure_append_latency() {
 
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
-    let spool = Spool::open("measure", dir.path(), SpoolOptions::with_max_size(ByteSize::gib(1)), metrics).unwrap();
+    let spool = Spool::open(Destination::Honeycomb, dir.path(), SpoolOptions::with_max_size(ByteSize::gib(1)), metrics)
+        .unwrap();
     for (label, batch, count) in [
         ("1 X-Ray document (~130 B)", document("T000"), 20_000),
         ("OTLP logs request, 100 records (~5 KiB)", logs(100), 5_000),

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use bytesize::ByteSize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use waggle::batch::{Payload, SharedBatch, Signal, XraySegment};
-use waggle::export::{Built, ExportError, Exporter, Sent};
-use waggle::metrics::Metrics;
+use waggle::destination::{Built, ExportError, Exporter, Sent};
+use waggle::model::{Destination, LossReason, Payload, SharedBatch, Signal, XraySegment};
 use waggle::pipeline::lane::{self, LaneContext, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::receiver::xray_udp::{self, parse_datagram};
-use waggle::status::DestinationStatus;
+use waggle::telemetry::metrics::Metrics;
+use waggle::telemetry::status::DestinationStatus;
 use waggle::translate::xray_to_otlp::convert;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -168,7 +168,7 @@ impl Exporter for RecordingExporter {
 
 /// A traces lane that sends every batch (almost) at once.
 fn spawn_lane<E: Exporter>(
-    name: &'static str,
+    name: Destination,
     exporter: E,
     metrics: &Arc<Metrics>,
 ) -> (lane::LaneHandle, tokio::task::JoinHandle<()>) {
@@ -199,11 +199,13 @@ impl Harness {
     async fn start_with(dead_lane: bool) -> Harness {
         let metrics = Arc::new(Metrics::new());
         let (sender, delivered) = mpsc::unbounded_channel();
-        let (recorder, _recorder_task) = spawn_lane("recorder", RecordingExporter { delivered: sender }, &metrics);
+        let (recorder, _recorder_task) =
+            spawn_lane(Destination::Xray, RecordingExporter { delivered: sender }, &metrics);
         let mut lanes = vec![recorder];
         if dead_lane {
             let (unused, _) = mpsc::unbounded_channel();
-            let (dead, dead_task) = spawn_lane("dead", RecordingExporter { delivered: unused }, &metrics);
+            let (dead, dead_task) =
+                spawn_lane(Destination::Honeycomb, RecordingExporter { delivered: unused }, &metrics);
             dead_task.abort();
             let _ = dead_task.await;
             lanes.push(dead);
@@ -314,7 +316,10 @@ async fn counts_a_batch_a_lane_could_not_take_as_received_not_accepted() {
     let metrics = harness.stop().await;
     assert_eq!(received(&metrics), 1);
     assert_eq!(accepted(&metrics), 0);
-    let dropped = metrics.dropped.get_or_create(&Metrics::loss("dead", Signal::Traces, "queue_full")).get();
+    let dropped = metrics
+        .dropped
+        .get_or_create(&Metrics::loss(Destination::Honeycomb, Signal::Traces, LossReason::QueueFull))
+        .get();
     assert_eq!(dropped, 1, "the router counts the drop in the lane that could not take it");
 }
 
@@ -412,11 +417,11 @@ async fn measure_receive_loop_throughput() {
     };
     let context = LaneContext {
         metrics: Arc::clone(&metrics),
-        status: Arc::new(DestinationStatus::new("counter", true, "test", vec!["traces"])),
+        status: Arc::new(DestinationStatus::new(Destination::Xray, true, "test", vec!["traces"])),
         abandon: CancellationToken::new(),
     };
     let exporter = CountingExporter { delivered: Arc::clone(&delivered) };
-    let (lane, _lane_task) = lane::spawn("counter", exporter, settings, context);
+    let (lane, _lane_task) = lane::spawn(Destination::Xray, exporter, settings, context);
     let router =
         Arc::new(Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");

@@ -16,10 +16,10 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::export::local::{StoreReader, StoreStats};
-use crate::metrics::Metrics;
+use crate::destination::local::{StoreReader, StoreStats};
 use crate::pipeline::lane::LaneGauge;
-use crate::status::{DestinationStatus, StatusReport};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::status::{DestinationStatus, StatusReport};
 
 /// What the admin handlers read.
 pub struct AdminState {

@@ -10,18 +10,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::StartError;
 use crate::aws::{AwsAccess, AwsContext, AwsUnavailable};
-use crate::batch::Signal;
 use crate::config::{CloudWatchLogsSettings, Settings, XraySettings};
-use crate::export::Exporter;
-use crate::export::cloudwatch_logs::{self, CloudWatchLogs, LaneConfig, SdkLogsApi};
-use crate::export::honeycomb::Honeycomb;
-use crate::export::local::{LocalStore, StoreReader};
-use crate::export::xray::{BackendErrors, Xray};
-use crate::export::xray_telemetry::{self, Identity, Telemetry};
-use crate::metrics::Metrics;
+use crate::destination::Exporter;
+use crate::destination::cloudwatch_logs::{self, CloudWatchLogs, LaneConfig, SdkLogsApi};
+use crate::destination::honeycomb::Honeycomb;
+use crate::destination::local::{LocalStore, StoreReader};
+use crate::destination::xray::{BackendErrors, Xray};
+use crate::destination::xray_telemetry::{self, Identity, Telemetry};
+use crate::model::{Destination, Signal};
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
-use crate::status::DestinationStatus;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
 
 /// The lanes that were started, and what the admin endpoint shows about them.
@@ -70,7 +70,7 @@ pub fn start(
     start_cloudwatch_logs(&settings.destinations.cloudwatch_logs, cloudwatch_logs_aws, env, &mut destinations)?;
     for status in &destinations.statuses {
         let (name, state) = (status.name, if status.is_enabled() { "on" } else { "off" });
-        tracing::info!(destination = name, "{name}: {state} — {}", status.reason());
+        tracing::info!(destination = %name, "{name}: {state} — {}", status.reason());
     }
     Ok(destinations)
 }
@@ -88,15 +88,15 @@ pub fn xray_access(xray: &XraySettings) -> AwsAccess {
 fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
     let local = &settings.destinations.local;
     if !local.enabled {
-        destinations.add_off("local", "disabled by destinations.local.enabled = false", &local.signals);
+        destinations.add_off(Destination::Local, "disabled by destinations.local.enabled = false", &local.signals);
         return Ok(());
     }
-    let path = crate::export::local::db_path(&settings.data_dir);
+    let path = crate::destination::local::db_path(&settings.data_dir);
     let (store, reader) = LocalStore::open(&path, local.max_size.as_u64())
         .map_err(|source| StartError::Store { path: path.clone(), source })?;
     let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
-    let status = destinations.add_status("local", reason, &local.signals);
-    destinations.add("local", store, local.lane(), local.spool_options(), status);
+    let status = destinations.add_status(Destination::Local, reason, &local.signals);
+    destinations.add(Destination::Local, store, local.lane(), local.spool_options(), status);
     destinations.store_api = Some(crate::admin::store_api::routes(reader.clone()));
     destinations.store = Some(reader);
     Ok(())
@@ -106,17 +106,21 @@ fn start_honeycomb(settings: &Settings, destinations: &mut Destinations) -> Resu
     let honeycomb = &settings.destinations.honeycomb;
     let has_key = honeycomb.api_key.as_ref().is_some_and(|key| !key.is_empty());
     if !honeycomb.enabled {
-        destinations.add_off("honeycomb", "disabled by destinations.honeycomb.enabled = false", &honeycomb.signals);
+        destinations.add_off(
+            Destination::Honeycomb,
+            "disabled by destinations.honeycomb.enabled = false",
+            &honeycomb.signals,
+        );
         return Ok(());
     }
     if !has_key {
-        destinations.add_off("honeycomb", "HONEYCOMB_API_KEY not set", &honeycomb.signals);
+        destinations.add_off(Destination::Honeycomb, "HONEYCOMB_API_KEY not set", &honeycomb.signals);
         return Ok(());
     }
     let reason = format!("OTLP/HTTP to {}", honeycomb.base_url());
-    let status = destinations.add_status("honeycomb", reason, &honeycomb.signals);
+    let status = destinations.add_status(Destination::Honeycomb, reason, &honeycomb.signals);
     let exporter = Honeycomb::new(honeycomb, Arc::clone(&status)).map_err(StartError::Honeycomb)?;
-    destinations.add("honeycomb", exporter, honeycomb.lane(), honeycomb.spool_options(), status);
+    destinations.add(Destination::Honeycomb, exporter, honeycomb.lane(), honeycomb.spool_options(), status);
     Ok(())
 }
 
@@ -128,16 +132,16 @@ fn start_xray(
 ) {
     let context = match aws {
         _ if !xray.enabled => {
-            destinations.add_off("xray", "disabled by destinations.xray.enabled = false", &xray.signals);
+            destinations.add_off(Destination::Xray, "disabled by destinations.xray.enabled = false", &xray.signals);
             return;
         }
         Some(Ok(context)) => context,
         Some(Err(unavailable)) => {
-            destinations.add_off("xray", &unavailable.to_string(), &xray.signals);
+            destinations.add_off(Destination::Xray, &unavailable.to_string(), &xray.signals);
             return;
         }
         None => {
-            destinations.add_off("xray", "AWS access was not looked up", &xray.signals);
+            destinations.add_off(Destination::Xray, "AWS access was not looked up", &xray.signals);
             return;
         }
     };
@@ -156,7 +160,7 @@ fn start_xray(
     let endpoint = xray.endpoint.clone().or_else(|| env.get("AWS_ENDPOINT_URL_XRAY").cloned());
     let target = endpoint.map_or_else(|| "the regional endpoint".to_string(), |url| url.to_string());
     let reason = format!("PutTraceSegments to {target} in {}", context.region);
-    let status = destinations.add_status("xray", reason, &xray.signals);
+    let status = destinations.add_status(Destination::Xray, reason, &xray.signals);
     let errors = Arc::new(BackendErrors::default());
     let translation = XrayTranslation {
         indexed_attributes: xray.indexed_attributes.clone(),
@@ -165,7 +169,7 @@ fn start_xray(
     };
     let exporter =
         Xray::new(client.clone(), translation, xray.max_documents_per_call, xray.timeout, Arc::clone(&errors));
-    destinations.add("xray", exporter, xray.lane(), xray.spool_options(), status);
+    destinations.add(Destination::Xray, exporter, xray.lane(), xray.spool_options(), status);
     if xray.telemetry {
         let telemetry = Telemetry {
             client,
@@ -184,7 +188,7 @@ fn start_cloudwatch_logs(
     env: &BTreeMap<String, String>,
     destinations: &mut Destinations,
 ) -> Result<(), StartError> {
-    let name = cloudwatch_logs::DESTINATION;
+    let name = Destination::CloudWatchLogs;
     let mut lane = cloudwatch.lane();
     if cloudwatch.request_log.enabled && !lane.signals.contains(&Signal::Traces) {
         lane.signals.push(Signal::Traces);
@@ -238,14 +242,14 @@ fn start_cloudwatch_logs(
 }
 
 impl Destinations {
-    fn add_status(&mut self, name: &'static str, reason: String, signals: &[Signal]) -> Arc<DestinationStatus> {
+    fn add_status(&mut self, name: Destination, reason: String, signals: &[Signal]) -> Arc<DestinationStatus> {
         let names = signals.iter().map(|s| s.as_str()).collect();
         let status = Arc::new(DestinationStatus::new(name, true, reason, names));
         self.statuses.push(Arc::clone(&status));
         status
     }
 
-    fn add_off(&mut self, name: &'static str, reason: &str, signals: &[Signal]) {
+    fn add_off(&mut self, name: Destination, reason: &str, signals: &[Signal]) {
         let names = signals.iter().map(|s| s.as_str()).collect();
         self.statuses.push(Arc::new(DestinationStatus::new(name, false, reason, names)));
     }
@@ -255,7 +259,7 @@ impl Destinations {
     /// `/status`: the other destinations still start.
     fn add<E: Exporter>(
         &mut self,
-        name: &'static str,
+        name: Destination,
         exporter: E,
         lane: LaneSettings,
         spool: Option<SpoolOptions>,
@@ -267,7 +271,7 @@ impl Destinations {
             Some(options) => match Spool::open(name, &directory, options, Arc::clone(&self.metrics)) {
                 Ok(spool) => Some(spool),
                 Err(error) => {
-                    tracing::error!(destination = name, %error, "{name}: running without its disk spool");
+                    tracing::error!(destination = %name, %error, "{name}: running without its disk spool");
                     status.record_problem(format!("no disk spool: {error}"));
                     None
                 }
@@ -275,7 +279,7 @@ impl Destinations {
             None => {
                 let left = spool::count_segment_files(&directory);
                 if left > 0 {
-                    tracing::warn!(destination = name, segments = left, directory = %directory.display(), "{name}: its spool is off but holds data from an earlier run; set spool = true to send it");
+                    tracing::warn!(destination = %name, segments = left, directory = %directory.display(), "{name}: its spool is off but holds data from an earlier run; set spool = true to send it");
                 }
                 None
             }

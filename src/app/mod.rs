@@ -19,16 +19,16 @@ use self::destinations::Destinations;
 use self::listeners::Listeners;
 use crate::admin::{self, AdminState};
 use crate::aws::{self, AwsContext, AwsUnavailable};
-use crate::batch::Signal;
 use crate::config::Settings;
-use crate::export::cloudwatch_logs::{self, CloudWatchLogsConfigError};
-use crate::export::honeycomb::HoneycombError;
-use crate::export::local::StoreError;
-use crate::metrics::Metrics;
+use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
+use crate::destination::honeycomb::HoneycombError;
+use crate::destination::local::StoreError;
+use crate::model::Signal;
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
-use crate::receiver::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
 use crate::receiver::{otlp_grpc, otlp_http, xray_udp};
+use crate::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
+use crate::telemetry::metrics::Metrics;
 
 /// Why waggle could not start.
 #[derive(Debug, thiserror::Error)]

@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(local.senders, 3);
         assert_eq!(settings.receivers.otlp_http.max_body_size.as_u64(), 1024 * 1024);
         assert_eq!(local.batch_timeout, std::time::Duration::from_millis(50));
-        assert_eq!(local.signals, vec![crate::batch::Signal::Traces, crate::batch::Signal::Logs]);
+        assert_eq!(local.signals, vec![crate::model::Signal::Traces, crate::model::Signal::Logs]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
-use crate::batch::Signal;
+use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
 use crate::pipeline::spool::SpoolOptions;
@@ -53,7 +53,7 @@ pub enum LogFormat {
 #[serde(default)]
 pub struct LogSettings {
     /// A level (`error`, `warn`, `info`, `debug`, `trace`) or a tracing filter
-    /// (`info,waggle::export=debug`).
+    /// (`info,waggle::destination=debug`).
     pub level: String,
     pub format: LogFormat,
     /// Append logs to this file instead of standard output.

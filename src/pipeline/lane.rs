@@ -23,14 +23,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::batch::{SharedBatch, Signal};
-use crate::export::{ExportError, Exporter, Rejected, Sent};
-use crate::metrics::Metrics;
+use crate::destination::{ExportError, Exporter, Rejected, Sent};
+use crate::model::{Destination, LossReason, SharedBatch, Signal};
 use crate::pipeline::retry::RetryPolicy;
 use crate::pipeline::spool::envelope::EncodedBatch;
 use crate::pipeline::spool::{self, RecordTicket, Spool, SpoolReason};
-use crate::ratelimit::LogLimiter;
-use crate::status::DestinationStatus;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::ratelimit::LogLimiter;
+use crate::telemetry::status::DestinationStatus;
 
 /// Queue, batch and sender settings shared by every destination (config keys under
 /// `destinations.<name>`, see `config::settings`).
@@ -55,7 +55,7 @@ pub struct LaneSettings {
 /// The router's end of a lane.
 #[derive(Clone, Debug)]
 pub struct LaneHandle {
-    pub name: &'static str,
+    pub name: Destination,
     signals: [bool; 3],
     capacity: Arc<Semaphore>,
     capacity_bytes: u32,
@@ -172,7 +172,7 @@ impl LaneHandle {
 /// How many bytes a lane holds, for `/metrics`.
 #[derive(Clone, Debug)]
 pub struct LaneGauge {
-    pub name: &'static str,
+    pub name: Destination,
     capacity: Arc<Semaphore>,
     capacity_bytes: u32,
 }
@@ -204,7 +204,7 @@ pub struct LaneContext {
 /// Starts a lane's batcher and returns the router's handle and the task that ends once the
 /// handle is dropped and everything queued has been delivered or given up on.
 pub fn spawn<E: Exporter>(
-    name: &'static str,
+    name: Destination,
     exporter: E,
     settings: LaneSettings,
     context: LaneContext,
@@ -216,7 +216,7 @@ pub fn spawn<E: Exporter>(
 /// earlier run is replayed first. The returned task also ends once what could not be sent was
 /// written to the spool and flushed to disk.
 pub fn spawn_spooled<E: Exporter>(
-    name: &'static str,
+    name: Destination,
     exporter: E,
     settings: LaneSettings,
     context: LaneContext,
@@ -226,7 +226,7 @@ pub fn spawn_spooled<E: Exporter>(
 }
 
 fn start<E: Exporter>(
-    name: &'static str,
+    name: Destination,
     exporter: E,
     settings: LaneSettings,
     context: LaneContext,
@@ -328,7 +328,7 @@ async fn run_replay(spool: Arc<Spool>, feed: QueueFeed, router_gone: Cancellatio
 }
 
 struct Lane<E> {
-    name: &'static str,
+    name: Destination,
     exporter: E,
     settings: LaneSettings,
     metrics: Arc<Metrics>,
@@ -344,7 +344,7 @@ enum Outcome {
     /// The destination took it, or rejected it for good (counted).
     Settled,
     /// Not sent: the shutdown deadline passed, or the retry budget ran out.
-    GaveUp { reason: &'static str, detail: String },
+    GaveUp { reason: LossReason, detail: String },
 }
 
 /// Items of one signal waiting to be sent together.
@@ -441,11 +441,15 @@ impl<E: Exporter> Lane<E> {
             self.progress.mark();
             if let Outcome::GaveUp { reason, detail } = outcome {
                 if self.spool.is_some() {
-                    let why = if reason == "shutdown" { SpoolReason::Shutdown } else { SpoolReason::RetriesExhausted };
+                    let why = if reason == LossReason::Shutdown {
+                        SpoolReason::Shutdown
+                    } else {
+                        SpoolReason::RetriesExhausted
+                    };
                     if why == SpoolReason::RetriesExhausted
                         && let Some(suppressed) = self.warn_limit.check()
                     {
-                        tracing::warn!(destination = self.name, %signal, detail, suppressed, "giving up for now; back to the spool");
+                        tracing::warn!(destination = %self.name, %signal, detail, suppressed, "giving up for now; back to the spool");
                     }
                     self.keep_on_disk(queued, why);
                     return;
@@ -476,10 +480,10 @@ impl<E: Exporter> Lane<E> {
             match spool.append(&EncodedBatch::new(&queued.batch), why) {
                 Ok(()) => {}
                 Err(error) => {
-                    let reason = if why == SpoolReason::Shutdown { "shutdown" } else { "retries_exhausted" };
+                    let reason = why.loss();
                     let items = queued.batch.items;
                     self.metrics.dropped.get_or_create(&Metrics::loss(self.name, signal, reason)).inc_by(items as u64);
-                    tracing::warn!(destination = self.name, %signal, items, reason, %error, "dropped items: the spool cannot take them");
+                    tracing::warn!(destination = %self.name, %signal, items, %reason, %error, "dropped items: the spool cannot take them");
                 }
             }
             // The copy on disk replaces the record it was read from.
@@ -497,7 +501,7 @@ impl<E: Exporter> Lane<E> {
             let attempt = tokio::select! {
                 result = self.exporter.send(request) => result,
                 () = self.abandon.cancelled() => {
-                    return Outcome::GaveUp { reason: "shutdown", detail: "shutdown deadline passed during a send".into() };
+                    return Outcome::GaveUp { reason: LossReason::Shutdown, detail: "shutdown deadline passed during a send".into() };
                 }
             };
             let attempt = match attempt {
@@ -529,16 +533,16 @@ impl<E: Exporter> Lane<E> {
                     self.metrics.retries.get_or_create(&destination).inc();
                     let Some(delay) = backoff.next_delay(retry_after) else {
                         let detail = format!("retries exhausted after {:?}: {reason}", started.elapsed());
-                        return Outcome::GaveUp { reason: "retries_exhausted", detail };
+                        return Outcome::GaveUp { reason: LossReason::RetriesExhausted, detail };
                     };
                     if let Some(suppressed) = self.warn_limit.check() {
-                        tracing::warn!(destination = self.name, %signal, error = %reason, retry_in = ?delay, suppressed, "send failed; will retry");
+                        tracing::warn!(destination = %self.name, %signal, error = %reason, retry_in = ?delay, suppressed, "send failed; will retry");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = self.abandon.cancelled() => {
                             let detail = "shutdown deadline passed while waiting to retry".into();
-                            return Outcome::GaveUp { reason: "shutdown", detail };
+                            return Outcome::GaveUp { reason: LossReason::Shutdown, detail };
                         }
                     }
                 }
@@ -563,13 +567,13 @@ impl<E: Exporter> Lane<E> {
             .get_or_create(&Metrics::loss(self.name, signal, rejected.reason))
             .inc_by(rejected.items as u64);
         if let Some(suppressed) = self.warn_limit.check() {
-            tracing::warn!(destination = self.name, %signal, items = rejected.items, reason = rejected.reason, detail = %rejected.detail, suppressed, "destination rejected items");
+            tracing::warn!(destination = %self.name, %signal, items = rejected.items, reason = %rejected.reason, detail = %rejected.detail, suppressed, "destination rejected items");
         }
     }
 
-    fn give_up(&self, signal: Signal, request: &E::Request, reason: &'static str, detail: &str) {
+    fn give_up(&self, signal: Signal, request: &E::Request, reason: LossReason, detail: &str) {
         let items = E::items(request);
         self.metrics.dropped.get_or_create(&Metrics::loss(self.name, signal, reason)).inc_by(items as u64);
-        tracing::warn!(destination = self.name, %signal, items, reason, detail, "dropped items");
+        tracing::warn!(destination = %self.name, %signal, items, %reason, detail, "dropped items");
     }
 }

@@ -16,18 +16,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::{Batch, Signal};
-use crate::metrics::Metrics;
+use crate::model::{Batch, Destination, LossReason, Signal};
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::spool::envelope::EncodedBatch;
 use crate::pipeline::spool::{SpoolError, SpoolReason};
-use crate::ratelimit::LogLimiter;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::ratelimit::LogLimiter;
 
 /// A batch no lane could take right now.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("destination {destination} is full; retry after {retry_after:?}")]
 pub struct LaneFull {
-    pub destination: &'static str,
+    pub destination: Destination,
     /// What the caller is told to wait (HTTP Retry-After, gRPC RetryInfo).
     pub retry_after: Duration,
 }
@@ -88,7 +88,7 @@ impl Router {
             }
         }
         for destination in stalled {
-            let loss = Metrics::loss(destination, signal, "destination_stalled");
+            let loss = Metrics::loss(destination, signal, LossReason::DestinationStalled);
             self.metrics.dropped.get_or_create(&loss).inc_by(batch.items as u64);
         }
         let batch = Arc::new(batch);
@@ -122,7 +122,7 @@ impl Router {
                     Err(error) => self.warn_spool_failed(lane, &error),
                 }
             }
-            self.metrics.dropped.get_or_create(&Metrics::loss(lane.name, signal, "queue_full")).inc_by(items);
+            self.metrics.dropped.get_or_create(&Metrics::loss(lane.name, signal, LossReason::QueueFull)).inc_by(items);
         }
         taken
     }
@@ -136,7 +136,7 @@ impl Router {
 
     fn warn_spool_failed(&self, lane: &LaneHandle, error: &SpoolError) {
         if let Some(suppressed) = self.spool_warn_limit.check() {
-            tracing::warn!(destination = lane.name, %error, suppressed, "the lane's queue is full and its spool cannot take the batch");
+            tracing::warn!(destination = %lane.name, %error, suppressed, "the lane's queue is full and its spool cannot take the batch");
         }
     }
 

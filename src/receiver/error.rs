@@ -305,7 +305,10 @@ mod tests {
     use super::*;
 
     fn lane_full() -> ReceiveError {
-        ReceiveError::LaneFull(LaneFull { destination: "local", retry_after: Duration::from_millis(1500) })
+        ReceiveError::LaneFull(LaneFull {
+            destination: crate::model::Destination::Local,
+            retry_after: Duration::from_millis(1500),
+        })
     }
 
     async fn body_of(response: Response) -> Vec<u8> {

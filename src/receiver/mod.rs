@@ -1,4 +1,4 @@
-//! Receivers: they parse and validate input, turn it into a [`crate::batch::Batch`] and hand
+//! Receivers: they parse and validate input, turn it into a [`crate::model::Batch`] and hand
 //! it to the router. They never translate and never wait on a destination.
 
 pub mod body;
@@ -7,5 +7,4 @@ pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod otlp_intake;
 pub mod otlp_wire;
-pub mod sampling_proxy;
 pub mod xray_udp;

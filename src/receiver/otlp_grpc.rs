@@ -31,10 +31,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::config::OtlpGrpcSettings;
-use crate::metrics::Metrics;
 use crate::pipeline::router::Router;
 use crate::receiver::error::ReceiveError;
 use crate::receiver::otlp_intake::{self, ExportRequest, Format, Intake};
+use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
 pub const RECEIVER: &str = "otlp_grpc";

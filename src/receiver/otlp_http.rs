@@ -23,13 +23,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
-use crate::batch::Signal;
 use crate::config::{CorsSettings, OtlpHttpSettings};
-use crate::metrics::Metrics;
+use crate::model::Signal;
 use crate::pipeline::router::Router;
 use crate::receiver::body::{self, ContentEncoding};
 use crate::receiver::error::ReceiveError;
 use crate::receiver::otlp_intake::{self, ExportRequest, Format, Intake};
+use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
 pub const RECEIVER: &str = "otlp_http";

@@ -31,12 +31,12 @@ use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use serde::de::DeserializeOwned;
 
-use crate::batch::{Batch, OtlpRequest, Signal, count};
-use crate::metrics::{Metrics, RefusalLabels};
+use crate::model::{Batch, OtlpRequest, Signal, count};
 use crate::pipeline::router::Router;
-use crate::ratelimit::LogLimiter;
 use crate::receiver::error::ReceiveError;
 use crate::receiver::otlp_wire;
+use crate::telemetry::metrics::{Metrics, RefusalLabels};
+use crate::telemetry::ratelimit::LogLimiter;
 
 /// Bodies at least this large are decoded on a blocking thread rather than on the runtime.
 ///

@@ -335,7 +335,7 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::batch::count;
+    use crate::model::count;
     use crate::receiver::otlp_intake::ExportRequest;
 
     fn attribute(key: &str, value: Value) -> KeyValue {

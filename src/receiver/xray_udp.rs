@@ -58,10 +58,10 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{Batch, Signal, XraySegment};
-use crate::metrics::Metrics;
+use crate::model::{Batch, Signal, XraySegment};
 use crate::pipeline::router::Router;
-use crate::ratelimit::LogLimiter;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::ratelimit::LogLimiter;
 
 /// The receiver's name in metrics and logs.
 pub const RECEIVER: &str = "xray_udp";

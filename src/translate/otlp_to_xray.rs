@@ -84,7 +84,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
-use crate::export::Rejected;
+use crate::destination::Rejected;
+use crate::model::LossReason;
 
 pub use self::annotations::MAX_ANNOTATIONS;
 pub use self::size::{MAX_DOCUMENT_BYTES, TRUNCATED_MARKER};
@@ -147,10 +148,10 @@ pub enum Untranslatable {
 
 impl Untranslatable {
     /// The metrics label: `too_large` for size, `invalid` for the rest.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> LossReason {
         match self {
-            Untranslatable::TooLarge { .. } => "too_large",
-            _ => "invalid",
+            Untranslatable::TooLarge { .. } => LossReason::TooLarge,
+            _ => LossReason::Invalid,
         }
     }
 }

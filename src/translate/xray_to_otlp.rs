@@ -67,8 +67,9 @@ use std::collections::HashMap;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
-use crate::batch::{Payload, SharedBatch, XraySegment};
-use crate::export::Rejected;
+use crate::destination::Rejected;
+use crate::model::LossReason;
+use crate::model::{Payload, SharedBatch, XraySegment};
 
 use self::document::Segment;
 use self::resource::{UNKNOWN_SERVICE, resource_attributes};
@@ -111,7 +112,7 @@ pub fn convert<'a>(segments: impl IntoIterator<Item = &'a XraySegment>) -> (Vec<
 }
 
 fn rejection(segment: &XraySegment, error: &ConvertError) -> Rejected {
-    Rejected { items: 1, reason: "invalid", detail: format!("{} {}: {error}", segment.id, segment.trace_id) }
+    Rejected { items: 1, reason: LossReason::Invalid, detail: format!("{} {}: {error}", segment.id, segment.trace_id) }
 }
 
 fn convert_document(document: &Segment, services: &ServiceNames<'_>) -> Result<ResourceSpans, ConvertError> {

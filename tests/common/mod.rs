@@ -10,13 +10,13 @@ use bytesize::ByteSize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use waggle::batch::{SharedBatch, Signal};
-use waggle::export::{Built, ExportError, Exporter, Sent};
-use waggle::metrics::Metrics;
+use waggle::destination::{Built, ExportError, Exporter, Sent};
+use waggle::model::{Destination, SharedBatch, Signal};
 use waggle::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
-use waggle::status::DestinationStatus;
+use waggle::telemetry::metrics::Metrics;
+use waggle::telemetry::status::DestinationStatus;
 
 /// Sends every batch it is asked to build to the test; with `stall`, never finishes a send,
 /// so the lane keeps holding its bytes.
@@ -81,7 +81,7 @@ pub fn immediate_lane(signals: &[Signal], queue_size: ByteSize) -> LaneSettings 
 
 /// Starts a lane named `name` with its own status.
 pub fn spawn_lane<E: Exporter>(
-    name: &'static str,
+    name: Destination,
     exporter: E,
     settings: LaneSettings,
     metrics: &Arc<Metrics>,
@@ -108,7 +108,8 @@ impl RecordingRouter {
         let metrics = Arc::new(Metrics::new());
         let (sender, seen) = mpsc::unbounded_channel();
         let recorder = BatchRecorder { seen: sender, stall };
-        let (handle, _task) = spawn_lane("recorder", recorder, immediate_lane(&Signal::ALL, queue_size), &metrics);
+        let (handle, _task) =
+            spawn_lane(Destination::Xray, recorder, immediate_lane(&Signal::ALL, queue_size), &metrics);
         let router = Arc::new(Router::new(vec![handle], Arc::clone(&metrics), retry_after, Duration::from_secs(3600)));
         RecordingRouter { router, metrics, seen }
     }

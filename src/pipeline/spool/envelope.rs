@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use crate::batch::{Batch, Payload, Signal, XraySegment};
+use crate::model::{Batch, Payload, Signal, XraySegment};
 
 /// The types generated from `spool.proto`.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -124,7 +124,7 @@ pub fn decode(envelope: Bytes) -> Result<DecodedRecord, EnvelopeError> {
 }
 
 /// The protobuf of an OTLP request: as received when it was kept, else encoded now.
-fn otlp_bytes<R: prost::Message + Default>(request: &crate::batch::OtlpRequest<R>) -> Bytes {
+fn otlp_bytes<R: prost::Message + Default>(request: &crate::model::OtlpRequest<R>) -> Bytes {
     match request.protobuf() {
         Some(bytes) => bytes.clone(),
         None => request.request().encode_to_vec().into(),

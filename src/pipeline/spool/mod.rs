@@ -45,8 +45,8 @@ use tokio::sync::Notify;
 
 use self::envelope::{DecodedRecord, EncodedBatch, EnvelopeError};
 use self::segment::{FILE_HEADER_LEN, FILE_MAGIC, Frame};
-use crate::batch::{Batch, Signal};
-use crate::metrics::Metrics;
+use crate::model::{Batch, Destination, LossReason, Signal};
+use crate::telemetry::metrics::Metrics;
 
 /// How often written segments are flushed to the disk with `fdatasync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
@@ -57,8 +57,8 @@ const MIN_SEGMENT_SIZE: u64 = 64 * 1024;
 const MAX_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Where a lane keeps its spool under the data directory.
-pub fn lane_directory(data_dir: &Path, lane: &str) -> PathBuf {
-    data_dir.join("spool").join(lane)
+pub fn lane_directory(data_dir: &Path, lane: Destination) -> PathBuf {
+    data_dir.join("spool").join(lane.as_str())
 }
 
 /// How many segment files a spool directory holds, without opening it (for a lane whose
@@ -100,7 +100,7 @@ pub enum SpoolError {
 }
 
 /// Why a batch went to the spool (the `reason` label of `waggle_destination_spooled_items`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SpoolReason {
     /// The memory queue was full, or older records were still waiting on disk.
     Overflow,
@@ -117,6 +117,21 @@ impl SpoolReason {
             SpoolReason::Shutdown => "shutdown",
             SpoolReason::RetriesExhausted => "retries_exhausted",
         }
+    }
+
+    /// What is lost, and counted, when the spool cannot take a batch written for this reason.
+    pub fn loss(self) -> crate::model::LossReason {
+        match self {
+            SpoolReason::Overflow => crate::model::LossReason::QueueFull,
+            SpoolReason::Shutdown => crate::model::LossReason::Shutdown,
+            SpoolReason::RetriesExhausted => crate::model::LossReason::RetriesExhausted,
+        }
+    }
+}
+
+impl prometheus_client::encoding::EncodeLabelValue for SpoolReason {
+    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>) -> std::fmt::Result {
+        std::fmt::Write::write_str(encoder, self.as_str())
     }
 }
 
@@ -142,7 +157,7 @@ pub struct SpoolStats {
 /// (acknowledgements, appends at shutdown) and its replay task (reads).
 #[derive(Debug)]
 pub struct Spool {
-    lane: &'static str,
+    lane: Destination,
     directory: PathBuf,
     options: SpoolOptions,
     state: Mutex<State>,
@@ -228,7 +243,7 @@ impl Spool {
     /// Opens (creating it if needed) the spool in `directory`: locks it and scans what a
     /// previous run left, which will be replayed first.
     pub fn open(
-        lane: &'static str,
+        lane: Destination,
         directory: &Path,
         options: SpoolOptions,
         metrics: Arc<Metrics>,
@@ -282,7 +297,7 @@ impl Spool {
                     state.directory_changed = true;
                 }
                 Err(error) => {
-                    tracing::warn!(destination = lane, segment = %path.display(), %error, "cannot read spool segment; removing it");
+                    tracing::warn!(destination = %lane, segment = %path.display(), %error, "cannot read spool segment; removing it");
                     corrupt.inc();
                     remove_file(lane, &path);
                     state.directory_changed = true;
@@ -307,7 +322,7 @@ impl Spool {
             if stats.records > 0 {
                 let items: u64 = state.segments.iter().flat_map(|s| s.unread_items).sum();
                 tracing::info!(
-                    destination = lane,
+                    destination = %lane,
                     records = stats.records,
                     items,
                     bytes = stats.bytes,
@@ -319,7 +334,7 @@ impl Spool {
     }
 
     /// The lane this spool belongs to.
-    pub fn lane(&self) -> &'static str {
+    pub fn lane(&self) -> Destination {
         self.lane
     }
 
@@ -372,7 +387,7 @@ impl Spool {
         self.appended.notify_one();
         let destination = Metrics::destination(self.lane);
         self.metrics.spool_written_records.get_or_create(&destination).inc();
-        let labels = Metrics::loss(self.lane, batch.signal, reason.as_str());
+        let labels = Metrics::spooled(self.lane, batch.signal, reason);
         self.metrics.spooled.get_or_create(&labels).inc_by(batch.items);
         Ok(())
     }
@@ -432,13 +447,13 @@ impl Spool {
         for signal in Signal::ALL {
             let items = oldest.unread_items[signal.index()];
             if items > 0 {
-                let labels = Metrics::loss(self.lane, signal, "spool_full");
+                let labels = Metrics::loss(self.lane, signal, LossReason::SpoolFull);
                 self.metrics.dropped.get_or_create(&labels).inc_by(items);
                 lost += items;
             }
         }
         tracing::warn!(
-            destination = self.lane,
+            destination = %self.lane,
             segment = %oldest.path.display(),
             items = lost,
             records = oldest.records - oldest.read,
@@ -506,8 +521,8 @@ impl Spool {
         .await;
         match synced {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(destination = lane, %error, "cannot flush the spool to disk"),
-            Err(error) => tracing::warn!(destination = lane, %error, "spool flush task failed"),
+            Ok(Err(error)) => tracing::warn!(destination = %lane, %error, "cannot flush the spool to disk"),
+            Err(error) => tracing::warn!(destination = %lane, %error, "spool flush task failed"),
         }
     }
 
@@ -574,12 +589,12 @@ impl Spool {
         for signal in Signal::ALL {
             let items = std::mem::take(&mut segment.unread_items[signal.index()]);
             if items > 0 {
-                let labels = Metrics::loss(self.lane, signal, "spool_corrupt");
+                let labels = Metrics::loss(self.lane, signal, LossReason::SpoolCorrupt);
                 self.metrics.dropped.get_or_create(&labels).inc_by(items);
                 lost += items;
             }
         }
-        tracing::warn!(destination = self.lane, segment = %segment.path.display(), records = skipped, items = lost, why, "cannot read the rest of a spool segment; skipped it");
+        tracing::warn!(destination = %self.lane, segment = %segment.path.display(), records = skipped, items = lost, why, "cannot read the rest of a spool segment; skipped it");
         segment.records = segment.read;
         if state.active.as_ref().is_some_and(|active| active.id == plan.segment) {
             close_active(&mut state);
@@ -632,11 +647,13 @@ fn segment_id(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn remove_file(lane: &str, path: &Path) {
+fn remove_file(lane: Destination, path: &Path) {
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-        Err(error) => tracing::warn!(destination = lane, file = %path.display(), %error, "cannot delete spool segment"),
+        Err(error) => {
+            tracing::warn!(destination = %lane, file = %path.display(), %error, "cannot delete spool segment")
+        }
     }
 }
 
@@ -650,14 +667,14 @@ enum Scanned {
 
 /// Frames every record of a segment left by an earlier run, counting records and items; cuts
 /// off a torn tail.
-fn scan_segment(lane: &str, id: u64, path: &Path) -> io::Result<Scanned> {
+fn scan_segment(lane: Destination, id: u64, path: &Path) -> io::Result<Scanned> {
     let file = OpenOptions::new().read(true).write(true).open(path)?;
     let length = file.metadata()?.len();
     let mut reader = BufReader::new(&file);
     let mut magic = [0u8; FILE_MAGIC.len()];
     if length < FILE_HEADER_LEN || reader.read_exact(&mut magic).is_err() || magic != FILE_MAGIC {
         if length > 0 {
-            tracing::warn!(destination = lane, segment = %path.display(), "not a waggle spool segment (format WGLSPL01); removing it");
+            tracing::warn!(destination = %lane, segment = %path.display(), "not a waggle spool segment (format WGLSPL01); removing it");
         }
         return Ok(Scanned::Empty { problem: length > 0 });
     }
@@ -688,7 +705,7 @@ fn scan_segment(lane: &str, id: u64, path: &Path) -> io::Result<Scanned> {
     drop(reader);
     if let Some(tail) = torn {
         tracing::warn!(
-            destination = lane,
+            destination = %lane,
             segment = %path.display(),
             at = offset,
             cut = length - offset,
@@ -800,10 +817,10 @@ impl SpoolReader {
         let spool = &self.spool;
         spool.metrics.spool_corrupt_records.get_or_create(&Metrics::destination(spool.lane)).inc();
         if let Some(summary) = summary.filter(|summary| summary.items > 0) {
-            let labels = Metrics::loss(spool.lane, summary.signal, "spool_corrupt");
+            let labels = Metrics::loss(spool.lane, summary.signal, LossReason::SpoolCorrupt);
             spool.metrics.dropped.get_or_create(&labels).inc_by(summary.items);
         }
-        tracing::warn!(destination = spool.lane, segment = %plan.path.display(), offset = plan.offset, why, "skipped an unreadable spool record");
+        tracing::warn!(destination = %spool.lane, segment = %plan.path.display(), offset = plan.offset, why, "skipped an unreadable spool record");
     }
 }
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
-use crate::batch::{Batch, Payload, XraySegment};
+use crate::model::{Batch, Destination, Payload, XraySegment};
 
-const LANE: &str = "test";
+const LANE: Destination = Destination::Honeycomb;
 
 /// One X-Ray document per id, `size` bytes each, so tests can tell batches apart.
 fn documents(ids: &[&str], size: usize) -> Batch {
@@ -79,9 +79,13 @@ async fn records_come_back_in_order_and_the_backlog_follows() {
     let read = read_all(&mut reader).await;
     assert_eq!(names(&read), ["a", "b", "c"]);
     assert!(!spool.has_backlog());
-    assert_eq!(metric(&metrics, r#"waggle_destination_spool_written_records_total{destination="test"}"#), Some(3));
-    assert_eq!(metric(&metrics, r#"waggle_destination_spool_replayed_records_total{destination="test"}"#), Some(3));
-    let spooled = r#"waggle_destination_spooled_items_total{destination="test",signal="traces",reason="overflow"}"#;
+    assert_eq!(metric(&metrics, r#"waggle_destination_spool_written_records_total{destination="honeycomb"}"#), Some(3));
+    assert_eq!(
+        metric(&metrics, r#"waggle_destination_spool_replayed_records_total{destination="honeycomb"}"#),
+        Some(3)
+    );
+    let spooled =
+        r#"waggle_destination_spooled_items_total{destination="honeycomb",signal="traces",reason="overflow"}"#;
     assert_eq!(metric(&metrics, spooled), Some(3));
 }
 
@@ -130,12 +134,12 @@ async fn a_segment_is_deleted_only_after_every_record_in_it_was_acknowledged() {
     spool.acknowledge(read[3].1);
     assert!(!files[1].exists(), "d's segment is settled, though it was the one being written");
     assert!(files[0].exists());
-    let bytes = metric(&metrics, r#"waggle_destination_spool_bytes{destination="test"}"#);
+    let bytes = metric(&metrics, r#"waggle_destination_spool_bytes{destination="honeycomb"}"#);
     assert_eq!(bytes, Some(fs::metadata(&files[0]).unwrap().len()));
     spool.acknowledge(read[2].1);
     assert!(!files[0].exists());
     assert_eq!(spool.stats(), SpoolStats::default());
-    assert_eq!(metric(&metrics, r#"waggle_destination_spool_bytes{destination="test"}"#), Some(0));
+    assert_eq!(metric(&metrics, r#"waggle_destination_spool_bytes{destination="honeycomb"}"#), Some(0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,7 +166,8 @@ async fn the_byte_bound_drops_the_oldest_segment_and_counts_its_items() {
         spool.append(&EncodedBatch::new(&batch), SpoolReason::Overflow).unwrap();
         assert!(spool.stats().bytes <= 7_000, "{:?}", spool.stats());
     }
-    let dropped = r#"waggle_destination_dropped_items_total{destination="test",signal="traces",reason="spool_full"}"#;
+    let dropped =
+        r#"waggle_destination_dropped_items_total{destination="honeycomb",signal="traces",reason="spool_full"}"#;
     let dropped = metric(&metrics, dropped).expect("the drop is counted");
     let read = read_all(&mut spool.reader()).await;
     assert_eq!(dropped as usize + 2 * read.len(), 18, "every item is either still there or counted");
@@ -187,7 +192,8 @@ async fn items_already_read_back_are_not_counted_when_their_segment_is_dropped()
         append(&spool, id, 1_000);
     }
     assert!(!spool.holds(read[0].1), "the first segment was dropped for room");
-    let dropped = r#"waggle_destination_dropped_items_total{destination="test",signal="traces",reason="spool_full"}"#;
+    let dropped =
+        r#"waggle_destination_dropped_items_total{destination="honeycomb",signal="traces",reason="spool_full"}"#;
     assert_eq!(metric(&metrics, dropped), None, "its records were in memory already, not lost");
     spool.acknowledge(read[0].1); // an acknowledgement for a dropped segment is ignored
 }
@@ -259,7 +265,7 @@ async fn reopen_and_read(dir: &Path) -> (Vec<String>, Arc<Metrics>) {
     (read.into_iter().map(|(name, _)| name).collect(), metrics)
 }
 
-const CORRUPT: &str = r#"waggle_destination_spool_corrupt_records_total{destination="test"}"#;
+const CORRUPT: &str = r#"waggle_destination_spool_corrupt_records_total{destination="honeycomb"}"#;
 
 #[tokio::test(start_paused = true)]
 async fn a_record_with_a_bad_checksum_is_skipped_and_counted_and_the_rest_is_read() {

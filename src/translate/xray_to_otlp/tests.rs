@@ -11,7 +11,7 @@ use serde_json::json;
 use super::convert;
 use super::ids::{IdError, decode_span_id, decode_trace_id, seconds_to_unix_nanos};
 use super::span::split_sql_url;
-use crate::batch::XraySegment;
+use crate::model::XraySegment;
 
 const TRACE: &str = "1-5f84c7a1-e7d1852db8c4fd35d88bf49a";
 const TRACE_BYTES: [u8; 16] =
@@ -522,7 +522,7 @@ fn rejects_bad_documents_one_by_one() {
         let (converted, rejected) = convert(&[segment_of(document)]);
         assert!(converted.is_empty(), "{document}");
         assert_eq!(rejected.len(), 1, "{document}");
-        assert_eq!((rejected[0].items, rejected[0].reason), (1, "invalid"));
+        assert_eq!((rejected[0].items, rejected[0].reason), (1, crate::model::LossReason::Invalid));
         assert!(rejected[0].detail.contains(why), "{:?} does not mention {why:?}", rejected[0].detail);
     }
     // In a batch, each bad document is reported alone and the good one still converts.

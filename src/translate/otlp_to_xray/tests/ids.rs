@@ -68,7 +68,7 @@ fn invalid_ids_are_rejected_with_a_reason() {
         let translated = translate_with(&XrayTranslation::default(), vec![], vec![bad]);
         assert!(translated.documents.is_empty(), "{case}");
         assert_eq!(translated.rejected.len(), 1, "{case}");
-        assert_eq!(translated.rejected[0].reason, "invalid", "{case}");
+        assert_eq!(translated.rejected[0].reason, crate::model::LossReason::Invalid, "{case}");
         assert!(
             translated.rejected[0].detail.contains(&expected.to_string()),
             "{case}: {}",

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use super::super::XrayTranslation;
 use super::now;
-use crate::batch::XraySegment;
+use crate::model::XraySegment;
 use crate::translate::xray_to_otlp;
 
 fn data_dir() -> PathBuf {

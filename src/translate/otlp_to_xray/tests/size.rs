@@ -87,6 +87,6 @@ fn document_too_large_without_metadata_is_rejected_with_its_size() {
     let translated = translate(huge);
     assert!(translated.documents.is_empty());
     assert_eq!(translated.rejected.len(), 1);
-    assert_eq!(translated.rejected[0].reason, "too_large");
+    assert_eq!(translated.rejected[0].reason, crate::model::LossReason::TooLarge);
     assert!(translated.rejected[0].detail.contains("bytes even without metadata"), "{}", translated.rejected[0].detail);
 }

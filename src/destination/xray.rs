@@ -23,9 +23,10 @@ use aws_sdk_xray::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_xray::operation::put_trace_segments::PutTraceSegmentsError;
 use aws_sdk_xray::types::UnprocessedTraceSegment;
 
-use crate::batch::{Payload, SharedBatch, Signal};
-use crate::export::{Built, ExportError, Exporter, Rejected, Sent};
-use crate::ratelimit::LogLimiter;
+use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
+use crate::model::LossReason;
+use crate::model::{Payload, SharedBatch, Signal};
+use crate::telemetry::ratelimit::LogLimiter;
 use crate::translate::otlp_to_xray::XrayTranslation;
 
 /// X-Ray's limit on one segment document ("64 KB"). Raw SDK documents are refused only past
@@ -90,7 +91,7 @@ impl Xray {
     }
 
     fn classify_failure(&self, error: &SdkError<PutTraceSegmentsError>) -> ExportError {
-        let reason = format!("PutTraceSegments failed: {}", crate::error_text::chain(error));
+        let reason = format!("PutTraceSegments failed: {}", crate::telemetry::error_text::chain(error));
         match error {
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
@@ -103,7 +104,7 @@ impl Xray {
                 if throttled || status >= 500 {
                     ExportError::retryable(reason)
                 } else {
-                    ExportError::permanent("rejected", reason)
+                    ExportError::permanent(LossReason::Rejected, reason)
                 }
             }
             SdkError::TimeoutError(_) => {
@@ -123,7 +124,7 @@ impl Xray {
                 counter.fetch_add(1, Ordering::Relaxed);
                 ExportError::retryable(reason)
             }
-            SdkError::ConstructionFailure(_) => ExportError::permanent("invalid_request", reason),
+            SdkError::ConstructionFailure(_) => ExportError::permanent(LossReason::InvalidRequest, reason),
             _ => {
                 self.errors.other.fetch_add(1, Ordering::Relaxed);
                 ExportError::retryable(reason)
@@ -153,14 +154,14 @@ impl Xray {
                 );
             }
             let detail = format!("segment {} of trace {}: {code}: {message}", document.id, document.trace_id);
-            rejected.push(Rejected { items: 1, reason: "unprocessed", detail });
+            rejected.push(Rejected { items: 1, reason: LossReason::Unprocessed, detail });
         }
         // Entries without an id (X-Ray answers so for documents it cannot parse at all) cannot be
         // matched to a document; count them so nothing is lost silently.
         let anonymous = unprocessed.iter().filter(|u| u.id().is_none()).count();
         if anonymous > 0 {
             let detail = format!("{anonymous} unprocessed segment(s) without an id");
-            rejected.push(Rejected { items: anonymous, reason: "unprocessed", detail });
+            rejected.push(Rejected { items: anonymous, reason: LossReason::Unprocessed, detail });
         }
         let failed: usize = rejected.iter().map(|r| r.items).sum::<usize>() + retry.len();
         let accepted = total.saturating_sub(failed);
@@ -207,7 +208,7 @@ impl Xray {
                     Ok(json) => documents.push(Document { json, id: document.id, trace_id: document.trace_id }),
                     Err(_) => rejected.push(Rejected {
                         items: 1,
-                        reason: "invalid",
+                        reason: LossReason::Invalid,
                         detail: format!("span {} translated to non-UTF-8", document.id),
                     }),
                 }
@@ -241,7 +242,7 @@ fn raw_documents(batches: &[SharedBatch], rejected: &mut Vec<Rejected>) -> Vec<D
                     segment.body.len()
                 );
                 tracing::warn!(destination = "xray", segment_id = %segment.id, trace_id = %segment.trace_id, bytes = segment.body.len(), "segment too large for X-Ray; not sent");
-                rejected.push(Rejected { items: 1, reason: "too_large", detail });
+                rejected.push(Rejected { items: 1, reason: LossReason::TooLarge, detail });
                 continue;
             }
             // The receiver checked the body is JSON, so it is UTF-8; the bytes stay as they are.
@@ -253,7 +254,7 @@ fn raw_documents(batches: &[SharedBatch], rejected: &mut Vec<Rejected>) -> Vec<D
                 }),
                 Err(_) => rejected.push(Rejected {
                     items: 1,
-                    reason: "invalid",
+                    reason: LossReason::Invalid,
                     detail: format!("segment {} is not UTF-8", segment.id),
                 }),
             }
@@ -307,7 +308,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::batch::{Batch, XraySegment};
+    use crate::model::{Batch, XraySegment};
 
     fn exporter() -> Xray {
         let config = aws_sdk_xray::Config::builder()
@@ -379,7 +380,7 @@ mod tests {
         let built = exporter().build(Signal::Traces, &[batch(vec![at_limit, over])]);
         assert_eq!(built.requests[0].documents.len(), 1);
         assert_eq!(built.requests[0].documents[0].id, "fits");
-        assert_eq!((built.rejected[0].reason, built.rejected[0].items), ("too_large", 1));
+        assert_eq!((built.rejected[0].reason, built.rejected[0].items), (LossReason::TooLarge, 1));
         assert!(built.rejected[0].detail.contains("over"), "{}", built.rejected[0].detail);
     }
 
@@ -395,7 +396,7 @@ mod tests {
         let mut req = request(&["a", "b", "c"]);
         let sent = exporter().settle(&mut req, &[unprocessed("b", "MissingParam")], Duration::ZERO);
         assert_eq!(sent.accepted, 2);
-        assert_eq!((sent.rejected[0].reason, sent.rejected[0].items), ("unprocessed", 1));
+        assert_eq!((sent.rejected[0].reason, sent.rejected[0].items), (LossReason::Unprocessed, 1));
         assert!(sent.rejected[0].detail.contains("MissingParam"));
         assert!(sent.retry_remaining.is_none());
     }

@@ -128,7 +128,7 @@ async fn base_credentials(access: &AwsAccess, region: &Region) -> SharedCredenti
 async fn check_credentials(credentials: &SharedCredentialsProvider) -> Result<(), AwsUnavailable> {
     match tokio::time::timeout(CREDENTIALS_TIMEOUT, credentials.provide_credentials()).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(AwsUnavailable::NoCredentials(crate::error_text::chain(&error))),
+        Ok(Err(error)) => Err(AwsUnavailable::NoCredentials(crate::telemetry::error_text::chain(&error))),
         Err(_) => Err(AwsUnavailable::NoCredentials(format!("none found within {CREDENTIALS_TIMEOUT:?}"))),
     }
 }

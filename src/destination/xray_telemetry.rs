@@ -12,10 +12,10 @@ use aws_sdk_xray::types::{BackendConnectionErrors, TelemetryRecord};
 use aws_smithy_types::DateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::Signal;
-use crate::export::xray::BackendErrors;
-use crate::metrics::Metrics;
+use crate::destination::xray::BackendErrors;
+use crate::model::{Destination, LossReason, Signal};
 use crate::receiver::xray_udp::DatagramError;
+use crate::telemetry::metrics::Metrics;
 
 /// Records kept while X-Ray cannot be reached.
 const MAX_PENDING: usize = 30;
@@ -23,9 +23,11 @@ const MAX_PENDING: usize = 30;
 const RECORDS_PER_CALL: usize = 10;
 
 /// Reasons a lane drops segments it could not hold (the daemon's "spillover").
-const SPILLOVER_REASONS: [&str; 4] = ["queue_full", "destination_stalled", "retries_exhausted", "shutdown"];
+const SPILLOVER_REASONS: [LossReason; 4] =
+    [LossReason::QueueFull, LossReason::DestinationStalled, LossReason::RetriesExhausted, LossReason::Shutdown];
 /// Reasons the X-Ray lane counts segments as refused.
-const REJECTED_REASONS: [&str; 4] = ["too_large", "invalid", "unprocessed", "rejected"];
+const REJECTED_REASONS: [LossReason; 4] =
+    [LossReason::TooLarge, LossReason::Invalid, LossReason::Unprocessed, LossReason::Rejected];
 
 /// Who is reporting: sent with every call.
 #[derive(Debug, Clone, Default)]
@@ -58,7 +60,7 @@ struct Totals {
 
 impl Totals {
     fn read(metrics: &Metrics, errors: &BackendErrors) -> Totals {
-        let lane = |reason| Metrics::loss("xray", Signal::Traces, reason);
+        let lane = |reason| Metrics::loss(Destination::Xray, Signal::Traces, reason);
         let receiver_rejects: u64 = DatagramError::REASONS
             .iter()
             .map(|reason| {
@@ -68,10 +70,10 @@ impl Totals {
         Totals {
             received: metrics.received.get_or_create(&Metrics::receiver("xray_udp", Signal::Traces)).get()
                 + receiver_rejects,
-            sent: metrics.sent.get_or_create(&Metrics::lane("xray", Signal::Traces)).get(),
-            spillover: SPILLOVER_REASONS.iter().map(|r| metrics.dropped.get_or_create(&lane(r)).get()).sum(),
+            sent: metrics.sent.get_or_create(&Metrics::lane(Destination::Xray, Signal::Traces)).get(),
+            spillover: SPILLOVER_REASONS.iter().map(|r| metrics.dropped.get_or_create(&lane(*r)).get()).sum(),
             rejected: receiver_rejects
-                + REJECTED_REASONS.iter().map(|r| metrics.failed.get_or_create(&lane(r)).get()).sum::<u64>(),
+                + REJECTED_REASONS.iter().map(|r| metrics.failed.get_or_create(&lane(*r)).get()).sum::<u64>(),
             errors: [
                 errors.timeout.load(Ordering::Relaxed),
                 errors.connection_refused.load(Ordering::Relaxed),
@@ -160,7 +162,7 @@ async fn send_pending(client: &aws_sdk_xray::Client, identity: &Identity, pendin
                 pending.drain(..chunk.len());
             }
             Err(error) => {
-                tracing::debug!(error = %crate::error_text::chain(&error), records = pending.len(), "Failed to send telemetry; keeping the records for the next minute");
+                tracing::debug!(error = %crate::telemetry::error_text::chain(&error), records = pending.len(), "Failed to send telemetry; keeping the records for the next minute");
                 return;
             }
         }
@@ -176,12 +178,15 @@ mod tests {
         let metrics = Metrics::new();
         let errors = BackendErrors::default();
         metrics.received.get_or_create(&Metrics::receiver("xray_udp", Signal::Traces)).inc_by(5);
-        metrics.sent.get_or_create(&Metrics::lane("xray", Signal::Traces)).inc_by(3);
+        metrics.sent.get_or_create(&Metrics::lane(Destination::Xray, Signal::Traces)).inc_by(3);
         let first = Totals::read(&metrics, &errors);
         metrics.received.get_or_create(&Metrics::receiver("xray_udp", Signal::Traces)).inc_by(7);
         metrics.rejected_requests.get_or_create(&Metrics::refusal("xray_udp", Signal::Traces, "no_newline")).inc();
-        metrics.dropped.get_or_create(&Metrics::loss("xray", Signal::Traces, "queue_full")).inc_by(2);
-        metrics.failed.get_or_create(&Metrics::loss("xray", Signal::Traces, "unprocessed")).inc();
+        metrics
+            .dropped
+            .get_or_create(&Metrics::loss(Destination::Xray, Signal::Traces, LossReason::QueueFull))
+            .inc_by(2);
+        metrics.failed.get_or_create(&Metrics::loss(Destination::Xray, Signal::Traces, LossReason::Unprocessed)).inc();
         errors.timeout.fetch_add(4, Ordering::Relaxed);
         let record = Totals::read(&metrics, &errors).record_since(&first, SystemTime::UNIX_EPOCH);
         assert_eq!(record.segments_received_count(), Some(8), "7 parsed + 1 malformed");

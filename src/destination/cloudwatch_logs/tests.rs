@@ -17,8 +17,8 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::*;
-use crate::batch::Batch;
 use crate::config::{CloudWatchLogsSettings, XraySettings};
+use crate::model::{Batch, Destination, LossReason};
 use crate::translate::otlp_to_cloudwatch::{LogEvent, MAX_EVENT_LEAD, MessageFormat};
 
 // ---- a scripted CloudWatch Logs ------------------------------------------------------------
@@ -119,7 +119,7 @@ struct Lane {
 
 fn lane_with(settings: CloudWatchLogsSettings) -> Lane {
     let api = Arc::new(ScriptedApi::default());
-    let status = Arc::new(DestinationStatus::new(DESTINATION, true, "test", vec!["logs"]));
+    let status = Arc::new(DestinationStatus::new(Destination::CloudWatchLogs, true, "test", vec!["logs"]));
     let config = LaneConfig::from_settings(&settings).expect("valid settings");
     let exporter = CloudWatchLogs::new(Arc::clone(&api), config, Arc::clone(&status));
     Lane { api, exporter, status }
@@ -171,9 +171,9 @@ fn put_of_events(count: usize) -> Call {
     put_of(&messages.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-fn permanent_label(error: &ExportError) -> Option<&'static str> {
+fn permanent_label(error: &ExportError) -> Option<LossReason> {
     match error {
-        ExportError::Permanent { label, .. } => Some(label),
+        ExportError::Permanent { label, .. } => Some(*label),
         ExportError::Retryable { .. } => None,
     }
 }
@@ -215,7 +215,7 @@ fn invalid_parameter_is_permanent_and_keeps_cloudwatchs_message() {
         status: 400,
     };
     let classified = classify("PutLogEvents", "/waggle/shop / web-1", &error);
-    assert_eq!(permanent_label(&classified), Some(LABEL_INVALID_PARAMETER));
+    assert_eq!(permanent_label(&classified), Some(LossReason::InvalidParameter));
     let text = classified.to_string();
     assert!(text.contains("chronological order") && text.contains("/waggle/shop / web-1"), "{text}");
 }
@@ -224,14 +224,14 @@ fn invalid_parameter_is_permanent_and_keeps_cloudwatchs_message() {
 fn credential_errors_are_permanent_and_labelled_unauthorized() {
     for (code, status) in [("AccessDeniedException", 400), ("UnrecognizedClientException", 400), ("Whatever", 403)] {
         let classified = classify("PutLogEvents", "g / s", &service_error(code, status));
-        assert_eq!(permanent_label(&classified), Some(LABEL_UNAUTHORIZED), "{code}");
+        assert_eq!(permanent_label(&classified), Some(LossReason::Unauthorized), "{code}");
     }
 }
 
 #[test]
 fn other_client_errors_are_permanent() {
     let classified = classify("CreateLogGroup", "g", &service_error("LimitExceededException", 400));
-    assert_eq!(permanent_label(&classified), Some(LABEL_REJECTED));
+    assert_eq!(permanent_label(&classified), Some(LossReason::Rejected));
     assert!(classified.to_string().contains("LimitExceededException"));
 }
 
@@ -380,7 +380,7 @@ async fn a_failure_to_create_the_stream_is_classified_like_any_other() {
     let lane = lane();
     lane.api.create_stream.lock().unwrap().push_back(Err(service_error("InvalidParameterException", 400)));
     let failure = lane.exporter.send(&mut request(1)).await.expect_err("refused");
-    assert_eq!(permanent_label(&failure), Some(LABEL_INVALID_PARAMETER));
+    assert_eq!(permanent_label(&failure), Some(LossReason::InvalidParameter));
     assert!(failure.to_string().contains("CreateLogStream"), "{failure}");
     assert_eq!(lane.calls(), vec![create_stream()], "no PutLogEvents without a stream");
 }
@@ -390,7 +390,7 @@ async fn refused_credentials_are_shown_as_a_problem_on_status() {
     let lane = lane();
     lane.api.create_stream.lock().unwrap().push_back(Err(service_error("UnrecognizedClientException", 400)));
     let failure = lane.exporter.send(&mut request(1)).await.expect_err("refused");
-    assert_eq!(permanent_label(&failure), Some(LABEL_UNAUTHORIZED));
+    assert_eq!(permanent_label(&failure), Some(LossReason::Unauthorized));
     let report = serde_json::to_value(lane.status.report()).expect("status serialises");
     assert!(report["problem"].as_str().is_some_and(|p| p.contains("UnrecognizedClientException")), "{report}");
 }
@@ -425,7 +425,7 @@ async fn rejected_log_events_are_counted_and_not_retried() {
     let sent = lane.exporter.send(&mut request(5)).await.expect("sent");
     assert_eq!(sent.accepted, 2, "events 2 and 3 were stored");
     assert_eq!(sent.rejected.len(), 1);
-    assert_eq!((sent.rejected[0].reason, sent.rejected[0].items), (REJECTED_BY_CLOUDWATCH, 3));
+    assert_eq!((sent.rejected[0].reason, sent.rejected[0].items), (LossReason::RejectedByCloudWatch, 3));
     assert!(sent.rejected[0].detail.contains("[0, 2)"), "{}", sent.rejected[0].detail);
     assert!(sent.retry_remaining.is_none());
 }
@@ -448,7 +448,7 @@ async fn events_that_turn_too_old_while_waiting_for_a_retry_are_taken_out_and_re
     let sent = lane.exporter.send(&mut waiting).await.expect("sent");
     assert_eq!(lane.calls(), vec![put_of(&["event 2"])]);
     assert_eq!(sent.accepted, 1);
-    assert_eq!((sent.rejected[0].reason, sent.rejected[0].items), ("too_old", 2));
+    assert_eq!((sent.rejected[0].reason, sent.rejected[0].items), (LossReason::TooOld, 2));
 }
 
 #[tokio::test]
@@ -458,7 +458,7 @@ async fn a_batch_whose_events_all_turned_too_old_makes_no_call() {
     let mut stale = request_at(&[now_ms() - age_ms - 1]);
     let sent = lane.exporter.send(&mut stale).await.expect("settled");
     assert!(lane.calls().is_empty());
-    assert_eq!((sent.accepted, sent.rejected[0].reason, sent.rejected[0].items), (0, "too_old", 1));
+    assert_eq!((sent.accepted, sent.rejected[0].reason, sent.rejected[0].items), (0, LossReason::TooOld, 1));
 }
 
 #[test]
@@ -552,8 +552,8 @@ fn events_outside_the_accepted_window_are_counted_with_their_reason() {
     );
     assert_eq!(built.requests.len(), 1);
     assert_eq!(messages(&built.requests[0]), vec!["kept"]);
-    let reasons: Vec<(&str, usize)> = built.rejected.iter().map(|r| (r.reason, r.items)).collect();
-    assert_eq!(reasons, vec![("too_old", 1), ("too_new", 1)]);
+    let reasons: Vec<(LossReason, usize)> = built.rejected.iter().map(|r| (r.reason, r.items)).collect();
+    assert_eq!(reasons, vec![(LossReason::TooOld, 1), (LossReason::TooNew, 1)]);
 }
 
 #[test]
@@ -571,7 +571,7 @@ fn raw_records_without_a_body_are_counted_as_empty() {
     };
     let built = lane().exporter.build(Signal::Logs, &[Arc::new(Batch::logs(request, 10))]);
     assert!(built.requests.is_empty());
-    assert_eq!((built.rejected[0].reason, built.rejected[0].items), ("empty", 1));
+    assert_eq!((built.rejected[0].reason, built.rejected[0].items), (LossReason::Empty, 1));
 }
 
 fn server_span(name: &str, kind: SpanKind) -> Span {

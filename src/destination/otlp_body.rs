@@ -13,8 +13,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 use prost::encoding::message;
 
-use crate::batch::{OtlpRequest, Payload, SharedBatch, count};
-use crate::export::Rejected;
+use crate::destination::Rejected;
+use crate::model::{OtlpRequest, Payload, SharedBatch, count};
 use crate::translate::xray_to_otlp;
 
 /// One encoded request body.
@@ -235,7 +235,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::Span;
 
     use super::*;
-    use crate::batch::Batch;
+    use crate::model::Batch;
 
     fn span(name: &str) -> Span {
         Span { trace_id: vec![1; 16], span_id: vec![2; 8], name: name.to_string(), ..Default::default() }

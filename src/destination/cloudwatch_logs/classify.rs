@@ -3,7 +3,8 @@
 //! `DataAlreadyAcceptedException` never get here: the lane acts on them itself.
 
 use super::api::ApiError;
-use crate::export::ExportError;
+use crate::destination::ExportError;
+use crate::model::LossReason;
 
 /// Codes that mean "not now": throttling, the service busy or restarting, a concurrent change
 /// to the same log group.
@@ -33,13 +34,6 @@ const CREDENTIAL_CODES: &[&str] = &[
     "SignatureDoesNotMatch",
 ];
 
-/// Label of permanent failures counted as `invalid_parameter`.
-pub const LABEL_INVALID_PARAMETER: &str = "invalid_parameter";
-/// Label of permanent failures caused by the credentials or permissions.
-pub const LABEL_UNAUTHORIZED: &str = "unauthorized";
-/// Label of every other permanent refusal.
-pub const LABEL_REJECTED: &str = "rejected";
-
 /// What to do about a failed call.
 pub fn classify(operation: &str, target: &str, error: &ApiError) -> ExportError {
     let reason = format!("{operation} {target} failed: {error}");
@@ -48,15 +42,15 @@ pub fn classify(operation: &str, target: &str, error: &ApiError) -> ExportError 
             if RETRYABLE_CODES.contains(&code.as_str()) || *status == 429 || *status >= 500 {
                 ExportError::retryable(reason)
             } else if code == "InvalidParameterException" {
-                ExportError::permanent(LABEL_INVALID_PARAMETER, reason)
+                ExportError::permanent(LossReason::InvalidParameter, reason)
             } else if is_credentials_problem(error) {
-                ExportError::permanent(LABEL_UNAUTHORIZED, reason)
+                ExportError::permanent(LossReason::Unauthorized, reason)
             } else {
-                ExportError::permanent(LABEL_REJECTED, reason)
+                ExportError::permanent(LossReason::Rejected, reason)
             }
         }
         ApiError::Timeout(_) | ApiError::Network(_) | ApiError::BadResponse(_) => ExportError::retryable(reason),
-        ApiError::Construction(_) => ExportError::permanent("invalid_request", reason),
+        ApiError::Construction(_) => ExportError::permanent(LossReason::InvalidRequest, reason),
     }
 }
 

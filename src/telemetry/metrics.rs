@@ -10,20 +10,22 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::batch::Signal;
-use crate::export::local::StoreStats;
+use crate::destination::local::StoreStats;
+use crate::model::{Destination, LossReason, Signal};
+use crate::pipeline::spool::SpoolReason;
 
 /// Labels of a receiver-side count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReceiverLabels {
     pub receiver: &'static str,
-    pub signal: &'static str,
+    pub signal: Signal,
 }
 
 /// Labels of a refused or malformed request at a receiver.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
     pub receiver: &'static str,
+    /// A signal's name, or `unknown` when the request named none.
     pub signal: &'static str,
     pub reason: &'static str,
 }
@@ -31,22 +33,30 @@ pub struct RefusalLabels {
 /// Labels of a destination-side count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LaneLabels {
-    pub destination: &'static str,
-    pub signal: &'static str,
+    pub destination: Destination,
+    pub signal: Signal,
 }
 
 /// Labels of items a destination lost, with why.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LossLabels {
-    pub destination: &'static str,
-    pub signal: &'static str,
-    pub reason: &'static str,
+    pub destination: Destination,
+    pub signal: Signal,
+    pub reason: LossReason,
+}
+
+/// Labels of items written to a lane's disk spool, with why.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpoolLabels {
+    pub destination: Destination,
+    pub signal: Signal,
+    pub reason: SpoolReason,
 }
 
 /// Labels naming only a destination.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DestinationLabels {
-    pub destination: &'static str,
+    pub destination: Destination,
 }
 
 /// All of waggle's metrics, registered once at start-up and shared by reference.
@@ -73,7 +83,7 @@ pub struct Metrics {
     /// Time from the first send attempt of a request to its final outcome.
     pub export_duration: Family<DestinationLabels, Histogram>,
     /// Items written to a lane's disk spool, by why (`overflow`, `shutdown`, `retries_exhausted`).
-    pub spooled: Family<LossLabels, Counter>,
+    pub spooled: Family<SpoolLabels, Counter>,
     /// Bytes a lane's disk spool holds on disk.
     pub spool_bytes: Family<DestinationLabels, Gauge>,
     /// Records appended to a lane's disk spool.
@@ -113,7 +123,7 @@ impl Metrics {
         let retries = Family::<DestinationLabels, Counter>::default();
         let export_duration =
             Family::<DestinationLabels, Histogram>::new_with_constructor(export_histogram as fn() -> Histogram);
-        let spooled = Family::<LossLabels, Counter>::default();
+        let spooled = Family::<SpoolLabels, Counter>::default();
         let spool_bytes = Family::<DestinationLabels, Gauge>::default();
         let spool_written_records = Family::<DestinationLabels, Counter>::default();
         let spool_replayed_records = Family::<DestinationLabels, Counter>::default();
@@ -215,7 +225,7 @@ impl Metrics {
     }
 
     /// Shows a destination's counters at zero from the start.
-    pub fn show_destination(&self, destination: &'static str, signals: &[Signal]) {
+    pub fn show_destination(&self, destination: Destination, signals: &[Signal]) {
         for &signal in signals {
             let _ = self.sent.get_or_create(&Self::lane(destination, signal));
         }
@@ -223,22 +233,26 @@ impl Metrics {
     }
 
     pub fn receiver(receiver: &'static str, signal: Signal) -> ReceiverLabels {
-        ReceiverLabels { receiver, signal: signal.as_str() }
+        ReceiverLabels { receiver, signal }
     }
 
     pub fn refusal(receiver: &'static str, signal: Signal, reason: &'static str) -> RefusalLabels {
         RefusalLabels { receiver, signal: signal.as_str(), reason }
     }
 
-    pub fn lane(destination: &'static str, signal: Signal) -> LaneLabels {
-        LaneLabels { destination, signal: signal.as_str() }
+    pub fn lane(destination: Destination, signal: Signal) -> LaneLabels {
+        LaneLabels { destination, signal }
     }
 
-    pub fn loss(destination: &'static str, signal: Signal, reason: &'static str) -> LossLabels {
-        LossLabels { destination, signal: signal.as_str(), reason }
+    pub fn loss(destination: Destination, signal: Signal, reason: LossReason) -> LossLabels {
+        LossLabels { destination, signal, reason }
     }
 
-    pub fn destination(destination: &'static str) -> DestinationLabels {
+    pub fn spooled(destination: Destination, signal: Signal, reason: SpoolReason) -> SpoolLabels {
+        SpoolLabels { destination, signal, reason }
+    }
+
+    pub fn destination(destination: Destination) -> DestinationLabels {
         DestinationLabels { destination }
     }
 }

@@ -143,7 +143,7 @@ fn api_error<E>(error: &SdkError<E>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let chain = crate::error_text::chain(error);
+    let chain = crate::telemetry::error_text::chain(error);
     match error {
         SdkError::ServiceError(service) => ApiError::Service {
             code: service.err().code().unwrap_or("Unknown").to_string(),

@@ -5,10 +5,12 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::model::Destination;
+
 /// The live state of one destination, updated by its lane after each request.
 #[derive(Debug)]
 pub struct DestinationStatus {
-    pub name: &'static str,
+    pub name: Destination,
     state: Mutex<StatusState>,
 }
 
@@ -30,13 +32,13 @@ struct StatusState {
 /// A point-in-time copy of a destination's status, as served on `/status`.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusReport {
-    pub name: &'static str,
+    pub name: Destination,
     #[serde(flatten)]
     state: StatusState,
 }
 
 impl DestinationStatus {
-    pub fn new(name: &'static str, enabled: bool, reason: impl Into<String>, signals: Vec<&'static str>) -> Self {
+    pub fn new(name: Destination, enabled: bool, reason: impl Into<String>, signals: Vec<&'static str>) -> Self {
         DestinationStatus {
             name,
             state: Mutex::new(StatusState { enabled, reason: reason.into(), signals, ..Default::default() }),

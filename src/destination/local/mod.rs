@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::batch::{Payload, SharedBatch, Signal};
-use crate::export::{Built, ExportError, Exporter, Sent};
+use crate::destination::{Built, ExportError, Exporter, Sent};
+use crate::model::LossReason;
+use crate::model::{Payload, SharedBatch, Signal};
 use crate::translate::xray_to_otlp;
 
 pub use query::{
@@ -193,21 +194,26 @@ impl Exporter for LocalStore {
 
     async fn send(&self, request: &mut StoreRequest) -> Result<Sent, ExportError> {
         let Some(jobs) = &self.jobs else {
-            return Err(ExportError::permanent("store_stopped", "the local store is closed"));
+            return Err(ExportError::permanent(LossReason::StoreStopped, "the local store is closed"));
         };
         let (reply, answer) = oneshot::channel();
         let rows = std::mem::take(&mut request.rows);
         if jobs.send(WriteJob { rows, reply }).is_err() {
-            return Err(ExportError::permanent("store_stopped", "the local store's writer has stopped"));
+            return Err(ExportError::permanent(LossReason::StoreStopped, "the local store's writer has stopped"));
         }
         let Ok(WriteReply { rows, result }) = answer.await else {
-            return Err(ExportError::permanent("store_stopped", "the local store's writer stopped during a write"));
+            return Err(ExportError::permanent(
+                LossReason::StoreStopped,
+                "the local store's writer stopped during a write",
+            ));
         };
         request.rows = rows;
         match result {
             Ok(()) => Ok(Sent::all(request.items)),
             Err(error) if schema::is_busy(&error) => Err(ExportError::retryable(format!("local store busy: {error}"))),
-            Err(error) => Err(ExportError::permanent("store_error", format!("local store write failed: {error}"))),
+            Err(error) => {
+                Err(ExportError::permanent(LossReason::StoreError, format!("local store write failed: {error}")))
+            }
         }
     }
 }

@@ -76,10 +76,10 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::Signal;
-use crate::metrics::Metrics;
-use crate::ratelimit::LogLimiter;
+use crate::model::Signal;
 use crate::receiver::body::{self, BodyError};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::ratelimit::LogLimiter;
 
 /// The `receiver` metrics label and the listener's name.
 pub const RECEIVER: &str = "xray_tcp";
@@ -455,7 +455,7 @@ impl SamplingProxy {
         }
         let fetched = match tokio::time::timeout(self.timeout, self.credentials.provide_credentials()).await {
             Ok(Ok(credentials)) => Ok(credentials),
-            Ok(Err(error)) => Err(crate::error_text::chain(&error)),
+            Ok(Err(error)) => Err(crate::telemetry::error_text::chain(&error)),
             Err(_) => Err(format!("the credentials provider did not answer within {:?}", self.timeout)),
         };
         match fetched {
@@ -540,7 +540,7 @@ impl SamplingProxy {
     async fn send(&self, request: http::Request<Full<Bytes>>) -> Result<Response, SamplingProxyError> {
         let exchange = async {
             let response = self.client.request(request).await.map_err(|error| {
-                let detail = crate::error_text::chain(&error);
+                let detail = crate::telemetry::error_text::chain(&error);
                 if error.is_connect() {
                     SamplingProxyError::Connect { endpoint: self.endpoint.clone(), detail }
                 } else {
@@ -554,7 +554,7 @@ impl SamplingProxy {
                 } else {
                     SamplingProxyError::Upstream {
                         endpoint: self.endpoint.clone(),
-                        detail: crate::error_text::chain(&*error),
+                        detail: crate::telemetry::error_text::chain(&*error),
                     }
                 }
             })?;

@@ -59,24 +59,19 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 pub use api::{ApiError, LogsApi, SdkLogsApi};
-pub use classify::{LABEL_INVALID_PARAMETER, LABEL_REJECTED, LABEL_UNAUTHORIZED, classify};
+pub use classify::classify;
 pub use resources::{KnownResources, MAX_KNOWN_STREAMS};
 pub use setup::{
     CloudWatchLogsConfigError, LOG_GROUP_KEY, LaneConfig, MAX_TAGS, RETENTION_DAYS, aws_access, has_log_group,
     same_access, wants_aws,
 };
 
-use crate::batch::{Payload, SharedBatch, Signal};
-use crate::export::{Built, ExportError, Exporter, Rejected, Sent};
-use crate::ratelimit::LogLimiter;
-use crate::status::DestinationStatus;
+use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
+use crate::model::{Destination, LossReason};
+use crate::model::{Payload, SharedBatch, Signal};
+use crate::telemetry::ratelimit::LogLimiter;
+use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_cloudwatch::{EventBatch, MAX_EVENT_AGE, Prepared, explain_rejected, unix_ms};
-
-/// The destination's name in logs, metrics and `/status`.
-pub const DESTINATION: &str = "cloudwatch_logs";
-
-/// Reason label of events CloudWatch Logs refused inside a successful call.
-pub const REJECTED_BY_CLOUDWATCH: &str = "rejected_by_cloudwatch";
 
 const RESOURCE_NOT_FOUND: &str = "ResourceNotFoundException";
 const RESOURCE_ALREADY_EXISTS: &str = "ResourceAlreadyExistsException";
@@ -144,7 +139,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
     /// Classifies a failed call; a credentials problem is also shown on `/status`.
     fn failure(&self, operation: &str, target: &str, error: &ApiError) -> ExportError {
         let failure = classify(operation, target, error);
-        if let ExportError::Permanent { reason, label: LABEL_UNAUTHORIZED } = &failure {
+        if let ExportError::Permanent { reason, label: LossReason::Unauthorized } = &failure {
             self.status.record_problem(reason.clone());
         }
         failure
@@ -162,14 +157,14 @@ impl<A: LogsApi> CloudWatchLogs<A> {
         let target = format!("{group} / {stream}");
         match self.api.create_log_stream(group, stream).await {
             Ok(()) => {
-                tracing::info!(destination = DESTINATION, log_group = group, log_stream = stream, "created log stream")
+                tracing::info!(destination = %Destination::CloudWatchLogs, log_group = group, log_stream = stream, "created log stream")
             }
             Err(error) if error.is_code(RESOURCE_ALREADY_EXISTS) => {}
             Err(error) if error.is_code(RESOURCE_NOT_FOUND) => {
                 self.create_group(group).await?;
                 match self.api.create_log_stream(group, stream).await {
                     Ok(()) => tracing::info!(
-                        destination = DESTINATION,
+                        destination = %Destination::CloudWatchLogs,
                         log_group = group,
                         log_stream = stream,
                         "created log stream"
@@ -190,7 +185,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
         match self.api.create_log_group(group, &self.config.tags).await {
             Ok(()) => {
                 tracing::info!(
-                    destination = DESTINATION,
+                    destination = %Destination::CloudWatchLogs,
                     log_group = group,
                     tags = self.config.tags.len(),
                     "created log group"
@@ -213,7 +208,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
             Ok(()) => {
                 self.resources.settle_retention(group);
                 tracing::info!(
-                    destination = DESTINATION,
+                    destination = %Destination::CloudWatchLogs,
                     log_group = group,
                     retention_days = days,
                     "set log group retention"
@@ -225,7 +220,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
                 ExportError::Permanent { reason, .. } => {
                     self.resources.settle_retention(group);
                     tracing::warn!(
-                        destination = DESTINATION,
+                        destination = %Destination::CloudWatchLogs,
                         log_group = group,
                         retention_days = days,
                         error = %reason,
@@ -249,7 +244,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
             Ok(info) => Ok(info),
             Err(error) if error.is_code(RESOURCE_NOT_FOUND) => {
                 tracing::warn!(
-                    destination = DESTINATION,
+                    destination = %Destination::CloudWatchLogs,
                     log_group = group,
                     log_stream = stream,
                     error = %error,
@@ -284,7 +279,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
                 "{} events for {} / {} became more than 14 days old while waiting to be retried",
                 request.expired, batch.group, batch.stream
             );
-            sent.rejected.push(Rejected { items: request.expired, reason: "too_old", detail });
+            sent.rejected.push(Rejected { items: request.expired, reason: LossReason::TooOld, detail });
             request.expired = 0;
         }
         let summary = info.map(|info| explain_rejected(info, events)).filter(|summary| !summary.all_accepted());
@@ -292,7 +287,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
         match summary {
             None if events == 0 => {}
             None => tracing::info!(
-                destination = DESTINATION,
+                destination = %Destination::CloudWatchLogs,
                 log_group = %batch.group,
                 log_stream = %batch.stream,
                 events,
@@ -303,7 +298,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
             Some(summary) => {
                 sent.accepted = summary.accepted();
                 tracing::info!(
-                    destination = DESTINATION,
+                    destination = %Destination::CloudWatchLogs,
                     log_group = %batch.group,
                     log_stream = %batch.stream,
                     events,
@@ -315,7 +310,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
                 );
                 if let Some(suppressed) = self.rejected_log.check() {
                     tracing::warn!(
-                        destination = DESTINATION,
+                        destination = %Destination::CloudWatchLogs,
                         log_group = %batch.group,
                         log_stream = %batch.stream,
                         too_old = summary.too_old,
@@ -328,7 +323,7 @@ impl<A: LogsApi> CloudWatchLogs<A> {
                 }
                 sent.rejected.push(Rejected {
                     items: summary.rejected,
-                    reason: REJECTED_BY_CLOUDWATCH,
+                    reason: LossReason::RejectedByCloudWatch,
                     detail: format!("{} / {}: {}", batch.group, batch.stream, summary.message),
                 });
             }
@@ -368,9 +363,13 @@ impl<A: LogsApi> CloudWatchLogs<A> {
 /// What the translation dropped, as the lane counts it.
 fn dropped_before_sending(prepared: &Prepared) -> Vec<Rejected> {
     let reasons = [
-        (prepared.dropped_too_old, "too_old", "more than 14 days in the past (CloudWatch Logs refuses them)"),
-        (prepared.dropped_too_new, "too_new", "more than 2 hours in the future (CloudWatch Logs refuses them)"),
-        (prepared.dropped_empty, "empty", "empty messages (a raw record without a body)"),
+        (prepared.dropped_too_old, LossReason::TooOld, "more than 14 days in the past (CloudWatch Logs refuses them)"),
+        (
+            prepared.dropped_too_new,
+            LossReason::TooNew,
+            "more than 2 hours in the future (CloudWatch Logs refuses them)",
+        ),
+        (prepared.dropped_empty, LossReason::Empty, "empty messages (a raw record without a body)"),
     ];
     reasons
         .into_iter()
@@ -390,7 +389,7 @@ impl<A: LogsApi> Exporter for CloudWatchLogs<A> {
             && let Some(suppressed) = self.truncated_log.check()
         {
             tracing::warn!(
-                destination = DESTINATION,
+                destination = %Destination::CloudWatchLogs,
                 %signal,
                 events = prepared.truncated,
                 suppressed,

@@ -24,11 +24,12 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
-use crate::batch::{SharedBatch, Signal};
 use crate::config::{Compression, HoneycombSettings};
-use crate::export::{Built, ExportError, Exporter, Rejected, Sent, compress, otlp_body};
-use crate::ratelimit::LogLimiter;
-use crate::status::DestinationStatus;
+use crate::destination::{Built, ExportError, Exporter, Rejected, Sent, compress, otlp_body};
+use crate::model::LossReason;
+use crate::model::{SharedBatch, Signal};
+use crate::telemetry::ratelimit::LogLimiter;
+use crate::telemetry::status::DestinationStatus;
 
 /// How much of a response body is read (for partial success and error messages).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -104,12 +105,14 @@ impl Honeycomb {
         let index = request.signal.index();
         let mut http_request = Request::post(self.urls[index].clone())
             .body(Full::new(request.body.clone()))
-            .map_err(|e| ExportError::permanent("invalid_request", e.to_string()))?;
+            .map_err(|e| ExportError::permanent(LossReason::InvalidRequest, e.to_string()))?;
         *http_request.headers_mut() = self.headers[index].clone();
         let response = tokio::time::timeout(self.timeout, self.client.request(http_request))
             .await
             .map_err(|_| ExportError::retryable(format!("no answer within {:?}", self.timeout)))?
-            .map_err(|e| ExportError::retryable(format!("request failed: {}", crate::error_text::chain(&e))))?;
+            .map_err(|e| {
+                ExportError::retryable(format!("request failed: {}", crate::telemetry::error_text::chain(&e)))
+            })?;
         let (parts, body) = response.into_parts();
         // A body that cannot be read in full is treated as empty: the status decides.
         let body = match tokio::time::timeout(self.timeout, Limited::new(body, MAX_RESPONSE_BYTES).collect()).await {
@@ -137,7 +140,7 @@ impl Exporter for Honeycomb {
                 }
                 Err(error) => rejected.push(Rejected {
                     items: body.items,
-                    reason: "compression_failed",
+                    reason: LossReason::CompressionFailed,
                     detail: error.to_string(),
                 }),
             }
@@ -230,7 +233,7 @@ pub fn classify(
         let rejected = match partial_success(signal, body) {
             Some((count, message)) if count > 0 => {
                 let count = usize::try_from(count).unwrap_or(items).min(items);
-                vec![Rejected { items: count, reason: "partial_success", detail: message }]
+                vec![Rejected { items: count, reason: LossReason::PartialSuccess, detail: message }]
             }
             _ => Vec::new(),
         };
@@ -240,8 +243,8 @@ pub fn classify(
     let reason = format!("HTTP {}: {}", status.as_u16(), error_message(body));
     match status.as_u16() {
         429 | 500..=599 => Err(ExportError::Retryable { reason, retry_after: retry_after(headers, now) }),
-        401 | 403 => Err(ExportError::permanent("unauthorized", reason)),
-        _ => Err(ExportError::permanent("rejected", reason)),
+        401 | 403 => Err(ExportError::permanent(LossReason::Unauthorized, reason)),
+        _ => Err(ExportError::permanent(LossReason::Rejected, reason)),
     }
 }
 
@@ -358,7 +361,7 @@ mod tests {
         for code in [401, 403] {
             let status = StatusCode::from_u16(code).unwrap();
             let error = classify(Signal::Traces, 1, status, &HeaderMap::new(), b"unknown API key", now()).unwrap_err();
-            assert!(matches!(error, ExportError::Permanent { label: "unauthorized", .. }), "{code}");
+            assert!(matches!(error, ExportError::Permanent { label: LossReason::Unauthorized, .. }), "{code}");
         }
     }
 
@@ -366,7 +369,7 @@ mod tests {
     fn other_client_errors_are_permanent_with_the_message() {
         let error = classify(Signal::Traces, 1, StatusCode::BAD_REQUEST, &HeaderMap::new(), b"bad span", now());
         let Err(ExportError::Permanent { label, reason }) = error else { panic!("{error:?}") };
-        assert_eq!((label, reason.as_str()), ("rejected", "HTTP 400: bad span"));
+        assert_eq!((label, reason.as_str()), (LossReason::Rejected, "HTTP 400: bad span"));
     }
 
     #[test]

@@ -16,7 +16,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde::Serialize;
 
 use super::encode::{Attributes, DataPoints, Events, Hex, Links, Value};
-use crate::export::Rejected;
+use crate::destination::Rejected;
+use crate::model::LossReason;
 
 /// Bytes counted per row on top of its values: SQLite's record and cell headers and the row's
 /// index entries. Measured so the counted total stays a little above the pages the database
@@ -298,7 +299,7 @@ impl Flattener {
         if self.invalid_spans > 0 {
             rejected.push(Rejected {
                 items: self.invalid_spans,
-                reason: "invalid",
+                reason: LossReason::Invalid,
                 detail: format!(
                     "{} span(s) without a valid trace or span id; first: {}",
                     self.invalid_spans,

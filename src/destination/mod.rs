@@ -13,7 +13,7 @@ pub mod xray_telemetry;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::batch::{SharedBatch, Signal};
+use crate::model::{LossReason, SharedBatch, Signal};
 
 /// A destination, as seen by its lane.
 pub trait Exporter: Send + Sync + 'static {
@@ -49,8 +49,8 @@ impl<R> Built<R> {
 #[derive(Debug, Clone)]
 pub struct Rejected {
     pub items: usize,
-    /// Short and fixed, used as a metrics label: "too_large", "invalid".
-    pub reason: &'static str,
+    /// The metrics label.
+    pub reason: LossReason,
     /// For the WARN line: which item and why.
     pub detail: String,
 }
@@ -82,7 +82,7 @@ pub enum ExportError {
     Retryable { reason: String, retry_after: Option<Duration> },
     /// The destination called the data bad, or the credentials are wrong: do not retry.
     #[error("{reason}")]
-    Permanent { reason: String, label: &'static str },
+    Permanent { reason: String, label: LossReason },
 }
 
 impl ExportError {
@@ -90,7 +90,7 @@ impl ExportError {
         ExportError::Retryable { reason: reason.into(), retry_after: None }
     }
 
-    pub fn permanent(label: &'static str, reason: impl Into<String>) -> Self {
+    pub fn permanent(label: LossReason, reason: impl Into<String>) -> Self {
         ExportError::Permanent { reason: reason.into(), label }
     }
 }

@@ -1,0 +1,96 @@
+//! Why items were lost: the `reason` label of `waggle_destination_dropped_items_total` and
+//! `waggle_destination_failed_items_total`, one enum so every reason is spelled once.
+
+use std::fmt;
+
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
+
+/// Why a destination's lane dropped items, or why the destination refused them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossReason {
+    // Dropped by the lane: it could not hold or deliver them.
+    /// The lane was full (UDP input has no one to ask to retry).
+    QueueFull,
+    /// The lane was full and its destination has made no progress for the stall timeout.
+    DestinationStalled,
+    /// The retry budget ran out.
+    RetriesExhausted,
+    /// The shutdown deadline passed.
+    Shutdown,
+    /// The disk spool reached its size bound; the oldest data made room.
+    SpoolFull,
+    /// A spool record could not be read back.
+    SpoolCorrupt,
+    // Refused: by the destination, or before sending because it would be.
+    /// An item over the destination's size limit.
+    TooLarge,
+    /// An item the destination cannot take (a bad id, a document that is not JSON).
+    Invalid,
+    /// X-Ray left the document unprocessed for good.
+    Unprocessed,
+    /// The destination refused the request (a 4xx other than throttling or credentials).
+    Rejected,
+    /// The request could not be built.
+    InvalidRequest,
+    /// The request body could not be compressed.
+    CompressionFailed,
+    /// OTLP `partial_success`: the destination refused part of the request.
+    PartialSuccess,
+    /// The destination refused the credentials.
+    Unauthorized,
+    /// CloudWatch Logs refused a parameter.
+    InvalidParameter,
+    /// Older than the destination keeps.
+    TooOld,
+    /// Further in the future than the destination takes.
+    TooNew,
+    /// Nothing to send (a log record without a body).
+    Empty,
+    /// CloudWatch Logs refused events in `rejectedLogEventsInfo`.
+    RejectedByCloudWatch,
+    /// The local store is closed.
+    StoreStopped,
+    /// The local store could not write.
+    StoreError,
+}
+
+impl LossReason {
+    /// The metrics label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossReason::QueueFull => "queue_full",
+            LossReason::DestinationStalled => "destination_stalled",
+            LossReason::RetriesExhausted => "retries_exhausted",
+            LossReason::Shutdown => "shutdown",
+            LossReason::SpoolFull => "spool_full",
+            LossReason::SpoolCorrupt => "spool_corrupt",
+            LossReason::TooLarge => "too_large",
+            LossReason::Invalid => "invalid",
+            LossReason::Unprocessed => "unprocessed",
+            LossReason::Rejected => "rejected",
+            LossReason::InvalidRequest => "invalid_request",
+            LossReason::CompressionFailed => "compression_failed",
+            LossReason::PartialSuccess => "partial_success",
+            LossReason::Unauthorized => "unauthorized",
+            LossReason::InvalidParameter => "invalid_parameter",
+            LossReason::TooOld => "too_old",
+            LossReason::TooNew => "too_new",
+            LossReason::Empty => "empty",
+            LossReason::RejectedByCloudWatch => "rejected_by_cloudwatch",
+            LossReason::StoreStopped => "store_stopped",
+            LossReason::StoreError => "store_error",
+        }
+    }
+}
+
+impl fmt::Display for LossReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for LossReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}

@@ -1,0 +1,8 @@
+//! What waggle says about itself: Prometheus counters, each destination's `/status`, its own
+//! log output, rate-limited WARN lines and one-line error chains.
+
+pub mod error_text;
+pub mod logging;
+pub mod metrics;
+pub mod ratelimit;
+pub mod status;
