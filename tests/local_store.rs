@@ -993,10 +993,10 @@ fn realistic_trace(trace: u16) -> Batch {
             span
         })
         .collect();
-    let mut batch = traces("users-api", spans);
-    if let waggle::model::Payload::Traces(request) = &mut batch.payload
-        && let Some(resource) = request.resource_spans[0].resource.as_mut()
-    {
+    let batch = traces("users-api", spans);
+    let waggle::model::Payload::Traces(request) = batch.payload else { unreachable!("a traces batch") };
+    let mut request = request.into_decoded().expect("built decoded");
+    if let Some(resource) = request.resource_spans[0].resource.as_mut() {
         for (key, value) in [
             ("telemetry.sdk.name", "opentelemetry"),
             ("telemetry.sdk.language", "python"),
@@ -1006,7 +1006,8 @@ fn realistic_trace(trace: u16) -> Batch {
             resource.attributes.push(kv(key, Any::StringValue(value.into())));
         }
     }
-    batch
+    let encoded_len = prost::Message::encoded_len(&request);
+    Batch::traces(request, encoded_len)
 }
 
 #[tokio::test]

@@ -103,7 +103,15 @@ fn marker_request() -> Bytes {
 
 fn span_names(batch: &SharedBatch) -> Vec<String> {
     let Payload::Traces(request) = &batch.payload else { panic!("expected traces, got {:?}", batch.signal()) };
-    request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).map(|s| s.name.clone()).collect()
+    request
+        .decoded()
+        .expect("decodes")
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.name.clone())
+        .collect()
 }
 
 fn spans_in(body: &[u8]) -> usize {

@@ -40,7 +40,13 @@ fn items_of(batches: &[SharedBatch]) -> Vec<Item> {
         match &batch.payload {
             Payload::XraySegments(segments) => items.extend(segments.iter().map(|s| (Signal::Traces, s.id.clone()))),
             Payload::Logs(request) => {
-                let records = request.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records);
+                let records = request
+                    .decoded()
+                    .expect("decodes")
+                    .resource_logs
+                    .iter()
+                    .flat_map(|r| &r.scope_logs)
+                    .flat_map(|s| &s.log_records);
                 for record in records {
                     if let Some(AnyValue { value: Some(any_value::Value::StringValue(body)) }) = &record.body {
                         items.push((Signal::Logs, body.clone()));

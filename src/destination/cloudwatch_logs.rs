@@ -66,7 +66,7 @@ pub use setup::{
     same_access, wants_aws,
 };
 
-use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
+use crate::destination::{Built, ExportError, Exporter, Rejected, Sent, decoded_requests};
 use crate::model::{Destination, LossReason};
 use crate::model::{Payload, SharedBatch, Signal};
 use crate::telemetry::ratelimit::LogLimiter;
@@ -331,28 +331,24 @@ impl<A: LogsApi> CloudWatchLogs<A> {
         sent
     }
 
-    /// The events of one lane batch: log records, or (request log) server spans.
-    fn prepare(&self, signal: Signal, batches: &[SharedBatch], now: SystemTime) -> Option<Prepared> {
+    /// The events of one lane batch: log records, or (request log) server spans. Batches that
+    /// do not decode are added to `rejected`.
+    fn prepare(
+        &self,
+        signal: Signal,
+        batches: &[SharedBatch],
+        now: SystemTime,
+        rejected: &mut Vec<Rejected>,
+    ) -> Option<Prepared> {
         match signal {
             Signal::Logs => {
-                let requests: Vec<&ExportLogsServiceRequest> = batches
-                    .iter()
-                    .filter_map(|batch| match &batch.payload {
-                        Payload::Logs(request) => Some(request.request()),
-                        _ => None,
-                    })
-                    .collect();
+                let requests: Vec<&ExportLogsServiceRequest> = decoded_requests(batches, Payload::otlp_logs, rejected);
                 Some(self.config.translation.prepare(&requests, now))
             }
             Signal::Traces => {
                 let request_log = self.config.request_log.as_ref()?;
-                let requests: Vec<&ExportTraceServiceRequest> = batches
-                    .iter()
-                    .filter_map(|batch| match &batch.payload {
-                        Payload::Traces(request) => Some(request.request()),
-                        _ => None,
-                    })
-                    .collect();
+                let requests: Vec<&ExportTraceServiceRequest> =
+                    decoded_requests(batches, Payload::otlp_traces, rejected);
                 Some(request_log.prepare(&requests, now))
             }
             Signal::Metrics => None,
@@ -382,8 +378,9 @@ impl<A: LogsApi> Exporter for CloudWatchLogs<A> {
     type Request = LogBatchRequest;
 
     fn build(&self, signal: Signal, batches: &[SharedBatch]) -> Built<LogBatchRequest> {
-        let Some(prepared) = self.prepare(signal, batches, SystemTime::now()) else {
-            return Built::requests(Vec::new());
+        let mut rejected = Vec::new();
+        let Some(prepared) = self.prepare(signal, batches, SystemTime::now(), &mut rejected) else {
+            return Built { requests: Vec::new(), rejected };
         };
         if prepared.truncated > 0
             && let Some(suppressed) = self.truncated_log.check()
@@ -396,7 +393,7 @@ impl<A: LogsApi> Exporter for CloudWatchLogs<A> {
                 "messages longer than CloudWatch Logs takes were cut and marked …[truncated by waggle]"
             );
         }
-        let rejected = dropped_before_sending(&prepared);
+        rejected.extend(dropped_before_sending(&prepared));
         Built { requests: prepared.batches.into_iter().map(LogBatchRequest::new).collect(), rejected }
     }
 

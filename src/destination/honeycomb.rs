@@ -129,8 +129,8 @@ impl Exporter for Honeycomb {
     fn build(&self, signal: Signal, batches: &[SharedBatch]) -> Built<HoneycombRequest> {
         let (bodies, mut rejected) = match signal {
             Signal::Traces => otlp_body::traces(batches, self.max_request_size),
-            Signal::Logs => (otlp_body::logs(batches, self.max_request_size), Vec::new()),
-            Signal::Metrics => (otlp_body::metrics(batches, self.max_request_size), Vec::new()),
+            Signal::Logs => otlp_body::logs(batches, self.max_request_size),
+            Signal::Metrics => otlp_body::metrics(batches, self.max_request_size),
         };
         let mut requests = Vec::with_capacity(bodies.len());
         for body in bodies {

@@ -13,7 +13,7 @@ pub mod xray_telemetry;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::model::{LossReason, SharedBatch, Signal};
+use crate::model::{LossReason, OtlpRequest, Payload, SharedBatch, Signal, Undecodable};
 
 /// A destination, as seen by its lane.
 pub trait Exporter: Send + Sync + 'static {
@@ -53,6 +53,31 @@ pub struct Rejected {
     pub reason: LossReason,
     /// For the WARN line: which item and why.
     pub detail: String,
+}
+
+impl Rejected {
+    /// A batch whose OTLP request did not decode when this destination needed its items.
+    pub fn undecodable(items: usize, error: &Undecodable) -> Self {
+        Rejected { items, reason: LossReason::Undecodable, detail: error.to_string() }
+    }
+}
+
+/// The decoded OTLP requests that `pick` finds in `batches`. A batch whose protobuf does not
+/// decode is reported in `rejected` (counted by the lane), never silently skipped.
+pub fn decoded_requests<'a, R: prost::Message + Default + 'a>(
+    batches: &'a [SharedBatch],
+    pick: impl Fn(&'a Payload) -> Option<&'a OtlpRequest<R>>,
+    rejected: &mut Vec<Rejected>,
+) -> Vec<&'a R> {
+    let mut requests = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let Some(request) = pick(&batch.payload) else { continue };
+        match request.decoded() {
+            Ok(request) => requests.push(request),
+            Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
+        }
+    }
+    requests
 }
 
 /// The outcome of a successful call.

@@ -52,8 +52,14 @@ impl BodyBuilder {
 
     /// Adds a whole request as it was received, or its resource entries one by one when it
     /// came as anything but protobuf or does not fit in one body.
-    fn push_request<R, E>(&mut self, request: &OtlpRequest<R>, items: usize, entries: impl Fn(&R) -> &[E])
-    where
+    /// A request that must be decoded and does not decode is added to `rejected`.
+    fn push_request<R, E>(
+        &mut self,
+        request: &OtlpRequest<R>,
+        items: usize,
+        entries: impl Fn(&R) -> &[E],
+        rejected: &mut Vec<Rejected>,
+    ) where
         R: Message + Default,
         E: ResourceEntry,
     {
@@ -65,7 +71,10 @@ impl BodyBuilder {
                 self.current.bytes.extend_from_slice(protobuf);
                 self.current.items += items;
             }
-            _ => entries(request).iter().for_each(|entry| self.push(entry)),
+            _ => match request.decoded() {
+                Ok(request) => entries(request).iter().for_each(|entry| self.push(entry)),
+                Err(error) => rejected.push(Rejected::undecodable(items, &error)),
+            },
         }
     }
 
@@ -110,37 +119,41 @@ fn expected_bytes(batches: &[SharedBatch]) -> usize {
 /// Trace request bodies from OTLP traces and X-Ray segments (translated here).
 pub fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
     let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
+    let mut undecodable = Vec::new();
     for batch in batches {
         if let Payload::Traces(request) = &batch.payload {
-            builder.push_request(request, batch.items, |request| &request.resource_spans);
+            builder.push_request(request, batch.items, |request| &request.resource_spans, &mut undecodable);
         }
     }
     // X-Ray documents are converted together: streamed subsegments find their segment.
-    let (converted, rejected) = xray_to_otlp::convert_batches(batches);
+    let (converted, mut rejected) = xray_to_otlp::convert_batches(batches);
+    rejected.extend(undecodable);
     converted.iter().for_each(|entry| builder.push(entry));
     (builder.finish(), rejected)
 }
 
 /// Logs request bodies.
-pub fn logs(batches: &[SharedBatch], max_bytes: usize) -> Vec<Body> {
+pub fn logs(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
     let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
+    let mut rejected = Vec::new();
     for batch in batches {
         if let Payload::Logs(request) = &batch.payload {
-            builder.push_request(request, batch.items, |request| &request.resource_logs);
+            builder.push_request(request, batch.items, |request| &request.resource_logs, &mut rejected);
         }
     }
-    builder.finish()
+    (builder.finish(), rejected)
 }
 
 /// Metrics request bodies.
-pub fn metrics(batches: &[SharedBatch], max_bytes: usize) -> Vec<Body> {
+pub fn metrics(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
     let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
+    let mut rejected = Vec::new();
     for batch in batches {
         if let Payload::Metrics(request) = &batch.payload {
-            builder.push_request(request, batch.items, |request| &request.resource_metrics);
+            builder.push_request(request, batch.items, |request| &request.resource_metrics, &mut rejected);
         }
     }
-    builder.finish()
+    (builder.finish(), rejected)
 }
 
 /// Splits `items` into groups of at most `max` (at least one per group).
@@ -270,6 +283,7 @@ mod tests {
         let merged = decode(&bodies[0]);
         let Payload::Traces(first) = &a.payload else { unreachable!() };
         let Payload::Traces(second) = &b.payload else { unreachable!() };
+        let (first, second) = (first.decoded().unwrap(), second.decoded().unwrap());
         let expected: Vec<_> = first.resource_spans.iter().chain(&second.resource_spans).cloned().collect();
         assert_eq!(merged.resource_spans, expected);
     }
@@ -311,7 +325,7 @@ mod tests {
 
     fn protobuf_batch(resources: usize, spans_each: usize) -> SharedBatch {
         let Payload::Traces(request) = &trace_batch(resources, spans_each).payload else { unreachable!() };
-        let protobuf = bytes::Bytes::from(request.encode_to_vec());
+        let protobuf = bytes::Bytes::from(request.decoded().unwrap().encode_to_vec());
         let len = protobuf.len();
         let items = resources * spans_each;
         Arc::new(Batch::otlp_traces(OtlpRequest::from_checked_protobuf(protobuf), items, len))

@@ -193,6 +193,13 @@ impl Xray {
         let now = SystemTime::now();
         for batch in batches {
             let Payload::Traces(request) = &batch.payload else { continue };
+            let request = match request.decoded() {
+                Ok(request) => request,
+                Err(error) => {
+                    rejected.push(Rejected::undecodable(batch.items, &error));
+                    continue;
+                }
+            };
             let translated = self.translation.translate(&request.resource_spans, now);
             rejected.extend(translated.rejected);
             if translated.trimmed > 0 {

@@ -5,7 +5,6 @@
 //! that forwards OTLP sends those bytes as they are, and the decoded message is made at most
 //! once, by the receiver or by the first lane that needs spans, log records or data points.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -37,6 +36,22 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// The OTLP trace request, when this is one.
+    pub fn otlp_traces(&self) -> Option<&OtlpRequest<ExportTraceServiceRequest>> {
+        match self {
+            Payload::Traces(request) => Some(request),
+            _ => None,
+        }
+    }
+
+    /// The OTLP logs request, when this is one.
+    pub fn otlp_logs(&self) -> Option<&OtlpRequest<ExportLogsServiceRequest>> {
+        match self {
+            Payload::Logs(request) => Some(request),
+            _ => None,
+        }
+    }
+
     pub fn signal(&self) -> Signal {
         match self {
             Payload::Traces(_) | Payload::XraySegments(_) => Signal::Traces,
@@ -105,22 +120,32 @@ impl Batch {
 }
 
 /// An OTLP export request: the protobuf it arrived as (when it came as protobuf) and the
-/// decoded message. Derefs to the decoded message, decoding it on first use when the receiver
-/// only checked the bytes; concurrent first uses decode once.
+/// decoded message. A lane that needs the message asks for it with [`OtlpRequest::decoded`],
+/// which decodes the protobuf on first use when the receiver only checked the bytes
+/// (concurrent first uses decode once) and says so when it does not decode.
 pub struct OtlpRequest<R> {
     protobuf: Option<Bytes>,
-    decoded: OnceLock<R>,
+    decoded: OnceLock<Result<R, Undecodable>>,
+}
+
+/// A checked OTLP request whose protobuf did not decode after all; the lane that asked counts
+/// its items as rejected ([`crate::model::LossReason::Undecodable`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the OTLP request ({bytes} bytes) does not decode: {reason}")]
+pub struct Undecodable {
+    pub bytes: usize,
+    pub reason: String,
 }
 
 impl<R: prost::Message + Default> OtlpRequest<R> {
     /// A decoded request with no protobuf kept (OTLP/JSON, or built in code).
     pub fn from_decoded(request: R) -> Self {
-        OtlpRequest { protobuf: None, decoded: OnceLock::from(request) }
+        OtlpRequest { protobuf: None, decoded: OnceLock::from(Ok(request)) }
     }
 
     /// Protobuf and the message decoded from it.
     pub fn from_protobuf_and_decoded(protobuf: Bytes, request: R) -> Self {
-        OtlpRequest { protobuf: Some(protobuf), decoded: OnceLock::from(request) }
+        OtlpRequest { protobuf: Some(protobuf), decoded: OnceLock::from(Ok(request)) }
     }
 
     /// Protobuf the receiver has checked with the same rules prost decodes by (see
@@ -134,44 +159,26 @@ impl<R: prost::Message + Default> OtlpRequest<R> {
         self.protobuf.as_ref()
     }
 
-    /// Whether the message has been decoded yet.
+    /// Whether decoding has been attempted yet.
     pub fn is_decoded(&self) -> bool {
         self.decoded.get().is_some()
     }
 
     /// The decoded message, decoding the protobuf now if nothing has yet.
-    pub fn request(&self) -> &R {
-        self.decoded.get_or_init(|| {
-            let protobuf = self.protobuf.as_deref().unwrap_or_default();
-            R::decode(protobuf).unwrap_or_else(|error| {
-                // The receiver checked these bytes by prost's own rules, so this is a bug.
-                tracing::error!(%error, bytes = protobuf.len(), "a checked OTLP request did not decode; it is dropped");
-                R::default()
+    pub fn decoded(&self) -> Result<&R, Undecodable> {
+        self.decoded
+            .get_or_init(|| {
+                let protobuf = self.protobuf.as_deref().unwrap_or_default();
+                R::decode(protobuf).map_err(|error| Undecodable { bytes: protobuf.len(), reason: error.to_string() })
             })
-        })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The decoded message, by value.
-    pub fn into_request(self) -> R {
-        self.request();
-        self.decoded.into_inner().unwrap_or_default()
-    }
-}
-
-impl<R: prost::Message + Default> Deref for OtlpRequest<R> {
-    type Target = R;
-
-    fn deref(&self) -> &R {
-        self.request()
-    }
-}
-
-/// Changing the message drops the protobuf it arrived as, which no longer says the same.
-impl<R: prost::Message + Default> DerefMut for OtlpRequest<R> {
-    fn deref_mut(&mut self) -> &mut R {
-        self.request();
-        self.protobuf = None;
-        self.decoded.get_mut().expect("request() has just decoded it")
+    pub fn into_decoded(self) -> Result<R, Undecodable> {
+        let _ = self.decoded();
+        self.decoded.into_inner().unwrap_or_else(|| Ok(R::default()))
     }
 }
 
@@ -240,23 +247,16 @@ mod tests {
         let lazy = OtlpRequest::<ExportTraceServiceRequest>::from_checked_protobuf(protobuf.clone());
         assert!(!lazy.is_decoded());
         assert_eq!(lazy.protobuf(), Some(&protobuf));
-        assert_eq!(count::spans(&lazy), 1);
+        assert_eq!(count::spans(lazy.decoded().unwrap()), 1);
         assert!(lazy.is_decoded());
-        assert_eq!(*lazy, request());
+        assert_eq!(lazy.decoded(), Ok(&request()));
     }
 
     #[test]
-    fn changing_the_message_drops_its_protobuf() {
-        let protobuf = Bytes::from(request().encode_to_vec());
-        let mut changed = OtlpRequest::<ExportTraceServiceRequest>::from_checked_protobuf(protobuf);
-        changed.resource_spans[0].schema_url = "changed".into();
-        assert_eq!(changed.protobuf(), None);
-        assert_eq!(changed.into_request().resource_spans[0].schema_url, "changed");
-    }
-
-    #[test]
-    fn undecodable_bytes_become_an_empty_request_not_a_panic() {
+    fn undecodable_bytes_are_an_error_not_an_empty_request() {
         let broken = OtlpRequest::<ExportTraceServiceRequest>::from_checked_protobuf(Bytes::from_static(b"\xff\xff"));
-        assert!(broken.resource_spans.is_empty());
+        let error = broken.decoded().unwrap_err();
+        assert_eq!(error.bytes, 2);
+        assert_eq!(broken.into_decoded().unwrap_err(), error);
     }
 }

@@ -32,6 +32,9 @@ pub enum LossReason {
     Rejected,
     /// The request could not be built.
     InvalidRequest,
+    /// A checked OTLP request that did not decode when a lane needed its spans, log records or
+    /// data points.
+    Undecodable,
     /// The request body could not be compressed.
     CompressionFailed,
     /// OTLP `partial_success`: the destination refused part of the request.
@@ -69,6 +72,7 @@ impl LossReason {
             LossReason::Unprocessed => "unprocessed",
             LossReason::Rejected => "rejected",
             LossReason::InvalidRequest => "invalid_request",
+            LossReason::Undecodable => "undecodable",
             LossReason::CompressionFailed => "compression_failed",
             LossReason::PartialSuccess => "partial_success",
             LossReason::Unauthorized => "unauthorized",

@@ -6,7 +6,7 @@ mod destination;
 mod loss;
 mod signal;
 
-pub use batch::{Batch, OtlpRequest, Payload, SharedBatch, XraySegment, count};
+pub use batch::{Batch, OtlpRequest, Payload, SharedBatch, Undecodable, XraySegment, count};
 pub use destination::Destination;
 pub use loss::LossReason;
 pub use signal::Signal;

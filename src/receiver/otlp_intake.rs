@@ -415,7 +415,8 @@ mod tests {
     }
 
     fn decode_traces(json: &str) -> Result<ExportTraceServiceRequest, DecodeError> {
-        decode::<ExportTraceServiceRequest>(json.as_bytes(), Format::Json).map(|decoded| decoded.request.into_request())
+        decode::<ExportTraceServiceRequest>(json.as_bytes(), Format::Json)
+            .map(|decoded| decoded.request.into_decoded().expect("decoded"))
     }
 
     fn only_span(request: &ExportTraceServiceRequest) -> &opentelemetry_proto::tonic::trace::v1::Span {
@@ -531,7 +532,7 @@ mod tests {
         };
         let ok = decode::<ExportLogsServiceRequest>(&logs(r#"{"body":{"stringValue":"hi"}}"#), Format::Json)
             .expect("log without ids");
-        assert_eq!(ok.request.items(), 1);
+        assert_eq!(ok.items, 1);
         let linked = logs(&format!(r#"{{"traceId":"{TRACE_ID}","spanId":"{SPAN_ID}","timeUnixNano":"1"}}"#));
         assert!(decode::<ExportLogsServiceRequest>(&linked, Format::Json).is_ok());
         let bad = logs(r#"{"traceId":"abcd"}"#);
@@ -553,8 +554,9 @@ mod tests {
             Format::Json,
         )
         .expect("valid exemplar");
-        assert_eq!(ok.request.items(), 1);
-        let Some(Data::Sum(sum)) = &ok.request.resource_metrics[0].scope_metrics[0].metrics[0].data else {
+        assert_eq!(ok.items, 1);
+        let Some(Data::Sum(sum)) = &ok.request.decoded().unwrap().resource_metrics[0].scope_metrics[0].metrics[0].data
+        else {
             panic!("expected a sum");
         };
         assert_eq!(sum.data_points[0].value, Some(Value::AsInt(5)));
@@ -577,7 +579,7 @@ mod tests {
     fn an_empty_body_is_an_empty_request_in_both_formats() {
         for format in [Format::Protobuf, Format::Json] {
             let decoded = decode::<ExportTraceServiceRequest>(b"", format).expect("empty body");
-            assert_eq!(decoded.request.items(), 0);
+            assert_eq!(decoded.items, 0);
         }
     }
 
@@ -626,16 +628,16 @@ mod tests {
     fn captured_sdk_payloads_decode() {
         let python_protobuf = include_bytes!("../../tests/data/run1_004_otlp_http_v1_traces.bin");
         let decoded = decode::<ExportTraceServiceRequest>(python_protobuf, Format::Protobuf).expect("python protobuf");
-        assert!(decoded.request.items() > 0);
+        assert!(decoded.items > 0);
         assert_eq!(decoded.encoded_len, python_protobuf.len());
         let python_json = include_bytes!("../../tests/data/run2json_004_otlp_http_v1_traces.bin");
         let decoded = decode::<ExportTraceServiceRequest>(python_json, Format::Json).expect("python json");
-        assert!(decoded.request.items() > 0);
+        assert!(decoded.items > 0);
         let node_json = include_bytes!("../../tests/data/run6nodejson_001_otlp_http_v1_traces.bin");
         let decoded = decode::<ExportTraceServiceRequest>(node_json, Format::Json).expect("node json");
-        let span = only_span(&decoded.request);
+        let span = only_span(decoded.request.decoded().unwrap());
         assert_eq!(hex::encode(&span.trace_id), "6e358fd76005134f794386eed9efe581");
         assert_eq!(span.end_time_unix_nano, 1_795_239_301_147_176_674);
-        assert_eq!(decoded.encoded_len, decoded.request.encoded_len());
+        assert_eq!(decoded.encoded_len, decoded.request.decoded().unwrap().encoded_len());
     }
 }

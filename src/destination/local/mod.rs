@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::destination::{Built, ExportError, Exporter, Sent};
+use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
 use crate::model::LossReason;
 use crate::model::{Payload, SharedBatch, Signal};
 use crate::translate::xray_to_otlp;
@@ -176,10 +176,19 @@ impl Exporter for LocalStore {
         flattener.add_resource_spans(&xray_spans);
         for batch in batches {
             match &batch.payload {
-                Payload::Traces(request) => flattener.add_resource_spans(&request.resource_spans),
+                Payload::Traces(request) => match request.decoded() {
+                    Ok(request) => flattener.add_resource_spans(&request.resource_spans),
+                    Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
+                },
                 Payload::XraySegments(_) => {}
-                Payload::Logs(request) => flattener.add_resource_logs(&request.resource_logs),
-                Payload::Metrics(request) => flattener.add_resource_metrics(&request.resource_metrics),
+                Payload::Logs(request) => match request.decoded() {
+                    Ok(request) => flattener.add_resource_logs(&request.resource_logs),
+                    Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
+                },
+                Payload::Metrics(request) => match request.decoded() {
+                    Ok(request) => flattener.add_resource_metrics(&request.resource_metrics),
+                    Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
+                },
             }
         }
         let (rows, items, invalid) = flattener.finish();

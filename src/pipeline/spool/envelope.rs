@@ -127,7 +127,8 @@ pub fn decode(envelope: Bytes) -> Result<DecodedRecord, EnvelopeError> {
 fn otlp_bytes<R: prost::Message + Default>(request: &crate::model::OtlpRequest<R>) -> Bytes {
     match request.protobuf() {
         Some(bytes) => bytes.clone(),
-        None => request.request().encode_to_vec().into(),
+        // Without protobuf the request was made decoded (OTLP/JSON), so this always encodes.
+        None => request.decoded().map(prost::Message::encode_to_vec).unwrap_or_default().into(),
     }
 }
 
@@ -193,7 +194,7 @@ mod tests {
         assert_eq!(decoded.batch.items, 3);
         assert_eq!(decoded.batch.bytes, batch.bytes);
         match (&decoded.batch.payload, &batch.payload) {
-            (Payload::Traces(got), Payload::Traces(sent)) => assert_eq!(got.request(), sent.request()),
+            (Payload::Traces(got), Payload::Traces(sent)) => assert_eq!(got.decoded(), sent.decoded()),
             other => panic!("unexpected payloads {other:?}"),
         }
     }
