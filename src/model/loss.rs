@@ -7,6 +7,7 @@ use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
 /// Why a destination's lane dropped items, or why the destination refused them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum LossReason {
     // Dropped by the lane: it could not hold or deliver them.
     /// The lane was full (UDP input has no one to ask to retry).
@@ -58,6 +59,37 @@ pub enum LossReason {
 }
 
 impl LossReason {
+    /// Every reason, in declaration order ([`LossReason::index`]).
+    pub const ALL: [LossReason; 22] = [
+        LossReason::QueueFull,
+        LossReason::DestinationStalled,
+        LossReason::RetriesExhausted,
+        LossReason::Shutdown,
+        LossReason::SpoolFull,
+        LossReason::SpoolCorrupt,
+        LossReason::TooLarge,
+        LossReason::Invalid,
+        LossReason::Unprocessed,
+        LossReason::Rejected,
+        LossReason::InvalidRequest,
+        LossReason::Undecodable,
+        LossReason::CompressionFailed,
+        LossReason::PartialSuccess,
+        LossReason::Unauthorized,
+        LossReason::InvalidParameter,
+        LossReason::TooOld,
+        LossReason::TooNew,
+        LossReason::Empty,
+        LossReason::RejectedByCloudWatch,
+        LossReason::StoreStopped,
+        LossReason::StoreError,
+    ];
+
+    /// Dense index, for per-reason arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The metrics label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,5 +128,17 @@ impl fmt::Display for LossReason {
 impl EncodeLabelValue for LossReason {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
         fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_in_all_at_its_index() {
+        for (index, reason) in LossReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), index, "{reason}");
+        }
     }
 }

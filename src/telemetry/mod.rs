@@ -1,6 +1,7 @@
 //! What waggle says about itself: Prometheus counters, each destination's `/status`, its own
 //! log output, rate-limited WARN lines and one-line error chains.
 
+pub mod counts;
 pub mod error_text;
 pub mod logging;
 pub mod metrics;
