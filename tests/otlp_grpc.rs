@@ -33,8 +33,8 @@ use tonic::transport::Channel;
 use tower::ServiceExt;
 use waggle::config::OtlpGrpcSettings;
 use waggle::model::{SharedBatch, Signal};
-use waggle::receiver::error::rpc;
-use waggle::receiver::otlp_grpc;
+use waggle::receiver::otlp::error::rpc;
+use waggle::receiver::otlp::grpc as otlp_grpc;
 use waggle::telemetry::metrics::Metrics;
 
 /// A traces request the Python SDK sent over gRPC (the message, unframed).
@@ -320,7 +320,7 @@ async fn a_full_lane_is_resource_exhausted_with_retry_info() {
     assert_eq!(server.next_batch().await.items, spans_in(&python_request()));
     let status = client.export(python_request()).await.expect_err("the lane is full");
     assert_eq!(status.code(), Code::ResourceExhausted);
-    let details = rpc::Status::decode(status.details()).expect("google.rpc.Status details");
+    let details = rpc::GoogleRpcStatus::decode(status.details()).expect("google.rpc.Status details");
     assert_eq!(details.retry_delay(), Some(Duration::from_secs(2)));
     assert!(server.seen.try_recv().is_err(), "the refused request never reached the lane");
     let refused = server.metrics.encode();

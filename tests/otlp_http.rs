@@ -26,9 +26,9 @@ use tower::ServiceExt;
 use waggle::config::{CorsSettings, OtlpHttpSettings};
 use waggle::model::{Payload, SharedBatch, Signal};
 use waggle::pipeline::router::Router;
-use waggle::receiver::body::{self as request_body, BodyError, ContentEncoding};
-use waggle::receiver::error::rpc;
-use waggle::receiver::otlp_http;
+use waggle::receiver::otlp::body::{self as request_body, BodyError, ContentEncoding};
+use waggle::receiver::otlp::error::rpc;
+use waggle::receiver::otlp::http as otlp_http;
 use waggle::telemetry::metrics::Metrics;
 
 const PYTHON_PROTOBUF: &[u8] = include_bytes!("data/run1_004_otlp_http_v1_traces.bin");
@@ -274,7 +274,7 @@ async fn undecodable_protobuf_is_a_400_with_a_protobuf_status() {
     let (status, headers, body) = call(&app, post("/v1/traces", Some(PROTOBUF), None, &b"\xff\xff\xff\xff"[..])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(content_type(&headers), PROTOBUF);
-    let rpc_status = rpc::Status::decode(&body[..]).expect("a google.rpc.Status");
+    let rpc_status = rpc::GoogleRpcStatus::decode(&body[..]).expect("a google.rpc.Status");
     assert_eq!(rpc_status.code, 3, "INVALID_ARGUMENT");
     assert!(rpc_status.message.contains("protobuf"), "{}", rpc_status.message);
     assert_eq!(harness.rejected("malformed"), 1);
@@ -314,7 +314,7 @@ async fn wrong_length_ids_are_a_400_in_json_and_protobuf() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{content}");
         let message = match content {
             JSON => serde_json::from_slice::<serde_json::Value>(&response).expect("JSON status")["message"].to_string(),
-            _ => rpc::Status::decode(&response[..]).expect("protobuf status").message,
+            _ => rpc::GoogleRpcStatus::decode(&response[..]).expect("protobuf status").message,
         };
         assert!(message.contains("bytes long"), "{message}");
     }
@@ -329,7 +329,7 @@ async fn corrupt_compressed_data_is_a_400() {
     let truncated = &PYTHON_PROTOBUF_GZIP[..PYTHON_PROTOBUF_GZIP.len() / 2];
     let (status, _, body) = call(&app, post("/v1/traces", Some(PROTOBUF), Some("gzip"), truncated)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(rpc::Status::decode(&body[..]).is_ok_and(|s| s.message.contains("decompress")));
+    assert!(rpc::GoogleRpcStatus::decode(&body[..]).is_ok_and(|s| s.message.contains("decompress")));
     let (status, _, _) = call(&app, post("/v1/traces", Some(PROTOBUF), Some("zstd"), PYTHON_PROTOBUF)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(harness.rejected("bad_encoding"), 2);
@@ -387,7 +387,7 @@ async fn unsupported_content_types_and_encodings_are_a_415() {
     let (status, headers, body) = call(&app, post("/v1/traces", Some(PROTOBUF), Some("br"), PYTHON_PROTOBUF)).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(headers[header::ACCEPT_ENCODING], "gzip, zstd, identity");
-    assert!(rpc::Status::decode(&body[..]).is_ok_and(|s| s.message.contains("encoding")));
+    assert!(rpc::GoogleRpcStatus::decode(&body[..]).is_ok_and(|s| s.message.contains("encoding")));
     assert_eq!(harness.rejected("unsupported_media_type"), 3);
     assert_eq!(harness.rejected("unsupported_encoding"), 1);
     harness.assert_nothing_else_reached_the_lane(&app).await;
@@ -429,7 +429,7 @@ async fn a_full_lane_is_a_429_with_retry_after_and_nothing_is_routed() {
     let (status, headers, body) = call(&app, post("/v1/traces", Some(PROTOBUF), None, PYTHON_PROTOBUF)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(headers[header::RETRY_AFTER], "3");
-    let rpc_status = rpc::Status::decode(&body[..]).expect("a google.rpc.Status");
+    let rpc_status = rpc::GoogleRpcStatus::decode(&body[..]).expect("a google.rpc.Status");
     assert_eq!(rpc_status.retry_delay(), Some(Duration::from_secs(3)));
 
     let (status, headers, body) = call(&app, post("/v1/traces", Some(JSON), None, NODE_JSON)).await;

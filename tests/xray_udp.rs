@@ -18,6 +18,7 @@ use waggle::pipeline::lane::{self, LaneContext, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::receiver::xray_udp::{self, parse_datagram};
+use waggle::telemetry::counts::ReceiverCounts;
 use waggle::telemetry::metrics::Metrics;
 use waggle::telemetry::status::DestinationStatus;
 use waggle::translate::xray_to_otlp::convert;
@@ -215,7 +216,13 @@ impl Harness {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let address = socket.local_addr().expect("local address");
         let shutdown = CancellationToken::new();
-        let serving = tokio::spawn(xray_udp::serve(socket, router, Arc::clone(&metrics), shutdown.clone()));
+        let serving = tokio::spawn(xray_udp::serve(
+            socket,
+            router,
+            Arc::clone(&metrics),
+            Arc::new(ReceiverCounts::default()),
+            shutdown.clone(),
+        ));
         Harness { address, metrics, delivered, shutdown, serving }
     }
 
@@ -427,7 +434,13 @@ async fn measure_receive_loop_throughput() {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let address = socket.local_addr().expect("local address");
     let shutdown = CancellationToken::new();
-    let serving = tokio::spawn(xray_udp::serve(socket, router, Arc::clone(&metrics), shutdown.clone()));
+    let serving = tokio::spawn(xray_udp::serve(
+        socket,
+        router,
+        Arc::clone(&metrics),
+        Arc::new(ReceiverCounts::default()),
+        shutdown.clone(),
+    ));
 
     let datagram = read_data("run1_001_xray_udp.bin");
     let total = 300_000u64;

@@ -26,8 +26,10 @@ use crate::destination::local::StoreError;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
-use crate::receiver::{otlp_grpc, otlp_http, xray_udp};
+use crate::receiver::otlp::{grpc as otlp_grpc, http as otlp_http};
+use crate::receiver::xray_udp;
 use crate::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
+use crate::telemetry::counts::ReceiverCounts;
 use crate::telemetry::metrics::Metrics;
 
 /// Why waggle could not start.
@@ -205,8 +207,9 @@ fn start_receivers(
     if let Some(socket) = listeners.xray_udp.take() {
         metrics.show_receiver("xray_udp", &[Signal::Traces]);
         let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
+        let counts = Arc::new(ReceiverCounts::default());
         receivers.spawn(async move {
-            if let Err(error) = xray_udp::serve(socket, router, metrics, stop).await {
+            if let Err(error) = xray_udp::serve(socket, router, metrics, counts, stop).await {
                 tracing::error!(%error, "X-Ray UDP receiver stopped");
             }
         });

@@ -149,7 +149,7 @@ impl<R: prost::Message + Default> OtlpRequest<R> {
     }
 
     /// Protobuf the receiver has checked with the same rules prost decodes by (see
-    /// `receiver::otlp_wire`), to be decoded only if a lane needs the message.
+    /// `receiver::otlp::wire`), to be decoded only if a lane needs the message.
     pub fn from_checked_protobuf(protobuf: Bytes) -> Self {
         OtlpRequest { protobuf: Some(protobuf), decoded: OnceLock::new() }
     }

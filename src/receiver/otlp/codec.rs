@@ -1,6 +1,5 @@
-//! OTLP request intake shared by both receivers: decoding protobuf and OTLP/JSON bodies into
-//! the generated request types, the id checks every decoded request must pass, and handing
-//! the result to the router with the receiver-side counts and rate-limited WARN lines.
+//! Decoding OTLP request bodies, protobuf or OTLP/JSON, into checked requests: the generated
+//! request types, their item counts and the id checks every decoded request must pass.
 //!
 //! OTLP/JSON (per the OTLP specification) differs from plain proto3 JSON: trace and span ids
 //! are hex (either case), enums are integers, int64 values may be strings or numbers, keys are
@@ -19,10 +18,6 @@
 //! All-zero ids are not refused (the data model calls them invalid, but refusing them would
 //! drop data the OpenTelemetry Collector passes on).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -32,22 +27,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use serde::de::DeserializeOwned;
 
 use crate::model::{Batch, OtlpRequest, Signal, count};
-use crate::pipeline::router::Router;
-use crate::receiver::error::ReceiveError;
-use crate::receiver::otlp_wire;
-use crate::telemetry::metrics::{Metrics, RefusalLabels};
-use crate::telemetry::ratelimit::LogLimiter;
-
-/// Bodies at least this large are decoded on a blocking thread rather than on the runtime.
-///
-/// Measured on the 2-core build machine (release, busy with other builds): prost decodes OTLP
-/// traces at ~300 MB/s and serde_json OTLP/JSON at ~320 MB/s of JSON, so 64 KiB is ~0.2 ms of
-/// work, against ~12 µs for a `spawn_blocking` round trip (6%). Decoding 1 MiB in place would
-/// hold a runtime thread for ~3.6 ms, delaying every other request on it.
-pub const INLINE_DECODE_BYTES: usize = 64 * 1024;
-
-/// How often a receiver may log a WARN line about bad input (and, separately, refusals).
-const WARN_INTERVAL: Duration = Duration::from_secs(10);
+use crate::receiver::otlp::wire;
 
 const TRACE_ID_LEN: usize = 16;
 const SPAN_ID_LEN: usize = 8;
@@ -134,7 +114,7 @@ pub trait ExportRequest: prost::Message + Default + DeserializeOwned + Send + Si
 
 /// Decodes and checks a request body. An empty body is an empty request in either format.
 /// Protobuf keeps its bytes, for lanes that forward OTLP as it came, and traces are only
-/// checked ([`otlp_wire`]): the first lane that needs their spans decodes them.
+/// checked ([`wire`]): the first lane that needs their spans decodes them.
 pub fn decode<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, DecodeError> {
     if body.is_empty() {
         return Ok(Decoded { request: OtlpRequest::from_decoded(R::default()), items: 0, encoded_len: 0 });
@@ -160,81 +140,6 @@ pub fn decode<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R
         Format::Json => OtlpRequest::from_decoded(request),
     };
     Ok(Decoded { request, items, encoded_len })
-}
-
-/// [`decode`], moved to a blocking thread for bodies of [`INLINE_DECODE_BYTES`] or more.
-pub async fn decode_off_runtime<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, ReceiveError> {
-    if body.len() < INLINE_DECODE_BYTES {
-        return Ok(decode(body, format)?);
-    }
-    match tokio::task::spawn_blocking(move || decode::<R>(body, format)).await {
-        Ok(decoded) => Ok(decoded?),
-        Err(join_error) => Err(ReceiveError::Internal(format!("decoding task failed: {join_error}"))),
-    }
-}
-
-/// What both OTLP receivers share past decoding: the router, the counts and the WARN lines.
-#[derive(Debug)]
-pub struct Intake {
-    receiver: &'static str,
-    router: Arc<Router>,
-    metrics: Arc<Metrics>,
-    rejection_log: LogLimiter,
-    refusal_log: LogLimiter,
-}
-
-impl Intake {
-    /// `receiver` is the metrics label: "otlp_http" or "otlp_grpc".
-    pub fn new(receiver: &'static str, router: Arc<Router>, metrics: Arc<Metrics>) -> Intake {
-        Intake {
-            receiver,
-            router,
-            metrics,
-            rejection_log: LogLimiter::new(WARN_INTERVAL),
-            refusal_log: LogLimiter::new(WARN_INTERVAL),
-        }
-    }
-
-    /// Hands a decoded request to every target lane, or to none when one is full. A request
-    /// without items is answered as accepted without being routed.
-    pub fn route<R: ExportRequest>(&self, decoded: Decoded<R>) -> Result<(), ReceiveError> {
-        let items = decoded.items;
-        if items == 0 {
-            return Ok(());
-        }
-        let labels = Metrics::receiver(self.receiver, R::SIGNAL);
-        self.metrics.received.get_or_create(&labels).inc_by(items as u64);
-        match self.router.accept(R::into_batch(decoded.request, items, decoded.encoded_len)) {
-            Ok(()) => {
-                self.metrics.accepted.get_or_create(&labels).inc_by(items as u64);
-                Ok(())
-            }
-            Err(full) => {
-                let refusal = Metrics::refusal(self.receiver, R::SIGNAL, "queue_full");
-                self.metrics.refused.get_or_create(&refusal).inc_by(items as u64);
-                Err(full.into())
-            }
-        }
-    }
-
-    /// Counts a request answered with an error and logs it at WARN, rate-limited. Never logs
-    /// header values. `signal` is `None` when the path named none.
-    pub fn record_failure(&self, signal: Option<Signal>, error: &ReceiveError, peer: Option<SocketAddr>) {
-        let signal = signal.map_or("unknown", Signal::as_str);
-        let receiver = self.receiver;
-        let reason = error.reason();
-        let peer = peer.map_or_else(|| "unknown".to_string(), |address| address.to_string());
-        if error.is_refusal() {
-            if let Some(suppressed) = self.refusal_log.check() {
-                tracing::warn!(receiver, signal, %peer, suppressed, %error, "refused request; the client was asked to retry");
-            }
-            return;
-        }
-        self.metrics.rejected_requests.get_or_create(&RefusalLabels { receiver, signal, reason }).inc();
-        if let Some(suppressed) = self.rejection_log.check() {
-            tracing::warn!(receiver, signal, reason, %peer, suppressed, %error, "rejected request");
-        }
-    }
 }
 
 impl ExportRequest for ExportTraceServiceRequest {
@@ -268,7 +173,7 @@ impl ExportRequest for ExportTraceServiceRequest {
     }
 
     fn check_protobuf(body: &[u8]) -> Option<usize> {
-        otlp_wire::check_traces(body)
+        wire::check_traces(body)
     }
 }
 
@@ -626,14 +531,14 @@ mod tests {
 
     #[test]
     fn captured_sdk_payloads_decode() {
-        let python_protobuf = include_bytes!("../../tests/data/run1_004_otlp_http_v1_traces.bin");
+        let python_protobuf = include_bytes!("../../../tests/data/run1_004_otlp_http_v1_traces.bin");
         let decoded = decode::<ExportTraceServiceRequest>(python_protobuf, Format::Protobuf).expect("python protobuf");
         assert!(decoded.items > 0);
         assert_eq!(decoded.encoded_len, python_protobuf.len());
-        let python_json = include_bytes!("../../tests/data/run2json_004_otlp_http_v1_traces.bin");
+        let python_json = include_bytes!("../../../tests/data/run2json_004_otlp_http_v1_traces.bin");
         let decoded = decode::<ExportTraceServiceRequest>(python_json, Format::Json).expect("python json");
         assert!(decoded.items > 0);
-        let node_json = include_bytes!("../../tests/data/run6nodejson_001_otlp_http_v1_traces.bin");
+        let node_json = include_bytes!("../../../tests/data/run6nodejson_001_otlp_http_v1_traces.bin");
         let decoded = decode::<ExportTraceServiceRequest>(node_json, Format::Json).expect("node json");
         let span = only_span(decoded.request.decoded().unwrap());
         assert_eq!(hex::encode(&span.trace_id), "6e358fd76005134f794386eed9efe581");

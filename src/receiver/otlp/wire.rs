@@ -1,7 +1,7 @@
 //! A fast check of OTLP/protobuf trace requests without decoding them: walks the wire format
 //! by the `ExportTraceServiceRequest` schema, applying prost's own decoding rules (wire types
 //! of known fields, varint and length bounds, UTF-8 strings, the nesting limit of 100) and the
-//! id-length rules of `otlp_intake`, and counts the spans.
+//! id-length rules of `codec`, and counts the spans.
 //!
 //! It answers `Some(spans)` only when prost would decode the bytes and every id is the right
 //! length; for anything else, or anything unusual (groups, the nesting limit), it answers
@@ -336,7 +336,7 @@ mod tests {
 
     use super::*;
     use crate::model::count;
-    use crate::receiver::otlp_intake::ExportRequest;
+    use crate::receiver::otlp::codec::ExportRequest;
 
     fn attribute(key: &str, value: Value) -> KeyValue {
         KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }

@@ -32,8 +32,9 @@ use tonic::{Request, Response, Status};
 
 use crate::config::OtlpGrpcSettings;
 use crate::pipeline::router::Router;
-use crate::receiver::error::ReceiveError;
-use crate::receiver::otlp_intake::{self, ExportRequest, Format, Intake};
+use crate::receiver::otlp::codec::{ExportRequest, Format};
+use crate::receiver::otlp::error::ReceiveError;
+use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
@@ -49,7 +50,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let limit = usize::try_from(settings.max_message_size.as_u64()).unwrap_or(usize::MAX);
-    let intake = Arc::new(Intake::new(RECEIVER, router, metrics));
+    let intake = Arc::new(OtlpIntake::new(RECEIVER, router, metrics));
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, max_message_size = %settings.max_message_size, "OTLP/gRPC receiver listening");
     }
@@ -63,7 +64,7 @@ pub async fn serve(
 
 /// One OTLP gRPC service (its only method is `Export`), for the request type `R`.
 struct ExportService<R> {
-    intake: Arc<Intake>,
+    intake: Arc<OtlpIntake>,
     /// Largest message, compressed or decompressed.
     limit: usize,
     request: PhantomData<fn() -> R>,
@@ -76,7 +77,7 @@ impl<R> Clone for ExportService<R> {
 }
 
 impl<R: ExportRequest> ExportService<R> {
-    fn new(intake: Arc<Intake>, limit: usize) -> Self {
+    fn new(intake: Arc<OtlpIntake>, limit: usize) -> Self {
         ExportService { intake, limit, request: PhantomData }
     }
 }
@@ -162,7 +163,7 @@ fn accepted_encodings() -> EnabledCompressionEncodings {
 
 /// The `Export` method: decode, check and route one message.
 struct ExportMethod<R> {
-    intake: Arc<Intake>,
+    intake: Arc<OtlpIntake>,
     /// Set once the call reaches the handler; otherwise tonic refused the request itself.
     handled: Arc<AtomicBool>,
     request: PhantomData<fn() -> R>,
@@ -190,8 +191,8 @@ impl<R: ExportRequest> UnaryService<Bytes> for ExportMethod<R> {
     }
 }
 
-async fn receive<R: ExportRequest>(intake: &Intake, message: Bytes) -> Result<(), ReceiveError> {
-    let decoded = otlp_intake::decode_off_runtime::<R>(message, Format::Protobuf).await?;
+async fn receive<R: ExportRequest>(intake: &OtlpIntake, message: Bytes) -> Result<(), ReceiveError> {
+    let decoded = decode_off_runtime::<R>(message, Format::Protobuf).await?;
     intake.route(decoded)
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Each request goes: Content-Type → Content-Encoding → body read (capped) → decompression
 //! (capped, large outputs off the runtime) → decode and id checks (large bodies off the
-//! runtime) → router. Every failure is a typed [`ReceiveError`], answered by `error.rs`,
-//! counted and logged (rate-limited) through [`Intake`]. CORS, for browser SDKs, is on only
-//! when origins are configured.
+//! runtime) → router. Every failure is a typed [`ReceiveError`], answered by
+//! [`crate::receiver::otlp::error`], counted and logged (rate-limited) through
+//! [`OtlpIntake`]. CORS, for browser SDKs, is on only when origins are configured.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,9 +26,10 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use crate::config::{CorsSettings, OtlpHttpSettings};
 use crate::model::Signal;
 use crate::pipeline::router::Router;
-use crate::receiver::body::{self, ContentEncoding};
-use crate::receiver::error::ReceiveError;
-use crate::receiver::otlp_intake::{self, ExportRequest, Format, Intake};
+use crate::receiver::otlp::body::{self, ContentEncoding};
+use crate::receiver::otlp::codec::{ExportRequest, Format};
+use crate::receiver::otlp::error::ReceiveError;
+use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
@@ -53,8 +54,8 @@ pub async fn serve(
 
 /// The receiver's routes, for [`serve`] and for in-process tests.
 pub fn app(settings: &OtlpHttpSettings, router: Arc<Router>, metrics: Arc<Metrics>) -> axum::Router {
-    let receiver = Receiver {
-        intake: Arc::new(Intake::new(RECEIVER, router, metrics)),
+    let receiver = HttpReceiver {
+        intake: Arc::new(OtlpIntake::new(RECEIVER, router, metrics)),
         limit: usize::try_from(settings.max_body_size.as_u64()).unwrap_or(usize::MAX),
     };
     let routes = axum::Router::new()
@@ -71,18 +72,18 @@ pub fn app(settings: &OtlpHttpSettings, router: Arc<Router>, metrics: Arc<Metric
 
 /// What every handler shares.
 #[derive(Clone)]
-struct Receiver {
-    intake: Arc<Intake>,
+struct HttpReceiver {
+    intake: Arc<OtlpIntake>,
     /// Largest body, compressed or not.
     limit: usize,
 }
 
-fn export_route<R: ExportRequest>() -> MethodRouter<Receiver> {
+fn export_route<R: ExportRequest>() -> MethodRouter<HttpReceiver> {
     post(export::<R>).fallback(method_not_allowed::<R>)
 }
 
 /// `POST /v1/{signal}`.
-async fn export<R: ExportRequest>(State(receiver): State<Receiver>, request: Request) -> Response {
+async fn export<R: ExportRequest>(State(receiver): State<HttpReceiver>, request: Request) -> Response {
     let format = request_format(request.headers());
     let peer = peer_of(&request);
     match receiver.receive::<R>(format, request).await {
@@ -91,17 +92,17 @@ async fn export<R: ExportRequest>(State(receiver): State<Receiver>, request: Req
     }
 }
 
-async fn method_not_allowed<R: ExportRequest>(State(receiver): State<Receiver>, request: Request) -> Response {
+async fn method_not_allowed<R: ExportRequest>(State(receiver): State<HttpReceiver>, request: Request) -> Response {
     let format = request_format(request.headers());
     receiver.answer(Some(R::SIGNAL), ReceiveError::MethodNotAllowed, format, peer_of(&request))
 }
 
-async fn not_found(State(receiver): State<Receiver>, request: Request) -> Response {
+async fn not_found(State(receiver): State<HttpReceiver>, request: Request) -> Response {
     let format = request_format(request.headers());
     receiver.answer(None, ReceiveError::NotFound, format, peer_of(&request))
 }
 
-impl Receiver {
+impl HttpReceiver {
     async fn receive<R: ExportRequest>(&self, format: Option<Format>, request: Request) -> Result<(), ReceiveError> {
         let format = format.ok_or(ReceiveError::UnsupportedMediaType)?;
         let headers = request.headers();
@@ -110,7 +111,7 @@ impl Receiver {
         let declared_len = declared_length(headers);
         let raw = body::read_capped(request.into_body(), self.limit, declared_len).await?;
         let plain = body::decompress(encoding, raw, self.limit).await?;
-        let decoded = otlp_intake::decode_off_runtime::<R>(plain, format).await?;
+        let decoded = decode_off_runtime::<R>(plain, format).await?;
         self.intake.route(decoded)
     }
 

@@ -28,8 +28,8 @@ use prost::Message;
 use tonic::Code;
 
 use crate::pipeline::router::LaneFull;
-use crate::receiver::body::BodyError;
-use crate::receiver::otlp_intake::{DecodeError, Format};
+use crate::receiver::otlp::body::BodyError;
+use crate::receiver::otlp::codec::{DecodeError, Format};
 
 /// Why a request was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +147,7 @@ impl ReceiveError {
         let message = self.to_string();
         let mut status = match self.retry_after() {
             Some(delay) => {
-                let details = rpc::Status::new(code, &message).with_retry_info(delay).encode_to_vec();
+                let details = rpc::GoogleRpcStatus::new(code, &message).with_retry_info(delay).encode_to_vec();
                 tonic::Status::with_details(code, message, details.into())
             }
             None => tonic::Status::new(code, message),
@@ -193,7 +193,7 @@ fn plain_text(message: String) -> Response {
 fn status_body(format: Format, code: Code, message: &str, retry_after: Option<Duration>) -> Response {
     let body = match format {
         Format::Protobuf => {
-            let mut status = rpc::Status::new(code, message);
+            let mut status = rpc::GoogleRpcStatus::new(code, message);
             if let Some(delay) = retry_after {
                 status = status.with_retry_info(delay);
             }
@@ -224,9 +224,9 @@ pub mod rpc {
 
     pub const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
-    /// `google.rpc.Status`.
+    /// `google.rpc.Status` (not `tonic::Status`, which is what tonic answers with).
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Status {
+    pub struct GoogleRpcStatus {
         #[prost(int32, tag = "1")]
         pub code: i32,
         #[prost(string, tag = "2")]
@@ -260,13 +260,13 @@ pub mod rpc {
         pub nanos: i32,
     }
 
-    impl Status {
-        pub fn new(code: tonic::Code, message: &str) -> Status {
-            Status { code: code as i32, message: message.to_owned(), details: Vec::new() }
+    impl GoogleRpcStatus {
+        pub fn new(code: tonic::Code, message: &str) -> GoogleRpcStatus {
+            GoogleRpcStatus { code: code as i32, message: message.to_owned(), details: Vec::new() }
         }
 
         /// Adds a `RetryInfo` detail asking the client to wait `delay`.
-        pub fn with_retry_info(mut self, delay: Duration) -> Status {
+        pub fn with_retry_info(mut self, delay: Duration) -> GoogleRpcStatus {
             let retry = RetryInfo { retry_delay: Some(ProtoDuration::from(delay)) };
             self.details.push(Any { type_url: RETRY_INFO_TYPE_URL.to_owned(), value: retry.encode_to_vec() });
             self
@@ -320,7 +320,7 @@ mod tests {
         let response = lane_full().into_http_response(Some(Format::Protobuf));
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
-        let status = rpc::Status::decode(&body_of(response).await[..]).expect("a google.rpc.Status");
+        let status = rpc::GoogleRpcStatus::decode(&body_of(response).await[..]).expect("a google.rpc.Status");
         assert_eq!(status.code, Code::ResourceExhausted as i32);
         assert_eq!(status.retry_delay(), Some(Duration::from_millis(1500)));
     }
@@ -348,7 +348,7 @@ mod tests {
     fn a_full_lane_is_resource_exhausted_with_retry_info_in_grpc() {
         let status = lane_full().into_grpc_status();
         assert_eq!(status.code(), Code::ResourceExhausted);
-        let details = rpc::Status::decode(status.details()).expect("status details");
+        let details = rpc::GoogleRpcStatus::decode(status.details()).expect("status details");
         assert_eq!(details.retry_delay(), Some(Duration::from_millis(1500)));
     }
 
