@@ -22,12 +22,12 @@ use crate::aws::{self, AwsContext, AwsUnavailable};
 use crate::config::Settings;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::destination::honeycomb::HoneycombError;
-use crate::destination::local::StoreError;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
 use crate::receiver::{otlp_grpc, otlp_http, xray_udp};
 use crate::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
+use crate::store::StoreError;
 use crate::telemetry::metrics::Metrics;
 
 /// Why waggle could not start.
