@@ -101,7 +101,7 @@ pub struct StoreStats {
 /// The write side of the store: a handle to its writer thread. Dropping it lets the writer
 /// finish the write in progress, close the database and release its lock before the drop
 /// returns.
-pub struct StoreWriter {
+pub(crate) struct StoreWriter {
     /// `None` only while dropping.
     jobs: Option<mpsc::Sender<WriteJob>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
