@@ -18,5 +18,6 @@ pub mod model;
 pub mod pipeline;
 pub mod receiver;
 pub mod sampling_proxy;
+pub mod store;
 pub mod telemetry;
 pub mod translate;

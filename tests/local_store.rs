@@ -25,9 +25,10 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use waggle::admin::store_api;
-use waggle::destination::local::{LocalStore, StoreError, StoreReader, db_path};
+use waggle::destination::local::LocalStore;
 use waggle::destination::{ExportError, Exporter};
 use waggle::model::{Batch, Signal, XraySegment};
+use waggle::store::{StoreError, StoreReader, db_path};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -371,20 +372,28 @@ async fn a_huge_attribute_is_stored_whole() {
 }
 
 #[tokio::test]
-async fn xray_segments_are_stored_as_whatever_the_translation_returns() {
-    let harness = Harness::open("xray-segments", ONE_MIB);
-    let body = r#"{"name":"svc","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1478293361.271,"end_time":1478293361.449}"#;
-    let segments = vec![XraySegment {
+async fn an_xray_segment_is_stored_as_a_span_with_its_ids_name_and_annotations() {
+    let harness = Harness::open("xray-segment", ONE_MIB);
+    let body = r#"{"name":"checkout","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1478293361.25,"end_time":1478293361.5,"annotations":{"customer":"alice","items":3}}"#;
+    let segment = XraySegment {
         body: body.as_bytes().to_vec().into(),
         trace_id: "1-581cf771-a006649127e371903a2de979".into(),
         id: "70de5b6f19ff9a0a".into(),
-    }];
-    let (converted, _) = waggle::translate::xray_to_otlp::convert(&segments);
-    let converted_spans: usize = converted.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+    };
+    harness.write(Batch::xray(vec![segment])).await;
 
-    let built = harness.store.build(Signal::Traces, &[Arc::new(Batch::xray(segments))]);
-    let built_items: usize = built.requests.iter().map(<LocalStore as Exporter>::items).sum();
-    assert_eq!(built_items, converted_spans);
+    let (status, trace) = get(&harness.api(), "/api/traces/581cf771a006649127e371903a2de979").await;
+    assert_eq!(status, StatusCode::OK, "{trace}");
+    assert_eq!(trace["trace_id"], "581cf771a006649127e371903a2de979");
+    let spans = trace["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 1);
+    let span = &spans[0];
+    assert_eq!(span["span_id"], "70de5b6f19ff9a0a");
+    assert_eq!(span["name"], "checkout");
+    assert_eq!(span["start_time_unix_nano"], 1_478_293_361_250_000_000_u64);
+    assert_eq!(span["end_time_unix_nano"], 1_478_293_361_500_000_000_u64);
+    assert_eq!(span["attributes"]["customer"], "alice");
+    assert_eq!(span["attributes"]["items"], 3);
 }
 
 // ---------------------------------------------------------------------------------------------

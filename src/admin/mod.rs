@@ -16,8 +16,8 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::destination::local::{StoreReader, StoreStats};
 use crate::pipeline::lane::LaneGauge;
+use crate::store::{StoreReader, StoreStats};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::status::{DestinationStatus, StatusReport};
 

@@ -10,9 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::destination::local::{
-    LogEntry, MetricEntry, StoreError, StoreReader, TraceDetail, TraceSummary, parse_trace_id,
-};
+use crate::store::{LogEntry, MetricEntry, StoreError, StoreReader, TraceDetail, TraceSummary, parse_trace_id};
 
 /// Rows returned when the caller gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 20;

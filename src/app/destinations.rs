@@ -13,13 +13,14 @@ use crate::aws::{AwsAccess, AwsContext, AwsUnavailable};
 use crate::config::{CloudWatchLogsSettings, Settings, XraySettings};
 use crate::destination::Exporter;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogs, LaneConfig, SdkLogsApi};
-use crate::destination::honeycomb::Honeycomb;
-use crate::destination::local::{LocalStore, StoreReader};
+use crate::destination::honeycomb::{self, Honeycomb, HoneycombSetup};
+use crate::destination::local::{self, LocalSetup, OpenFailed};
 use crate::destination::xray::{BackendErrors, Xray};
 use crate::destination::xray_telemetry::{self, Identity, Telemetry};
 use crate::model::{Destination, Signal};
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
+use crate::store::StoreReader;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
@@ -87,40 +88,32 @@ pub fn xray_access(xray: &XraySettings) -> AwsAccess {
 
 fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
     let local = &settings.destinations.local;
-    if !local.enabled {
-        destinations.add_off(Destination::Local, "disabled by destinations.local.enabled = false", &local.signals);
-        return Ok(());
-    }
-    let path = crate::destination::local::db_path(&settings.data_dir);
-    let (store, reader) = LocalStore::open(&path, local.max_size.as_u64())
-        .map_err(|source| StartError::Store { path: path.clone(), source })?;
-    let reason = format!("embedded store at {} (max {})", path.display(), local.max_size);
-    let status = destinations.add_status(Destination::Local, reason, &local.signals);
-    destinations.add(Destination::Local, store, local.lane(), local.spool_options(), status);
-    destinations.store_api = Some(crate::admin::store_api::routes(reader.clone()));
-    destinations.store = Some(reader);
+    let setup = local::setup(local, &settings.data_dir)
+        .map_err(|OpenFailed { path, source }| StartError::Store { path, source })?;
+    let opened = match setup {
+        LocalSetup::Off(reason) => {
+            destinations.add_off(Destination::Local, reason, &local.signals);
+            return Ok(());
+        }
+        LocalSetup::On(opened) => opened,
+    };
+    let status = destinations.add_status(Destination::Local, opened.reason, &local.signals);
+    destinations.add(Destination::Local, opened.store, local.lane(), local.spool_options(), status);
+    destinations.store_api = Some(crate::admin::store_api::routes(opened.reader.clone()));
+    destinations.store = Some(opened.reader);
     Ok(())
 }
 
 fn start_honeycomb(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
     let honeycomb = &settings.destinations.honeycomb;
-    let has_key = honeycomb.api_key.as_ref().is_some_and(|key| !key.is_empty());
-    if !honeycomb.enabled {
-        destinations.add_off(
-            Destination::Honeycomb,
-            "disabled by destinations.honeycomb.enabled = false",
-            &honeycomb.signals,
-        );
-        return Ok(());
+    match honeycomb::setup(honeycomb).map_err(StartError::Honeycomb)? {
+        HoneycombSetup::Off(reason) => destinations.add_off(Destination::Honeycomb, reason, &honeycomb.signals),
+        HoneycombSetup::On { client, reason } => {
+            let status = destinations.add_status(Destination::Honeycomb, reason, &honeycomb.signals);
+            let exporter = Honeycomb::new(*client, honeycomb, Arc::clone(&status));
+            destinations.add(Destination::Honeycomb, exporter, honeycomb.lane(), honeycomb.spool_options(), status);
+        }
     }
-    if !has_key {
-        destinations.add_off(Destination::Honeycomb, "HONEYCOMB_API_KEY not set", &honeycomb.signals);
-        return Ok(());
-    }
-    let reason = format!("OTLP/HTTP to {}", honeycomb.base_url());
-    let status = destinations.add_status(Destination::Honeycomb, reason, &honeycomb.signals);
-    let exporter = Honeycomb::new(honeycomb, Arc::clone(&status)).map_err(StartError::Honeycomb)?;
-    destinations.add(Destination::Honeycomb, exporter, honeycomb.lane(), honeycomb.spool_options(), status);
     Ok(())
 }
 

@@ -22,13 +22,13 @@ use crate::aws::{self, AwsContext, AwsUnavailable};
 use crate::config::Settings;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::destination::honeycomb::HoneycombError;
-use crate::destination::local::StoreError;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::{grpc as otlp_grpc, http as otlp_http};
 use crate::receiver::xray_udp;
 use crate::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
+use crate::store::StoreError;
 use crate::telemetry::counts::ReceiverCounts;
 use crate::telemetry::metrics::Metrics;
 

@@ -15,3 +15,6 @@ pub use load::{
 };
 pub use secret::{REDACTED, Secret};
 pub use settings::*;
+
+pub use crate::destination::honeycomb::{HoneycombRegion, HoneycombSettings};
+pub use crate::destination::local::LocalStoreSettings;

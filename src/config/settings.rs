@@ -9,7 +9,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use crate::destination::honeycomb::HoneycombSettings;
+use crate::destination::local::LocalStoreSettings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
@@ -276,44 +277,8 @@ macro_rules! destination_settings {
         }
     };
 }
-
-destination_settings! {
-    /// The embedded store: every signal, on disk under `data_dir`, queryable on the admin port.
-    pub struct LocalStoreSettings {
-        pub enabled: bool,
-        /// Size the store is kept under; the oldest rows are evicted past it.
-        pub max_size: ByteSize,
-    }
-}
-
-impl Default for LocalStoreSettings {
-    fn default() -> Self {
-        LocalStoreSettings {
-            enabled: true,
-            max_size: ByteSize::mib(256),
-            signals: Signal::ALL.to_vec(),
-            queue_size: ByteSize::mib(64),
-            batch_max_items: 2048,
-            batch_max_size: ByteSize::mib(4),
-            batch_timeout: Duration::from_millis(200),
-            senders: 1,
-            retry: RetryPolicy::default(),
-            // The store is on disk already and never down for long.
-            spool: false,
-            spool_max_size: ByteSize::mib(256),
-        }
-    }
-}
-
-/// Which Honeycomb API to send to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HoneycombRegion {
-    /// `https://api.honeycomb.io`
-    Us,
-    /// `https://api.eu1.honeycomb.io`
-    Eu,
-}
+// Used by the destinations' own settings modules (`destination::honeycomb::settings`, …).
+pub(crate) use destination_settings;
 
 /// Request body compression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,67 +287,6 @@ pub enum Compression {
     Zstd,
     Gzip,
     None,
-}
-
-destination_settings! {
-    /// Honeycomb (or any OTLP/HTTP backend), over OTLP/HTTP protobuf. On when an API key is set.
-    pub struct HoneycombSettings {
-        /// Send to Honeycomb when an API key is set; false keeps it off even then.
-        pub enabled: bool,
-        /// The ingest key (`HONEYCOMB_API_KEY`), sent as `x-honeycomb-team`.
-        pub api_key: Option<Secret>,
-        /// Dataset for metrics, and for traces and logs with a classic key (`HONEYCOMB_DATASET`),
-        /// sent as `x-honeycomb-dataset`.
-        pub dataset: Option<String>,
-        pub region: HoneycombRegion,
-        /// Base URL of any OTLP/HTTP receiver; overrides `region`. Paths `/v1/traces`,
-        /// `/v1/logs` and `/v1/metrics` are appended.
-        pub endpoint: Option<String>,
-        /// Extra request headers (values are treated as secrets).
-        pub headers: BTreeMap<String, Secret>,
-        pub compression: Compression,
-        /// Requests are split so none is larger than this before compression (Honeycomb takes 20 MiB).
-        pub max_request_size: ByteSize,
-        /// Time allowed for one request.
-        #[serde(with = "humantime_serde")]
-        pub timeout: Duration,
-    }
-}
-
-impl HoneycombSettings {
-    /// The base URL requests go to.
-    pub fn base_url(&self) -> String {
-        match (&self.endpoint, self.region) {
-            (Some(endpoint), _) => endpoint.trim_end_matches('/').to_string(),
-            (None, HoneycombRegion::Us) => "https://api.honeycomb.io".to_string(),
-            (None, HoneycombRegion::Eu) => "https://api.eu1.honeycomb.io".to_string(),
-        }
-    }
-}
-
-impl Default for HoneycombSettings {
-    fn default() -> Self {
-        HoneycombSettings {
-            enabled: true,
-            api_key: None,
-            dataset: None,
-            region: HoneycombRegion::Us,
-            endpoint: None,
-            headers: BTreeMap::new(),
-            compression: Compression::Zstd,
-            max_request_size: ByteSize::mib(15),
-            timeout: Duration::from_secs(10),
-            signals: Signal::ALL.to_vec(),
-            queue_size: ByteSize::mib(64),
-            batch_max_items: 8192,
-            batch_max_size: ByteSize::mib(8),
-            batch_timeout: Duration::from_millis(200),
-            senders: 4,
-            retry: RetryPolicy::default(),
-            spool: true,
-            spool_max_size: ByteSize::mib(256),
-        }
-    }
 }
 
 destination_settings! {

@@ -10,9 +10,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::destination::local::StoreStats;
 use crate::model::{Destination, LossReason, Signal};
 use crate::pipeline::spool::SpoolReason;
+use crate::store::StoreStats;
 
 /// Labels of a receiver-side count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

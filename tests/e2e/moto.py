@@ -4,6 +4,7 @@ stopped by the test that uses it, with the boto3 client and the environment wagg
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -37,8 +38,13 @@ class MotoServer:
     def start(self, timeout=30):
         """Starts (or restarts, on the same port) and waits until it answers."""
         log = open(self.workdir / f"moto-{self.port}.log", "ab")
+        # moto's request recorder writes to a file (by default `moto_recording` in the current
+        # directory): keep it in the test's own directory, never in the repository.
+        recording = self.workdir / f"moto-{self.port}.recording"
         self.process = subprocess.Popen(
             [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=self.workdir,
+            env={**os.environ, "MOTO_RECORDER_FILEPATH": str(recording)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class MotoServer:
         self.port = None
         self.process = None
         self.output = None
+        self.workdir = None
 
     @property
     def url(self):
@@ -58,9 +60,14 @@ class MotoServer:
         # try another one.
         for _ in range(3):
             self.port = free_port()
+            # moto writes its request recording (by default `moto_recording` in the current
+            # directory) here, never into the repository; `stop()` removes it.
+            self.workdir = tempfile.TemporaryDirectory(prefix="waggle-moto-")
             self.output = open(os.devnull, "wb")
             self.process = subprocess.Popen(
                 [moto_server_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
+                cwd=self.workdir.name,
+                env={**os.environ, "MOTO_RECORDER_FILEPATH": os.path.join(self.workdir.name, "moto_recording")},
                 stdin=subprocess.DEVNULL,
                 stdout=self.output,
                 stderr=self.output,
@@ -97,6 +104,9 @@ class MotoServer:
         if self.output is not None:
             self.output.close()
             self.output = None
+        if self.workdir is not None:
+            self.workdir.cleanup()
+            self.workdir = None
 
     def running(self):
         return self.process is not None and self.process.poll() is None

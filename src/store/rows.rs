@@ -53,13 +53,13 @@ impl ToSql for SqlText<'_> {
 
 /// Everything one write transaction inserts.
 #[derive(Debug, Default)]
-pub(super) struct Rows {
+pub(crate) struct Rows {
     /// Every text value of the request, back to back; all valid UTF-8.
     text: Vec<u8>,
-    pub traces: Vec<TraceRow>,
-    pub spans: Vec<SpanRow>,
-    pub logs: Vec<LogRow>,
-    pub metrics: Vec<MetricRow>,
+    pub(super) traces: Vec<TraceRow>,
+    pub(super) spans: Vec<SpanRow>,
+    pub(super) logs: Vec<LogRow>,
+    pub(super) metrics: Vec<MetricRow>,
 }
 
 /// The part of a trace's summary this request contributes; merged into the stored summary.
@@ -140,12 +140,12 @@ pub(super) struct MetricRow {
 
 impl Rows {
     /// A text value for binding.
-    pub fn sql(&self, text: Text) -> SqlText<'_> {
+    pub(super) fn sql(&self, text: Text) -> SqlText<'_> {
         SqlText(self.text.get(text.start..text.end).unwrap_or_default())
     }
 
     /// An optional text value for binding (`NULL` when absent).
-    pub fn sql_opt(&self, text: Option<Text>) -> Option<SqlText<'_>> {
+    pub(super) fn sql_opt(&self, text: Option<Text>) -> Option<SqlText<'_>> {
         text.map(|text| self.sql(text))
     }
 
@@ -195,7 +195,7 @@ struct ScopeText {
 
 /// Builds [`Rows`] from OTLP messages, reporting items that cannot be stored.
 #[derive(Default)]
-pub(super) struct Flattener {
+pub(crate) struct Flattener {
     rows: Rows,
     trace_index: HashMap<[u8; 16], usize>,
     /// Spans, log records and metric data points taken.

@@ -1,0 +1,76 @@
+//! The local store lane from its settings: off and why, or the opened store and what `/status`
+//! says about it.
+
+use std::path::{Path, PathBuf};
+
+use super::{LocalStore, LocalStoreSettings};
+use crate::store::{self, StoreError, StoreReader};
+
+/// Whether the local store runs.
+pub(crate) enum LocalSetup {
+    /// Off, with the reason `/status` gives.
+    Off(&'static str),
+    On(OpenedStore),
+}
+
+/// The opened store: the lane's exporter, the query side, and the reason `/status` gives.
+pub(crate) struct OpenedStore {
+    pub store: LocalStore,
+    pub reader: StoreReader,
+    pub reason: String,
+}
+
+/// The store is on but could not be opened.
+#[derive(Debug)]
+pub(crate) struct OpenFailed {
+    pub path: PathBuf,
+    pub source: StoreError,
+}
+
+/// Opens the store under `data_dir` when the settings turn it on.
+pub(crate) fn setup(settings: &LocalStoreSettings, data_dir: &Path) -> Result<LocalSetup, OpenFailed> {
+    if !settings.enabled {
+        return Ok(LocalSetup::Off("disabled by destinations.local.enabled = false"));
+    }
+    let path = store::db_path(data_dir);
+    let (store, reader) = match LocalStore::open(&path, settings.max_size.as_u64()) {
+        Ok(opened) => opened,
+        Err(source) => return Err(OpenFailed { path, source }),
+    };
+    let reason = format!("embedded store at {} (max {})", path.display(), settings.max_size);
+    Ok(LocalSetup::On(OpenedStore { store, reader, reason }))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytesize::ByteSize;
+
+    use super::*;
+
+    #[test]
+    fn disabled_is_off_and_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = LocalStoreSettings { enabled: false, ..LocalStoreSettings::default() };
+        let Ok(LocalSetup::Off(reason)) = setup(&settings, dir.path()) else { panic!("not off") };
+        assert_eq!(reason, "disabled by destinations.local.enabled = false");
+        assert!(!store::db_path(dir.path()).exists());
+    }
+
+    #[test]
+    fn enabled_opens_the_store_in_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = LocalStoreSettings { max_size: ByteSize::mib(8), ..LocalStoreSettings::default() };
+        let Ok(LocalSetup::On(opened)) = setup(&settings, dir.path()) else { panic!("not on") };
+        let path = store::db_path(dir.path());
+        assert_eq!(opened.reason, format!("embedded store at {} (max {})", path.display(), ByteSize::mib(8)));
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_opened_names_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(store::db_path(dir.path()), b"not a database, not at all").unwrap();
+        let Err(failed) = setup(&LocalStoreSettings::default(), dir.path()) else { panic!("opened") };
+        assert_eq!(failed.path, store::db_path(dir.path()));
+    }
+}
