@@ -343,6 +343,35 @@ async fn with_a_spool_exhausted_retries_go_back_to_disk_and_are_delivered_later(
     assert!(dropped_lines(&metrics).is_empty(), "{:?}", dropped_lines(&metrics));
 }
 
+#[tokio::test(start_paused = true)]
+async fn when_a_spool_cannot_take_a_batch_the_request_is_refused_and_no_lane_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let counts = Arc::new(DestinationCounts::new(Destination::Honeycomb, Arc::clone(&metrics)));
+    let small = SpoolOptions { max_size: 2_000, segment_size: 2_000 };
+    let spool = Spool::open(dir.path(), small, Arc::clone(&counts)).expect("the spool opens");
+    let status = Arc::new(DestinationStatus::new(Destination::Honeycomb, true, "test", vec!["traces", "logs"]));
+    let context = LaneContext { counts, status, abandon: CancellationToken::new() };
+    let (hung, _hung_task) =
+        lane::spawn_spooled(Destination::Honeycomb, ScriptedExporter::hung(), settings(300), context, spool);
+    let (exporter, mut delivered) = ScriptedExporter::accepting();
+    let live_context = common::lane_context(Destination::Xray, &[Signal::Traces, Signal::Logs], &metrics);
+    let (live, _live_task) = lane::spawn(Destination::Xray, exporter, settings(1_000_000), live_context);
+    let router = router(vec![hung, live], &metrics);
+    let large = |id: &str| {
+        let body = Bytes::from(vec![b'x'; 5_000]);
+        Batch::xray(vec![XraySegment { body, trace_id: "1-5f0000aa-000000000000000000000001".into(), id: id.into() }])
+    };
+    router.accept(large("T000")).expect("the first fills the hung lane's memory");
+    assert_eq!(receive(&mut delivered, 1).await, [(Signal::Traces, "T000".to_string())]);
+
+    let refused = router.accept(large("T001")).expect_err("larger than the hung lane's spool");
+
+    assert_eq!(refused.destination, Destination::Honeycomb);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(delivered.try_recv().is_err(), "the live lane did not get it: a retry cannot duplicate it");
+}
+
 /// How long a spool append takes on this machine's disk (page cache; no fsync on this path):
 /// the router appends on its own thread, so this is what a spilled request waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,18 +104,13 @@ impl LaneHandle {
 
     /// True when the lane's senders have been busy for `timeout` without finishing a request
     /// (its destination is down or hung).
-    pub fn is_stalled(&self, timeout: Duration) -> bool {
+    pub(crate) fn is_stalled(&self, timeout: Duration) -> bool {
         self.progress.stuck_for() >= timeout
     }
 
     /// What this lane sent, had refused and dropped; everything it counts goes through here.
     pub fn counts(&self) -> &Arc<DestinationCounts> {
         &self.counts
-    }
-
-    /// The lane's disk spool, when it has one.
-    pub fn spool(&self) -> Option<&Arc<Spool>> {
-        self.overflow.as_ref().map(|overflow| &overflow.spool)
     }
 
     /// A read-only view of how full the lane is, which does not keep the lane open.
@@ -128,11 +123,6 @@ impl Reservation<'_> {
     /// The lane this room is in.
     pub fn lane(&self) -> &LaneHandle {
         self.lane
-    }
-
-    /// True when the batch goes to the lane's spool rather than its memory queue.
-    pub fn is_on_disk(&self) -> bool {
-        matches!(self.room, Room::Disk)
     }
 
     /// First phase of the commit, the one that can fail: room on disk appends the batch to

@@ -263,4 +263,15 @@ mod tests {
         let no_payload = proto::SpoolRecord { signal: proto::Signal::Logs as i32, ..Default::default() };
         assert!(matches!(decode(no_payload.encode_to_vec().into()), Err(EnvelopeError::NoPayload)));
     }
+
+    #[test]
+    fn a_batch_is_encoded_once_however_many_spools_ask() {
+        let batch = traces(3);
+        let once = EncodeOnce::new(&batch);
+        assert!(!once.is_encoded(), "nothing is encoded until a spool asks");
+        let first: *const EncodedBatch = once.get();
+        let second: *const EncodedBatch = once.get();
+        assert!(std::ptr::eq(first, second));
+        assert_eq!(once.get().items, 3);
+    }
 }

@@ -6,7 +6,8 @@
 //! envelope of `proto/waggle/spool/v1/spool.proto` ([`envelope`]).
 //!
 //! - **Appends** ([`Spool::append`]) are synchronous `pwrite`s to the newest segment under a
-//!   mutex, from the router's thread: a few microseconds for a small batch (the data goes to
+//!   mutex, on the receiver's thread (the lane's handle appends what its full queue cannot
+//!   take, see `pipeline::lane`): a few microseconds for a small batch (the data goes to
 //!   the page cache; see `measure_append_latency` in `tests/spool.rs`), and no `fsync`, so a
 //!   receiver never waits on the disk's flush. A segment is closed once it reaches the segment
 //!   size and a new one started.
@@ -16,7 +17,7 @@
 //!   process crash loses nothing that was appended (it is in the page cache); a power loss
 //!   may lose the last half second, and what it tore is found at the next start.
 //! - **Replay** ([`SpoolReader`]): one reader per lane reads records oldest first (blocking
-//!   reads run on tokio's blocking pool, never on the router's thread) and the lane feeds them
+//!   reads run on tokio's blocking pool, never on a receiver's thread) and the lane feeds them
 //!   to its memory queue as room frees up. While any record waits on disk, [`Spool::has_backlog`]
 //!   is true and the lane's new batches are spooled behind it, so each signal keeps its order.
 //! - **Deletion**: a segment file is deleted once every record in it was acknowledged
@@ -162,7 +163,7 @@ pub struct SpoolStats {
     pub unread: u64,
 }
 
-/// One lane's disk spool, shared by the router (appends), the lane's senders
+/// One lane's disk spool, shared by the lane's handle (appends), the lane's senders
 /// (acknowledgements, appends at shutdown) and its replay task (reads).
 #[derive(Debug)]
 pub struct Spool {
@@ -171,7 +172,7 @@ pub struct Spool {
     options: SpoolOptions,
     state: Mutex<State>,
     /// Records waiting to be read back, plus one while the reader holds a record it has not
-    /// yet handed to the memory queue. Read without the lock by the router.
+    /// yet handed to the memory queue. Read without the lock by the lane's handle.
     backlog: AtomicU64,
     next_sequence: AtomicU64,
     /// Woken on every append, for the reader.
