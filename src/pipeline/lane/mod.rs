@@ -17,8 +17,8 @@
 //! Everything the lane (and its spool) counts as sent, failed or dropped goes through its
 //! [`DestinationCounts`] ([`LaneHandle::counts`]).
 //!
-//! [`handle`] is the router's end, [`batcher`] gathers batches, [`deliver`] sends them,
-//! [`replay`] reads the spool back, [`progress`] tells a busy lane from a stalled one.
+//! `handle` is the router's end, `batcher` gathers batches, `deliver` sends them, `replay`
+//! reads the spool back, `progress` tells a busy lane from a stalled one.
 
 mod batcher;
 mod deliver;

@@ -29,7 +29,7 @@
 //!   segment is scanned; a torn tail is logged, counted and cut off, a file that is not a
 //!   segment is logged, counted and removed. Nothing found on disk stops waggle from starting.
 //!
-//! [`writer`] appends and flushes, [`reader`] reads back, [`recovery`] scans at start-up;
+//! `writer` appends and flushes, `reader` reads back, `recovery` scans at start-up;
 //! this module holds the shared state and the acknowledgements.
 
 pub mod envelope;
