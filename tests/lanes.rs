@@ -4,85 +4,21 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use bytesize::ByteSize;
-use common::Hung;
-use tokio::sync::mpsc;
+use common::{ScriptedExporter, receive_items};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use waggle::destination::{Built, ExportError, Exporter, Sent};
-use waggle::model::{Batch, Destination, LossReason, SharedBatch, Signal, XraySegment};
-use waggle::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
+use waggle::destination::Exporter;
+use waggle::model::{Batch, Destination, LossReason, OtlpRequest, Signal, XraySegment};
+use waggle::pipeline::lane::{self, LaneHandle, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::telemetry::metrics::Metrics;
-use waggle::telemetry::status::DestinationStatus;
 
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Reports every batch of items it is asked to send.
-struct Recording(mpsc::UnboundedSender<usize>);
-
-impl Exporter for Recording {
-    type Request = usize;
-    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
-    }
-    fn items(request: &usize) -> usize {
-        *request
-    }
-    async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
-        let _ = self.0.send(*request);
-        Ok(Sent::all(*request))
-    }
-}
-
-/// Fails the first `failures` attempts with a retryable error, then records like [`Recording`].
-struct Flaky {
-    failures: AtomicUsize,
-    retry_after: Option<Duration>,
-    attempts: Arc<AtomicUsize>,
-    delivered: mpsc::UnboundedSender<usize>,
-}
-
-impl Exporter for Flaky {
-    type Request = usize;
-    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
-    }
-    fn items(request: &usize) -> usize {
-        *request
-    }
-    async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self.failures.load(Ordering::SeqCst) > 0 {
-            self.failures.fetch_sub(1, Ordering::SeqCst);
-            return Err(ExportError::Retryable { reason: "503 from test".into(), retry_after: self.retry_after });
-        }
-        let _ = self.delivered.send(*request);
-        Ok(Sent::all(*request))
-    }
-}
-
-/// Rejects everything for good.
-struct Rejecting(Arc<AtomicUsize>);
-
-impl Exporter for Rejecting {
-    type Request = usize;
-    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        Built::requests(vec![batches.iter().map(|b| b.items).sum()])
-    }
-    fn items(request: &usize) -> usize {
-        *request
-    }
-    async fn send(&self, _: &mut usize) -> Result<Sent, ExportError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Err(ExportError::permanent(LossReason::Rejected, "400 from test"))
-    }
-}
 
 fn settings(queue: u64, batch_max_items: usize) -> LaneSettings {
     LaneSettings {
@@ -108,8 +44,7 @@ fn start<E: Exporter>(
     settings: LaneSettings,
     metrics: &Arc<Metrics>,
 ) -> (LaneHandle, JoinHandle<()>) {
-    let status = Arc::new(DestinationStatus::new(name, true, "test", vec!["traces"]));
-    let context = LaneContext { metrics: Arc::clone(metrics), status, abandon: CancellationToken::new() };
+    let context = common::lane_context(name, &[Signal::Traces], metrics);
     lane::spawn(name, exporter, settings, context)
 }
 
@@ -123,21 +58,12 @@ fn metric_value(metrics: &Metrics, line_prefix: &str) -> Option<u64> {
     metrics.encode().lines().find(|line| line.starts_with(line_prefix))?.rsplit(' ').next()?.parse().ok()
 }
 
-/// Receives item counts until `expected` items arrived.
-async fn receive_items(delivered: &mut mpsc::UnboundedReceiver<usize>, expected: usize) {
-    let mut total = 0;
-    while total < expected {
-        total += delivered.recv().await.expect("lane still running");
-    }
-    assert_eq!(total, expected);
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_hung_lane_does_not_stop_another_from_delivering_udp_traffic() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (hung, _) = start(Destination::Honeycomb, Hung, settings(1_000, 1), &metrics);
-    let (live, _) = start(Destination::Xray, Recording(tx), settings(1_000_000, 1), &metrics);
+    let (recording, mut delivered) = ScriptedExporter::accepting();
+    let (hung, _) = start(Destination::Honeycomb, ScriptedExporter::hung(), settings(1_000, 1), &metrics);
+    let (live, _) = start(Destination::Xray, recording, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
 
     for _ in 0..100 {
@@ -151,9 +77,9 @@ async fn a_hung_lane_does_not_stop_another_from_delivering_udp_traffic() {
 #[tokio::test(start_paused = true)]
 async fn a_full_busy_lane_refuses_the_whole_request() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (hung, _) = start(Destination::Honeycomb, Hung, settings(250, 1), &metrics);
-    let (live, _) = start(Destination::Xray, Recording(tx), settings(1_000_000, 1), &metrics);
+    let (recording, mut delivered) = ScriptedExporter::accepting();
+    let (hung, _) = start(Destination::Honeycomb, ScriptedExporter::hung(), settings(250, 1), &metrics);
+    let (live, _) = start(Destination::Xray, recording, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(3), STALL_TIMEOUT);
 
     assert!(router.accept(segment_batch(200)).is_ok());
@@ -167,9 +93,9 @@ async fn a_full_busy_lane_refuses_the_whole_request() {
 #[tokio::test(start_paused = true)]
 async fn a_stalled_lane_stops_holding_up_the_others_after_the_stall_timeout() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (hung, _) = start(Destination::Honeycomb, Hung, settings(250, 1), &metrics);
-    let (live, _) = start(Destination::Xray, Recording(tx), settings(1_000_000, 1), &metrics);
+    let (recording, mut delivered) = ScriptedExporter::accepting();
+    let (hung, _) = start(Destination::Honeycomb, ScriptedExporter::hung(), settings(250, 1), &metrics);
+    let (live, _) = start(Destination::Xray, recording, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![hung, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     assert!(router.accept(segment_batch(200)).is_ok());
     receive_items(&mut delivered, 1).await;
@@ -186,17 +112,12 @@ async fn a_stalled_lane_stops_holding_up_the_others_after_the_stall_timeout() {
 #[tokio::test(start_paused = true)]
 async fn a_failing_lane_retries_without_slowing_another() {
     let metrics = Arc::new(Metrics::new());
-    let (live_tx, mut live_delivered) = mpsc::unbounded_channel();
-    let (flaky_tx, mut flaky_delivered) = mpsc::unbounded_channel();
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let flaky = Flaky {
-        failures: AtomicUsize::new(3),
-        retry_after: None,
-        attempts: Arc::clone(&attempts),
-        delivered: flaky_tx,
-    };
+    let (recording, mut live_delivered) = ScriptedExporter::accepting();
+    let (flaky, mut flaky_delivered) = ScriptedExporter::accepting();
+    let flaky = flaky.failing(3, None);
+    let attempts = flaky.attempts();
     let (flaky, _) = start(Destination::Honeycomb, flaky, settings(1_000_000, 1), &metrics);
-    let (live, _) = start(Destination::Xray, Recording(live_tx), settings(1_000_000, 1), &metrics);
+    let (live, _) = start(Destination::Xray, recording, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![flaky, live], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
 
     let started = tokio::time::Instant::now();
@@ -213,14 +134,8 @@ async fn a_failing_lane_retries_without_slowing_another() {
 #[tokio::test(start_paused = true)]
 async fn a_retry_waits_at_least_the_destinations_retry_after() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let flaky = Flaky {
-        failures: AtomicUsize::new(1),
-        retry_after: Some(Duration::from_secs(5)),
-        attempts: Arc::clone(&attempts),
-        delivered: tx,
-    };
+    let (flaky, mut delivered) = ScriptedExporter::accepting();
+    let flaky = flaky.failing(1, Some(Duration::from_secs(5)));
     let (lane, _) = start(Destination::Honeycomb, flaky, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
 
@@ -233,14 +148,9 @@ async fn a_retry_waits_at_least_the_destinations_retry_after() {
 #[tokio::test(start_paused = true)]
 async fn retries_end_at_the_time_budget_and_the_loss_is_counted() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, _delivered) = mpsc::unbounded_channel();
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let flaky = Flaky {
-        failures: AtomicUsize::new(usize::MAX),
-        retry_after: None,
-        attempts: Arc::clone(&attempts),
-        delivered: tx,
-    };
+    let (flaky, _delivered) = ScriptedExporter::accepting();
+    let flaky = flaky.failing(usize::MAX, None);
+    let attempts = flaky.attempts();
     let (lane, task) = start(Destination::Honeycomb, flaky, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(10)).unwrap();
@@ -257,9 +167,9 @@ async fn retries_end_at_the_time_budget_and_the_loss_is_counted() {
 #[tokio::test(start_paused = true)]
 async fn a_permanent_rejection_is_counted_and_not_retried() {
     let metrics = Arc::new(Metrics::new());
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let (lane, task) =
-        start(Destination::Honeycomb, Rejecting(Arc::clone(&attempts)), settings(1_000_000, 1), &metrics);
+    let rejecting = ScriptedExporter::rejecting();
+    let attempts = rejecting.attempts();
+    let (lane, task) = start(Destination::Honeycomb, rejecting, settings(1_000_000, 1), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(10)).unwrap();
     drop(router);
@@ -273,45 +183,45 @@ async fn a_permanent_rejection_is_counted_and_not_retried() {
 #[tokio::test(start_paused = true)]
 async fn items_are_batched_until_the_item_trigger() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, _) = start(Destination::Honeycomb, Recording(tx), settings(1_000_000, 5), &metrics);
+    let (recording, mut delivered) = ScriptedExporter::accepting();
+    let (lane, _) = start(Destination::Honeycomb, recording, settings(1_000_000, 5), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     for _ in 0..5 {
         router.accept(segment_batch(10)).unwrap();
     }
-    assert_eq!(delivered.recv().await, Some(5));
+    assert_eq!(delivered.recv().await.map(|delivery| delivery.items), Some(5));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_partial_batch_is_sent_at_the_batch_timeout() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, _) = start(Destination::Honeycomb, Recording(tx), settings(1_000_000, 100), &metrics);
+    let (recording, mut delivered) = ScriptedExporter::accepting();
+    let (lane, _) = start(Destination::Honeycomb, recording, settings(1_000_000, 100), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     let started = tokio::time::Instant::now();
     router.accept(segment_batch(10)).unwrap();
     router.accept(segment_batch(10)).unwrap();
-    assert_eq!(delivered.recv().await, Some(2));
+    assert_eq!(delivered.recv().await.map(|delivery| delivery.items), Some(2));
     assert_eq!(started.elapsed(), Duration::from_millis(200));
 }
 
 #[tokio::test(start_paused = true)]
 async fn closing_the_router_flushes_what_the_lane_holds() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, task) = start(Destination::Honeycomb, Recording(tx), settings(1_000_000, 100), &metrics);
+    let (recording, mut delivered) = ScriptedExporter::accepting();
+    let (lane, task) = start(Destination::Honeycomb, recording, settings(1_000_000, 100), &metrics);
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(10)).unwrap();
     drop(router);
     task.await.unwrap();
-    assert_eq!(delivered.recv().await, Some(1));
+    assert_eq!(delivered.recv().await.map(|delivery| delivery.items), Some(1));
 }
 
 #[tokio::test(start_paused = true)]
 async fn queue_bytes_are_released_once_delivered() {
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let (lane, _) = start(Destination::Honeycomb, Recording(tx), settings(1_000, 1), &metrics);
+    let (recording, mut delivered) = ScriptedExporter::accepting();
+    let (lane, _) = start(Destination::Honeycomb, recording, settings(1_000, 1), &metrics);
     let gauge = lane.gauge();
     let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
     router.accept(segment_batch(300)).unwrap();
@@ -319,4 +229,41 @@ async fn queue_bytes_are_released_once_delivered() {
     receive_items(&mut delivered, 1).await;
     tokio::task::yield_now().await;
     assert_eq!(gauge.held_bytes(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_whose_protobuf_does_not_decode_is_counted_as_failed_undecodable() {
+    let metrics = Arc::new(Metrics::new());
+    let (exporter, mut delivered) = ScriptedExporter::accepting();
+    let (lane, task) = start(Destination::Honeycomb, exporter.checking_decodes(), settings(1_000_000, 1), &metrics);
+    let counts = Arc::clone(lane.counts());
+    let router = Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+    // Field 1, then a length whose varint never ends: it does not decode.
+    let garbage = Bytes::from_static(&[0x0a, 0xff, 0xff, 0xff]);
+    let batch = Batch::otlp_traces(OtlpRequest::from_checked_protobuf(garbage), 3, 4);
+    router.accept(batch).unwrap();
+    drop(router);
+    task.await.unwrap();
+
+    let failed =
+        r#"waggle_destination_failed_items_total{destination="honeycomb",signal="traces",reason="undecodable"}"#;
+    assert_eq!(metric_value(&metrics, failed), Some(3));
+    assert_eq!(counts.failed(Signal::Traces, LossReason::Undecodable), 3);
+    assert!(delivered.try_recv().is_err(), "nothing of it was sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_the_router_drops_for_a_lane_is_in_that_lanes_counts() {
+    let metrics = Arc::new(Metrics::new());
+    let (hung, _) = start(Destination::Honeycomb, ScriptedExporter::hung(), settings(250, 1), &metrics);
+    let counts = Arc::clone(hung.counts());
+    let router = Router::new(vec![hung], Arc::clone(&metrics), Duration::from_secs(1), STALL_TIMEOUT);
+
+    assert_eq!(router.offer(segment_batch(200)), 1);
+    assert_eq!(router.offer(segment_batch(200)), 0);
+
+    assert_eq!(counts.dropped(Signal::Traces, LossReason::QueueFull), 1);
+    let dropped =
+        r#"waggle_destination_dropped_items_total{destination="honeycomb",signal="traces",reason="queue_full"}"#;
+    assert_eq!(metric_value(&metrics, dropped), Some(1));
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use bytesize::ByteSize;
-use common::Hung;
+use common::{Delivery, ScriptedExporter};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -20,12 +20,13 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use waggle::destination::{Built, ExportError, Exporter, Sent};
+use waggle::destination::Exporter;
 use waggle::model::{Batch, Destination, Payload, SharedBatch, Signal, XraySegment};
 use waggle::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::pipeline::spool::{Spool, SpoolOptions};
+use waggle::telemetry::counts::DestinationCounts;
 use waggle::telemetry::metrics::Metrics;
 use waggle::telemetry::status::DestinationStatus;
 
@@ -59,29 +60,10 @@ fn items_of(batches: &[SharedBatch]) -> Vec<Item> {
     items
 }
 
-/// Refuses everything (retryably) while `down`, then reports what it delivers.
-struct Switchable {
-    down: Arc<AtomicBool>,
-    delivered: mpsc::UnboundedSender<Item>,
-}
-
-impl Exporter for Switchable {
-    type Request = Vec<Item>;
-    fn build(&self, _: Signal, batches: &[SharedBatch]) -> Built<Vec<Item>> {
-        Built::requests(vec![items_of(batches)])
-    }
-    fn items(request: &Vec<Item>) -> usize {
-        request.len()
-    }
-    async fn send(&self, request: &mut Vec<Item>) -> Result<Sent, ExportError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(ExportError::retryable("503 from test"));
-        }
-        for item in request.iter() {
-            let _ = self.delivered.send(item.clone());
-        }
-        Ok(Sent::all(request.len()))
-    }
+/// A destination that refuses everything (retryably) while `down`, then delivers.
+fn switchable(down: &Arc<AtomicBool>) -> (ScriptedExporter, mpsc::UnboundedReceiver<Delivery>) {
+    let (exporter, delivered) = ScriptedExporter::accepting();
+    (exporter.switchable(down), delivered)
 }
 
 fn settings(queue: u64) -> LaneSettings {
@@ -117,11 +99,12 @@ fn start_spooled<E: Exporter>(
     directory: &Path,
     metrics: &Arc<Metrics>,
 ) -> Started {
-    let spool = Spool::open(name, directory, SpoolOptions::with_max_size(ByteSize::mib(1)), Arc::clone(metrics))
+    let counts = Arc::new(DestinationCounts::new(name, Arc::clone(metrics)));
+    let spool = Spool::open(directory, SpoolOptions::with_max_size(ByteSize::mib(1)), Arc::clone(&counts))
         .expect("the spool opens");
     let status = Arc::new(DestinationStatus::new(name, true, "test", vec!["traces", "logs"]));
     let abandon = CancellationToken::new();
-    let context = LaneContext { metrics: Arc::clone(metrics), status, abandon: abandon.clone() };
+    let context = LaneContext { counts, status, abandon: abandon.clone() };
     let (handle, task) = lane::spawn_spooled(name, exporter, settings, context, Arc::clone(&spool));
     Started { handle, task, abandon, spool }
 }
@@ -152,11 +135,12 @@ fn log(body: &str) -> Batch {
     Batch::logs(request, len)
 }
 
-async fn receive(delivered: &mut mpsc::UnboundedReceiver<Item>, count: usize) -> Vec<Item> {
+async fn receive(delivered: &mut mpsc::UnboundedReceiver<Delivery>, count: usize) -> Vec<Item> {
     let mut items = Vec::with_capacity(count);
     while items.len() < count {
-        items.push(delivered.recv().await.expect("the lane is running"));
+        items.extend(items_of(&delivered.recv().await.expect("the lane is running").batches));
     }
+    assert_eq!(items.len(), count, "no more than expected");
     items
 }
 
@@ -186,8 +170,7 @@ async fn a_full_lane_spools_instead_of_refusing_and_delivers_everything_once_in_
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
     let down = Arc::new(AtomicBool::new(true));
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let exporter = Switchable { down: Arc::clone(&down), delivered: tx };
+    let (exporter, mut delivered) = switchable(&down);
     // Room for about two small batches in memory.
     let lane = start_spooled(Destination::Honeycomb, exporter, settings(300), dir.path(), &metrics);
     let router = router(vec![lane.handle.clone()], &metrics);
@@ -223,8 +206,7 @@ async fn new_batches_queue_behind_older_ones_on_disk_even_when_memory_has_room()
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
     let down = Arc::new(AtomicBool::new(true));
-    let (tx, mut delivered) = mpsc::unbounded_channel();
-    let exporter = Switchable { down: Arc::clone(&down), delivered: tx };
+    let (exporter, mut delivered) = switchable(&down);
     let lane = start_spooled(Destination::Honeycomb, exporter, settings(300), dir.path(), &metrics);
     let router = router(vec![lane.handle.clone()], &metrics);
     for n in 0..10 {
@@ -245,14 +227,8 @@ async fn a_restart_on_the_same_directory_replays_what_was_left_and_delivers_it()
     let dir = tempfile::tempdir().unwrap();
     let first_metrics = Arc::new(Metrics::new());
     let down = Arc::new(AtomicBool::new(true));
-    let (tx, _never) = mpsc::unbounded_channel();
-    let first = start_spooled(
-        Destination::Honeycomb,
-        Switchable { down, delivered: tx },
-        settings(300),
-        dir.path(),
-        &first_metrics,
-    );
+    let (exporter, _never) = switchable(&down);
+    let first = start_spooled(Destination::Honeycomb, exporter, settings(300), dir.path(), &first_metrics);
     let router1 = router(vec![first.handle.clone()], &first_metrics);
     for n in 0..15 {
         router1.accept(document(&format!("T{n:03}"))).unwrap();
@@ -268,15 +244,9 @@ async fn a_restart_on_the_same_directory_replays_what_was_left_and_delivers_it()
     drop(first.spool);
 
     let metrics = Arc::new(Metrics::new());
-    let (tx, mut delivered) = mpsc::unbounded_channel();
     let up = Arc::new(AtomicBool::new(false));
-    let second = start_spooled(
-        Destination::Honeycomb,
-        Switchable { down: up, delivered: tx },
-        settings(300),
-        dir.path(),
-        &metrics,
-    );
+    let (exporter, mut delivered) = switchable(&up);
+    let second = start_spooled(Destination::Honeycomb, exporter, settings(300), dir.path(), &metrics);
     assert_eq!(second.spool.stats().unread, 30, "every batch was left on disk");
     let _router2 = router(vec![second.handle.clone()], &metrics);
 
@@ -297,7 +267,8 @@ async fn at_the_shutdown_deadline_held_items_go_to_the_spool_not_to_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
     // A roomy queue: everything is in memory when shutdown comes.
-    let lane = start_spooled(Destination::Honeycomb, Hung, settings(1_000_000), dir.path(), &metrics);
+    let lane =
+        start_spooled(Destination::Honeycomb, ScriptedExporter::hung(), settings(1_000_000), dir.path(), &metrics);
     let router = router(vec![lane.handle.clone()], &metrics);
     for n in 0..3 {
         router.accept(document(&format!("T{n:03}"))).unwrap();
@@ -325,18 +296,14 @@ async fn at_the_shutdown_deadline_held_items_go_to_the_spool_not_to_dropped() {
 async fn a_spooled_hung_lane_neither_refuses_nor_slows_another_lane() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
-    let hung = start_spooled(Destination::Honeycomb, Hung, settings(300), dir.path(), &metrics);
-    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let hung = start_spooled(Destination::Honeycomb, ScriptedExporter::hung(), settings(300), dir.path(), &metrics);
     let up = Arc::new(AtomicBool::new(false));
+    let (exporter, mut delivered) = switchable(&up);
     let (live, _live_task) = lane::spawn(
         Destination::Xray,
-        Switchable { down: up, delivered: tx },
+        exporter,
         settings(1_000_000),
-        LaneContext {
-            metrics: Arc::clone(&metrics),
-            status: Arc::new(DestinationStatus::new(Destination::Xray, true, "test", vec!["traces", "logs"])),
-            abandon: CancellationToken::new(),
-        },
+        common::lane_context(Destination::Xray, &[Signal::Traces, Signal::Logs], &metrics),
     );
     let router = router(vec![hung.handle.clone(), live], &metrics);
     let started = tokio::time::Instant::now();
@@ -359,16 +326,10 @@ async fn with_a_spool_exhausted_retries_go_back_to_disk_and_are_delivered_later(
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
     let down = Arc::new(AtomicBool::new(true));
-    let (tx, mut delivered) = mpsc::unbounded_channel();
+    let (exporter, mut delivered) = switchable(&down);
     let mut settings = settings(1_000_000);
     settings.retry.max_elapsed_time = Duration::from_secs(10);
-    let lane = start_spooled(
-        Destination::Honeycomb,
-        Switchable { down: Arc::clone(&down), delivered: tx },
-        settings,
-        dir.path(),
-        &metrics,
-    );
+    let lane = start_spooled(Destination::Honeycomb, exporter, settings, dir.path(), &metrics);
     let router = router(vec![lane.handle.clone()], &metrics);
     router.accept(document("T000")).unwrap();
     tokio::time::sleep(Duration::from_secs(15)).await;
@@ -382,6 +343,35 @@ async fn with_a_spool_exhausted_retries_go_back_to_disk_and_are_delivered_later(
     assert!(dropped_lines(&metrics).is_empty(), "{:?}", dropped_lines(&metrics));
 }
 
+#[tokio::test(start_paused = true)]
+async fn when_a_spool_cannot_take_a_batch_the_request_is_refused_and_no_lane_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let counts = Arc::new(DestinationCounts::new(Destination::Honeycomb, Arc::clone(&metrics)));
+    let small = SpoolOptions { max_size: 2_000, segment_size: 2_000 };
+    let spool = Spool::open(dir.path(), small, Arc::clone(&counts)).expect("the spool opens");
+    let status = Arc::new(DestinationStatus::new(Destination::Honeycomb, true, "test", vec!["traces", "logs"]));
+    let context = LaneContext { counts, status, abandon: CancellationToken::new() };
+    let (hung, _hung_task) =
+        lane::spawn_spooled(Destination::Honeycomb, ScriptedExporter::hung(), settings(300), context, spool);
+    let (exporter, mut delivered) = ScriptedExporter::accepting();
+    let live_context = common::lane_context(Destination::Xray, &[Signal::Traces, Signal::Logs], &metrics);
+    let (live, _live_task) = lane::spawn(Destination::Xray, exporter, settings(1_000_000), live_context);
+    let router = router(vec![hung, live], &metrics);
+    let large = |id: &str| {
+        let body = Bytes::from(vec![b'x'; 5_000]);
+        Batch::xray(vec![XraySegment { body, trace_id: "1-5f0000aa-000000000000000000000001".into(), id: id.into() }])
+    };
+    router.accept(large("T000")).expect("the first fills the hung lane's memory");
+    assert_eq!(receive(&mut delivered, 1).await, [(Signal::Traces, "T000".to_string())]);
+
+    let refused = router.accept(large("T001")).expect_err("larger than the hung lane's spool");
+
+    assert_eq!(refused.destination, Destination::Honeycomb);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(delivered.try_recv().is_err(), "the live lane did not get it: a retry cannot duplicate it");
+}
+
 /// How long a spool append takes on this machine's disk (page cache; no fsync on this path):
 /// the router appends on its own thread, so this is what a spilled request waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,8 +382,8 @@ async fn measure_append_latency() {
 
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
-    let spool = Spool::open(Destination::Honeycomb, dir.path(), SpoolOptions::with_max_size(ByteSize::gib(1)), metrics)
-        .unwrap();
+    let counts = Arc::new(DestinationCounts::new(Destination::Honeycomb, metrics));
+    let spool = Spool::open(dir.path(), SpoolOptions::with_max_size(ByteSize::gib(1)), counts).unwrap();
     for (label, batch, count) in [
         ("1 X-Ray document (~130 B)", document("T000"), 20_000),
         ("OTLP logs request, 100 records (~5 KiB)", logs(100), 5_000),

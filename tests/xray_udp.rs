@@ -10,17 +10,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytesize::ByteSize;
+use common::ScriptedExporter;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use waggle::destination::{Built, ExportError, Exporter, Sent};
-use waggle::model::{Destination, LossReason, Payload, SharedBatch, Signal, XraySegment};
-use waggle::pipeline::lane::{self, LaneContext, LaneSettings};
+use waggle::destination::Exporter;
+use waggle::model::{Destination, LossReason, Signal, XraySegment};
+use waggle::pipeline::lane::{self, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::receiver::xray_udp::{self, parse_datagram};
 use waggle::telemetry::counts::ReceiverCounts;
 use waggle::telemetry::metrics::Metrics;
-use waggle::telemetry::status::DestinationStatus;
 use waggle::translate::xray_to_otlp::convert;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -135,36 +135,18 @@ fn golden_in_progress_segment() {
 // ---------------------------------------------------------------------------------------------
 // The receive loop
 
-/// Records every X-Ray segment the lane delivers.
-struct RecordingExporter {
-    delivered: mpsc::UnboundedSender<XraySegment>,
-}
-
-impl Exporter for RecordingExporter {
-    type Request = Vec<XraySegment>;
-
-    fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<Self::Request> {
-        let segments = batches
-            .iter()
-            .flat_map(|batch| match &batch.payload {
-                Payload::XraySegments(segments) => segments.clone(),
-                _ => Vec::new(),
-            })
-            .collect();
-        Built::requests(vec![segments])
-    }
-
-    fn items(request: &Self::Request) -> usize {
-        request.len()
-    }
-
-    async fn send(&self, request: &mut Self::Request) -> Result<Sent, ExportError> {
-        let sent = request.len();
-        for segment in request.drain(..) {
-            let _ = self.delivered.send(segment);
+/// A destination that accepts everything; what it delivers comes out one X-Ray segment at a time.
+fn recording_exporter() -> (ScriptedExporter, mpsc::UnboundedReceiver<XraySegment>) {
+    let (exporter, mut deliveries) = ScriptedExporter::accepting();
+    let (sender, delivered) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(delivery) = deliveries.recv().await {
+            for segment in delivery.xray_segments() {
+                let _ = sender.send(segment);
+            }
         }
-        Ok(Sent::all(sent))
-    }
+    });
+    (exporter, delivered)
 }
 
 /// A traces lane that sends every batch (almost) at once.
@@ -199,14 +181,11 @@ impl Harness {
     /// so it can never take a batch.
     async fn start_with(dead_lane: bool) -> Harness {
         let metrics = Arc::new(Metrics::new());
-        let (sender, delivered) = mpsc::unbounded_channel();
-        let (recorder, _recorder_task) =
-            spawn_lane(Destination::Xray, RecordingExporter { delivered: sender }, &metrics);
+        let (exporter, delivered) = recording_exporter();
+        let (recorder, _recorder_task) = spawn_lane(Destination::Xray, exporter, &metrics);
         let mut lanes = vec![recorder];
         if dead_lane {
-            let (unused, _) = mpsc::unbounded_channel();
-            let (dead, dead_task) =
-                spawn_lane(Destination::Honeycomb, RecordingExporter { delivered: unused }, &metrics);
+            let (dead, dead_task) = spawn_lane(Destination::Honeycomb, ScriptedExporter::default(), &metrics);
             dead_task.abort();
             let _ = dead_task.await;
             lanes.push(dead);
@@ -386,33 +365,10 @@ fn measure_parse_and_convert_throughput() {
     println!("convert: {:.0} k documents/s (2 spans each)", convert_rate / 1e3);
 }
 
-/// Counts delivered segments without keeping them (for the throughput measurement).
-struct CountingExporter {
-    delivered: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Exporter for CountingExporter {
-    type Request = usize;
-
-    fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<Self::Request> {
-        Built::requests(vec![batches.iter().map(|batch| batch.items).sum()])
-    }
-
-    fn items(request: &Self::Request) -> usize {
-        *request
-    }
-
-    async fn send(&self, request: &mut Self::Request) -> Result<Sent, ExportError> {
-        self.delivered.fetch_add(*request as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(Sent::all(*request))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check; run in release"]
 async fn measure_receive_loop_throughput() {
     let metrics = Arc::new(Metrics::new());
-    let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let settings = LaneSettings {
         signals: vec![Signal::Traces],
         queue_size: ByteSize::mib(256),
@@ -422,12 +378,9 @@ async fn measure_receive_loop_throughput() {
         senders: 2,
         retry: RetryPolicy::default(),
     };
-    let context = LaneContext {
-        metrics: Arc::clone(&metrics),
-        status: Arc::new(DestinationStatus::new(Destination::Xray, true, "test", vec!["traces"])),
-        abandon: CancellationToken::new(),
-    };
-    let exporter = CountingExporter { delivered: Arc::clone(&delivered) };
+    let context = common::lane_context(Destination::Xray, &[Signal::Traces], &metrics);
+    // Accepts and counts, keeping nothing.
+    let exporter = ScriptedExporter::default();
     let (lane, _lane_task) = lane::spawn(Destination::Xray, exporter, settings, context);
     let router =
         Arc::new(Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));

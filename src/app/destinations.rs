@@ -21,6 +21,7 @@ use crate::model::{Destination, Signal};
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
 use crate::store::StoreReader;
+use crate::telemetry::counts::DestinationCounts;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
@@ -260,8 +261,9 @@ impl Destinations {
     ) {
         self.metrics.show_destination(name, &lane.signals);
         let directory = spool::lane_directory(&self.data_dir, name);
+        let counts = Arc::new(DestinationCounts::new(name, Arc::clone(&self.metrics)));
         let spool = match spool {
-            Some(options) => match Spool::open(name, &directory, options, Arc::clone(&self.metrics)) {
+            Some(options) => match Spool::open(&directory, options, Arc::clone(&counts)) {
                 Ok(spool) => Some(spool),
                 Err(error) => {
                     tracing::error!(destination = %name, %error, "{name}: running without its disk spool");
@@ -277,7 +279,7 @@ impl Destinations {
                 None
             }
         };
-        let context = LaneContext { metrics: Arc::clone(&self.metrics), status, abandon: self.abandon.clone() };
+        let context = LaneContext { counts, status, abandon: self.abandon.clone() };
         let (handle, task) = match spool {
             Some(spool) => lane::spawn_spooled(name, exporter, lane, context, spool),
             None => lane::spawn(name, exporter, lane, context),

@@ -7,21 +7,22 @@
 //! items it could not take are counted as dropped. UDP datagrams have no one to ask, so
 //! [`Router::offer`] gives the batch to every lane with room and counts a drop in each full one.
 //!
-//! A lane with a disk spool is never full: what its queue cannot take (or anything that
-//! arrives while older batches wait on its disk) is appended to the spool and counts as
-//! accepted. The batch is encoded once for all the spools that take it. Only when the spool
-//! cannot take it either (disk error, larger than the spool) does the lane count as full; if
-//! another lane's spool had already taken the batch then, the caller's retry repeats it there.
+//! Where a lane holds a batch is the lane's business ([`LaneHandle::take`]): a lane with a disk
+//! spool is never full, as what its queue cannot take (or anything that arrives while older
+//! batches wait on its disk) goes to the spool and counts as accepted. The router commits in
+//! two phases: every target lane reserves room first; only then are the spool writes made
+//! (the batch is encoded once for all the spools that take it), and last the memory queues
+//! get the batch. Only when a spool cannot take it either (disk error, larger than the spool)
+//! does its lane count as full; if another lane's spool had already taken the batch then, the
+//! caller's retry repeats it there.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{Batch, Destination, LossReason, Signal};
-use crate::pipeline::lane::LaneHandle;
-use crate::pipeline::spool::envelope::EncodedBatch;
-use crate::pipeline::spool::{SpoolError, SpoolReason};
+use crate::pipeline::lane::{LaneHandle, Refusal};
+use crate::pipeline::spool::envelope::EncodeOnce;
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::ratelimit::LogLimiter;
 
 /// A batch no lane could take right now.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,23 +37,16 @@ pub struct LaneFull {
 #[derive(Debug)]
 pub struct Router {
     lanes: Vec<LaneHandle>,
-    metrics: Arc<Metrics>,
     retry_after: Duration,
     stall_timeout: Duration,
-    spool_warn_limit: LogLimiter,
 }
 
 impl Router {
     /// `retry_after` is what refused callers are told to wait; a full lane that finished no
-    /// request for `stall_timeout` stops holding up the others.
-    pub fn new(lanes: Vec<LaneHandle>, metrics: Arc<Metrics>, retry_after: Duration, stall_timeout: Duration) -> Self {
-        Router {
-            lanes,
-            metrics,
-            retry_after,
-            stall_timeout,
-            spool_warn_limit: LogLimiter::new(Duration::from_secs(10)),
-        }
+    /// request for `stall_timeout` stops holding up the others. Each lane counts through its
+    /// own [`LaneHandle::counts`]; `_metrics` is kept for callers of the older signature.
+    pub fn new(lanes: Vec<LaneHandle>, _metrics: Arc<Metrics>, retry_after: Duration, stall_timeout: Duration) -> Self {
+        Router { lanes, retry_after, stall_timeout }
     }
 
     /// Lanes known to this router.
@@ -64,36 +58,30 @@ impl Router {
     pub fn accept(&self, batch: Batch) -> Result<(), LaneFull> {
         let signal = batch.signal();
         let mut reservations = Vec::with_capacity(self.lanes.len());
-        let mut to_spool = Vec::new();
         let mut stalled = Vec::new();
         for lane in self.targets(signal) {
-            match lane.try_reserve(batch.bytes) {
-                Some(reservation) => reservations.push(reservation),
-                None if lane.spool().is_some() => to_spool.push(lane),
-                None if lane.is_stalled(self.stall_timeout) => stalled.push(lane.name),
+            match lane.take(&batch, self.stall_timeout) {
+                Ok(reservation) => reservations.push(reservation),
+                Err(Refusal::Stalled) => stalled.push(lane),
                 // Dropping the reservations made so far releases their room.
-                None => return Err(self.full(lane)),
+                Err(Refusal::Full) => return Err(self.full(lane)),
             }
         }
-        if !to_spool.is_empty() {
-            let encoded = EncodedBatch::new(&batch);
-            for lane in to_spool {
-                if let Err(error) = self.spool(lane, &encoded) {
-                    self.warn_spool_failed(lane, &error);
-                    if !lane.is_stalled(self.stall_timeout) {
-                        return Err(self.full(lane));
-                    }
-                    stalled.push(lane.name);
-                }
+        // Every lane has room: what goes to disk is written now, encoded once for all spools.
+        let encoded = EncodeOnce::new(&batch);
+        for reservation in &mut reservations {
+            match reservation.write(&encoded) {
+                Ok(()) => {}
+                Err(Refusal::Stalled) => stalled.push(reservation.lane()),
+                Err(Refusal::Full) => return Err(self.full(reservation.lane())),
             }
         }
-        for destination in stalled {
-            let loss = Metrics::loss(destination, signal, LossReason::DestinationStalled);
-            self.metrics.dropped.get_or_create(&loss).inc_by(batch.items as u64);
+        for lane in stalled {
+            lane.counts().record_dropped(signal, LossReason::DestinationStalled, batch.items as u64);
         }
         let batch = Arc::new(batch);
         for reservation in reservations {
-            reservation.send(Arc::clone(&batch));
+            reservation.send(&batch);
         }
         Ok(())
     }
@@ -104,40 +92,20 @@ impl Router {
         let signal = batch.signal();
         let items = batch.items as u64;
         let batch = Arc::new(batch);
-        let mut encoded = None;
+        let encoded = EncodeOnce::new(&batch);
         let mut taken = 0;
         for lane in self.targets(signal) {
-            if let Some(reservation) = lane.try_reserve(batch.bytes) {
-                reservation.send(Arc::clone(&batch));
-                taken += 1;
-                continue;
+            let committed = lane.take(&batch, self.stall_timeout).and_then(|mut reservation| {
+                reservation.write(&encoded)?;
+                reservation.send(&batch);
+                Ok(())
+            });
+            match committed {
+                Ok(()) => taken += 1,
+                Err(_) => lane.counts().record_dropped(signal, LossReason::QueueFull, items),
             }
-            if lane.spool().is_some() {
-                let encoded = encoded.get_or_insert_with(|| EncodedBatch::new(&batch));
-                match self.spool(lane, encoded) {
-                    Ok(()) => {
-                        taken += 1;
-                        continue;
-                    }
-                    Err(error) => self.warn_spool_failed(lane, &error),
-                }
-            }
-            self.metrics.dropped.get_or_create(&Metrics::loss(lane.name, signal, LossReason::QueueFull)).inc_by(items);
         }
         taken
-    }
-
-    fn spool(&self, lane: &LaneHandle, encoded: &EncodedBatch) -> Result<(), SpoolError> {
-        match lane.spool() {
-            Some(spool) => spool.append(encoded, SpoolReason::Overflow),
-            None => Ok(()),
-        }
-    }
-
-    fn warn_spool_failed(&self, lane: &LaneHandle, error: &SpoolError) {
-        if let Some(suppressed) = self.spool_warn_limit.check() {
-            tracing::warn!(destination = %lane.name, %error, suppressed, "the lane's queue is full and its spool cannot take the batch");
-        }
     }
 
     fn full(&self, lane: &LaneHandle) -> LaneFull {

@@ -1,69 +1,193 @@
-//! Pieces the integration tests share: an exporter that hands every batch it is given to the
-//! test, and a lane with test settings behind a router.
+//! Pieces the integration tests share: one scripted test destination ([`ScriptedExporter`])
+//! whose every send does what the test says (accept and record, fail retryably, reject for
+//! good, hang, be down until switched up), and a lane with test settings behind a router.
 
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytesize::ByteSize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use waggle::destination::{Built, ExportError, Exporter, Sent};
-use waggle::model::{Destination, SharedBatch, Signal};
+use waggle::destination::{Built, ExportError, Exporter, Rejected, Sent};
+use waggle::model::{Destination, LossReason, Payload, SharedBatch, Signal, XraySegment};
 use waggle::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
 use waggle::telemetry::metrics::Metrics;
 use waggle::telemetry::status::DestinationStatus;
 
-/// Sends every batch it is asked to build to the test; with `stall`, never finishes a send,
-/// so the lane keeps holding its bytes.
-pub struct BatchRecorder {
-    pub seen: mpsc::UnboundedSender<SharedBatch>,
-    pub stall: bool,
+/// One request of the scripted destination: the batches it was built from.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub signal: Signal,
+    /// Items in the batches (what the lane counts).
+    pub items: usize,
+    pub batches: Vec<SharedBatch>,
 }
 
-impl Exporter for BatchRecorder {
-    type Request = usize;
+impl Delivery {
+    /// The X-Ray documents in it, in order.
+    pub fn xray_segments(&self) -> Vec<XraySegment> {
+        self.batches
+            .iter()
+            .flat_map(|batch| match &batch.payload {
+                Payload::XraySegments(segments) => segments.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+}
 
-    fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        for batch in batches {
-            let _ = self.seen.send(Arc::clone(batch));
+/// A test destination. Each send, in this order: counts an attempt; hangs forever when
+/// [`hung`](ScriptedExporter::hung); rejects for good when
+/// [`rejecting`](ScriptedExporter::rejecting); fails retryably while
+/// [`switchable`](ScriptedExporter::switchable)'s flag is down, or while
+/// [`failing`](ScriptedExporter::failing) failures are left; otherwise accepts everything and
+/// reports the request as a [`Delivery`].
+#[derive(Default)]
+pub struct ScriptedExporter {
+    hang: bool,
+    reject: bool,
+    down: Option<Arc<AtomicBool>>,
+    failures: AtomicUsize,
+    retry_after: Option<Duration>,
+    check_decodes: bool,
+    attempts: Arc<AtomicUsize>,
+    accepted_items: Arc<AtomicU64>,
+    delivered: Option<mpsc::UnboundedSender<Delivery>>,
+    built: Option<mpsc::UnboundedSender<SharedBatch>>,
+}
+
+impl ScriptedExporter {
+    /// Accepts every request; the returned receiver gets each one once accepted.
+    pub fn accepting() -> (Self, mpsc::UnboundedReceiver<Delivery>) {
+        let (sender, delivered) = mpsc::unbounded_channel();
+        (ScriptedExporter { delivered: Some(sender), ..ScriptedExporter::default() }, delivered)
+    }
+
+    /// A destination that never answers.
+    pub fn hung() -> Self {
+        ScriptedExporter { hang: true, ..ScriptedExporter::default() }
+    }
+
+    /// Rejects every request for good (`400 from test`, reason `rejected`).
+    pub fn rejecting() -> Self {
+        ScriptedExporter { reject: true, ..ScriptedExporter::default() }
+    }
+
+    /// Fails the first `failures` attempts retryably (`503 from test`, with `retry_after`),
+    /// then accepts.
+    pub fn failing(self, failures: usize, retry_after: Option<Duration>) -> Self {
+        ScriptedExporter { failures: AtomicUsize::new(failures), retry_after, ..self }
+    }
+
+    /// Fails retryably (`503 from test`) while `down` is set.
+    pub fn switchable(self, down: &Arc<AtomicBool>) -> Self {
+        ScriptedExporter { down: Some(Arc::clone(down)), ..self }
+    }
+
+    /// Also hangs on every send (after recording what it builds, see [`Self::recording_builds`]).
+    pub fn hanging(self, hang: bool) -> Self {
+        ScriptedExporter { hang, ..self }
+    }
+
+    /// Asks every OTLP batch for its decoded request when building, as a real destination
+    /// does, and reports the batches that do not decode as rejected (`undecodable`).
+    pub fn checking_decodes(self) -> Self {
+        ScriptedExporter { check_decodes: true, ..self }
+    }
+
+    /// The returned receiver gets every batch the lane asks it to build, before any send.
+    pub fn recording_builds(self) -> (Self, mpsc::UnboundedReceiver<SharedBatch>) {
+        let (sender, built) = mpsc::unbounded_channel();
+        (ScriptedExporter { built: Some(sender), ..self }, built)
+    }
+
+    /// Counts every send attempt.
+    pub fn attempts(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.attempts)
+    }
+
+    /// Counts every item accepted.
+    pub fn accepted_items(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.accepted_items)
+    }
+
+    fn undecodable(batch: &SharedBatch) -> Option<Rejected> {
+        let error = match &batch.payload {
+            Payload::Traces(request) => request.decoded().err(),
+            Payload::Logs(request) => request.decoded().err(),
+            Payload::Metrics(request) => request.decoded().err(),
+            Payload::XraySegments(_) => None,
+        };
+        error.map(|error| Rejected::undecodable(batch.items, &error))
+    }
+}
+
+impl Exporter for ScriptedExporter {
+    type Request = Delivery;
+
+    fn build(&self, signal: Signal, batches: &[SharedBatch]) -> Built<Delivery> {
+        if let Some(built) = &self.built {
+            for batch in batches {
+                let _ = built.send(Arc::clone(batch));
+            }
         }
-        Built::requests(vec![batches.iter().map(|batch| batch.items).sum()])
+        let mut rejected = Vec::new();
+        let mut kept = Vec::with_capacity(batches.len());
+        for batch in batches {
+            // Only when asked: the OTLP receivers' tests check what stayed undecoded.
+            if self.check_decodes
+                && let Some(undecodable) = Self::undecodable(batch)
+            {
+                rejected.push(undecodable);
+                continue;
+            }
+            kept.push(Arc::clone(batch));
+        }
+        let items = kept.iter().map(|batch| batch.items).sum();
+        let requests = if kept.is_empty() { Vec::new() } else { vec![Delivery { signal, items, batches: kept }] };
+        Built { requests, rejected }
     }
 
-    fn items(request: &usize) -> usize {
-        *request
+    fn items(request: &Delivery) -> usize {
+        request.items
     }
 
-    async fn send(&self, request: &mut usize) -> Result<Sent, ExportError> {
-        if self.stall {
+    async fn send(&self, request: &mut Delivery) -> Result<Sent, ExportError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.hang {
             std::future::pending::<()>().await;
         }
-        Ok(Sent::all(*request))
+        if self.reject {
+            return Err(ExportError::permanent(LossReason::Rejected, "400 from test"));
+        }
+        if self.down.as_ref().is_some_and(|down| down.load(Ordering::SeqCst)) {
+            return Err(ExportError::retryable("503 from test"));
+        }
+        if self.failures.load(Ordering::SeqCst) > 0 {
+            self.failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(ExportError::Retryable { reason: "503 from test".into(), retry_after: self.retry_after });
+        }
+        self.accepted_items.fetch_add(request.items as u64, Ordering::Relaxed);
+        if let Some(delivered) = &self.delivered {
+            let _ = delivered.send(request.clone());
+        }
+        Ok(Sent::all(request.items))
     }
 }
 
-/// A destination that never answers.
-pub struct Hung;
-
-impl Exporter for Hung {
-    type Request = usize;
-
-    fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<usize> {
-        Built::requests(vec![batches.iter().map(|batch| batch.items).sum()])
+/// Receives deliveries until `expected` items arrived; fails if more did.
+pub async fn receive_items(delivered: &mut mpsc::UnboundedReceiver<Delivery>, expected: usize) {
+    let mut total = 0;
+    while total < expected {
+        total += delivered.recv().await.expect("lane still running").items;
     }
-
-    fn items(request: &usize) -> usize {
-        *request
-    }
-
-    async fn send(&self, _request: &mut usize) -> Result<Sent, ExportError> {
-        std::future::pending().await
-    }
+    assert_eq!(total, expected);
 }
 
 /// Lane settings that dispatch every batch at once (one item is a full batch).
@@ -79,6 +203,13 @@ pub fn immediate_lane(signals: &[Signal], queue_size: ByteSize) -> LaneSettings 
     }
 }
 
+/// A lane context for destination `name` with its own status and counts.
+pub fn lane_context(name: Destination, signals: &[Signal], metrics: &Arc<Metrics>) -> LaneContext {
+    let signals = signals.iter().map(|s| s.as_str()).collect();
+    let status = Arc::new(DestinationStatus::new(name, true, "test", signals));
+    LaneContext::new(name, metrics, status, CancellationToken::new())
+}
+
 /// Starts a lane named `name` with its own status.
 pub fn spawn_lane<E: Exporter>(
     name: Destination,
@@ -86,12 +217,7 @@ pub fn spawn_lane<E: Exporter>(
     settings: LaneSettings,
     metrics: &Arc<Metrics>,
 ) -> (LaneHandle, JoinHandle<()>) {
-    let signals = settings.signals.iter().map(|s| s.as_str()).collect();
-    let context = LaneContext {
-        metrics: Arc::clone(metrics),
-        status: Arc::new(DestinationStatus::new(name, true, "test", signals)),
-        abandon: CancellationToken::new(),
-    };
+    let context = lane_context(name, &settings.signals, metrics);
     lane::spawn(name, exporter, settings, context)
 }
 
@@ -106,8 +232,7 @@ impl RecordingRouter {
     /// `retry_after` is what refused callers are told; with `stall` the lane never delivers.
     pub fn new(queue_size: ByteSize, stall: bool, retry_after: Duration) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let (sender, seen) = mpsc::unbounded_channel();
-        let recorder = BatchRecorder { seen: sender, stall };
+        let (recorder, seen) = ScriptedExporter::default().hanging(stall).recording_builds();
         let (handle, _task) =
             spawn_lane(Destination::Xray, recorder, immediate_lane(&Signal::ALL, queue_size), &metrics);
         let router = Arc::new(Router::new(vec![handle], Arc::clone(&metrics), retry_after, Duration::from_secs(3600)));

@@ -159,6 +159,31 @@ fn signal_from_proto(value: i32) -> Result<Signal, EnvelopeError> {
     }
 }
 
+/// A batch and its spool envelope, encoded on first use: however many spools take the batch,
+/// it is encoded at most once. Lives on the caller's stack; nothing is allocated until a
+/// spool asks for the encoding.
+#[derive(Debug)]
+pub struct EncodeOnce<'a> {
+    batch: &'a Batch,
+    encoded: std::cell::OnceCell<EncodedBatch>,
+}
+
+impl<'a> EncodeOnce<'a> {
+    pub fn new(batch: &'a Batch) -> Self {
+        EncodeOnce { batch, encoded: std::cell::OnceCell::new() }
+    }
+
+    /// The batch encoded for a spool; encodes it on the first call.
+    pub fn get(&self) -> &EncodedBatch {
+        self.encoded.get_or_init(|| EncodedBatch::new(self.batch))
+    }
+
+    /// True once some spool asked for the encoding.
+    pub fn is_encoded(&self) -> bool {
+        self.encoded.get().is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -237,5 +262,16 @@ mod tests {
         assert!(matches!(decode(Bytes::new()), Err(EnvelopeError::UnknownSignal(0))));
         let no_payload = proto::SpoolRecord { signal: proto::Signal::Logs as i32, ..Default::default() };
         assert!(matches!(decode(no_payload.encode_to_vec().into()), Err(EnvelopeError::NoPayload)));
+    }
+
+    #[test]
+    fn a_batch_is_encoded_once_however_many_spools_ask() {
+        let batch = traces(3);
+        let once = EncodeOnce::new(&batch);
+        assert!(!once.is_encoded(), "nothing is encoded until a spool asks");
+        let first: *const EncodedBatch = once.get();
+        let second: *const EncodedBatch = once.get();
+        assert!(std::ptr::eq(first, second));
+        assert_eq!(once.get().items, 3);
     }
 }

@@ -11,9 +11,10 @@
 //! A record that does not fit in what is left of the file, or a length past
 //! [`MAX_RECORD_LEN`], is a torn tail (a crash mid-write): nothing after it can be framed.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// The first bytes of every segment file: "waggle spool", format 1.
 pub const FILE_MAGIC: [u8; 8] = *b"WGLSPL01";
@@ -125,6 +126,31 @@ impl Read for PositionalReader<'_> {
 /// The bytes a framed envelope of `envelope_len` bytes takes on disk.
 pub fn framed_len(envelope_len: u64) -> u64 {
     RECORD_HEADER_LEN + envelope_len
+}
+
+/// The name of segment file `id`: zero-padded, so names sort by id.
+pub(crate) fn segment_file_name(id: u64) -> String {
+    format!("{id:020}.seg")
+}
+
+/// The id in a segment file's name, `None` for any other file.
+pub(crate) fn segment_id(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Deletes a segment file; one already gone is fine, any other failure is logged.
+pub(crate) fn remove_file(lane: crate::model::Destination, path: &Path) {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::warn!(destination = %lane, file = %path.display(), %error, "cannot delete spool segment")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,21 @@
 //! Unit tests of the spool: round trips through segment files, rotation, deletion after
 //! acknowledgement, the byte bound, and recovery from damaged files.
 
-use std::fs;
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use bytesize::ByteSize;
 
+use super::envelope::EncodedBatch;
+use super::segment::{segment_file_name, segment_id};
 use super::*;
 use crate::model::{Batch, Destination, Payload, XraySegment};
+use crate::telemetry::counts::DestinationCounts;
+use crate::telemetry::metrics::Metrics;
 
 const LANE: Destination = Destination::Honeycomb;
 
@@ -29,7 +37,8 @@ fn ids(batch: &Batch) -> Vec<String> {
 
 fn open(directory: &Path, max_size: u64, segment_size: u64) -> (Arc<Spool>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
-    let spool = Spool::open(LANE, directory, SpoolOptions { max_size, segment_size }, Arc::clone(&metrics)).unwrap();
+    let counts = Arc::new(DestinationCounts::new(LANE, Arc::clone(&metrics)));
+    let spool = Spool::open(directory, SpoolOptions { max_size, segment_size }, counts).unwrap();
     (spool, metrics)
 }
 
@@ -243,7 +252,8 @@ async fn what_is_left_is_replayed_after_a_restart_and_sequences_continue() {
 async fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_spool, metrics) = open(dir.path(), 1 << 20, 1 << 16);
-    let second = Spool::open(LANE, dir.path(), SpoolOptions { max_size: 1 << 20, segment_size: 1 << 16 }, metrics);
+    let counts = Arc::new(DestinationCounts::new(LANE, metrics));
+    let second = Spool::open(dir.path(), SpoolOptions { max_size: 1 << 20, segment_size: 1 << 16 }, counts);
     assert!(matches!(second, Err(SpoolError::InUse { .. })), "{second:?}");
 }
 

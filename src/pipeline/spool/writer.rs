@@ -1,0 +1,160 @@
+//! Appending to a spool: framing a batch into the newest segment, rotating segments, making
+//! room by dropping the oldest, and the periodic flush to disk.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use super::envelope::EncodedBatch;
+use super::segment::{self, FILE_HEADER_LEN, FILE_MAGIC};
+use super::{ActiveSegment, Segment, Spool, SpoolError, SpoolReason, State, close_active};
+use crate::model::{LossReason, Signal};
+use crate::telemetry::metrics::Metrics;
+
+impl Spool {
+    /// Appends a batch as one record. When the spool would grow past its size, the oldest
+    /// segments are dropped first and what they held is counted.
+    pub fn append(&self, batch: &EncodedBatch, reason: SpoolReason) -> Result<(), SpoolError> {
+        let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
+        let envelope = batch.to_envelope(sequence, SystemTime::now());
+        let too_large = SpoolError::TooLarge { record: envelope.len() as u64, max_size: self.options.max_size };
+        let Some(framed) = segment::frame(&envelope) else { return Err(too_large) };
+        drop(envelope);
+        let needed = framed.len() as u64;
+        if needed + FILE_HEADER_LEN > self.options.max_size {
+            return Err(too_large);
+        }
+        let mut state = self.state();
+        if let Some(active) = state.segments.back()
+            && state.active.is_some()
+            && active.records > 0
+            && active.end + needed > self.options.segment_size
+        {
+            close_active(&mut state);
+        }
+        loop {
+            let header = if state.active.is_some() { 0 } else { FILE_HEADER_LEN };
+            if state.bytes + header + needed <= self.options.max_size || state.segments.is_empty() {
+                break;
+            }
+            self.drop_oldest(&mut state);
+        }
+        let result = self.write_record(&mut state, &framed, batch);
+        self.publish(&state);
+        drop(state);
+        result?;
+        self.appended.notify_one();
+        let destination = Metrics::destination(self.lane);
+        let metrics = self.counts.metrics();
+        metrics.spool_written_records.get_or_create(&destination).inc();
+        let labels = Metrics::spooled(self.lane, batch.signal, reason);
+        metrics.spooled.get_or_create(&labels).inc_by(batch.items);
+        Ok(())
+    }
+
+    fn write_record(&self, state: &mut State, framed: &[u8], batch: &EncodedBatch) -> Result<(), SpoolError> {
+        if state.active.is_none() {
+            self.start_segment(state)?;
+        }
+        let (Some(active), Some(segment)) = (&state.active, state.segments.back_mut()) else {
+            return Ok(()); // start_segment set both
+        };
+        if let Err(source) = active.file.write_all_at(framed, segment.end) {
+            let path = segment.path.clone();
+            // Cut off what was partly written, so the segment stays readable; if even that
+            // fails, write no more to this file (the next start cuts the torn tail).
+            if active.file.set_len(segment.end).is_err() {
+                close_active(state);
+            }
+            return Err(SpoolError::Write { path, source });
+        }
+        segment.end += framed.len() as u64;
+        segment.records += 1;
+        segment.unread_items[batch.signal.index()] += batch.items;
+        state.bytes += framed.len() as u64;
+        state.active_unsynced = true;
+        Ok(())
+    }
+
+    fn start_segment(&self, state: &mut State) -> Result<(), SpoolError> {
+        let id = state.next_segment_id;
+        state.next_segment_id += 1;
+        let path = self.directory.join(segment::segment_file_name(id));
+        let write_error = |source| SpoolError::Write { path: path.clone(), source };
+        let file = OpenOptions::new().create_new(true).read(true).write(true).open(&path).map_err(write_error)?;
+        if let Err(error) = file.write_all_at(&FILE_MAGIC, 0) {
+            segment::remove_file(self.lane, &path);
+            return Err(write_error(error));
+        }
+        state.segments.push_back(Segment::new(id, path));
+        state.bytes += FILE_HEADER_LEN;
+        state.active = Some(ActiveSegment { id, file: Arc::new(file) });
+        state.active_unsynced = true;
+        state.directory_changed = true;
+        Ok(())
+    }
+
+    /// Deletes the oldest segment to make room; counts the items in it not yet read back.
+    fn drop_oldest(&self, state: &mut State) {
+        let Some(oldest) = state.segments.pop_front() else { return };
+        if state.active.as_ref().is_some_and(|active| active.id == oldest.id) {
+            state.active = None;
+        }
+        state.bytes = state.bytes.saturating_sub(oldest.end);
+        segment::remove_file(self.lane, &oldest.path);
+        state.directory_changed = true;
+        let mut lost = 0;
+        for signal in Signal::ALL {
+            let items = oldest.unread_items[signal.index()];
+            if items > 0 {
+                self.counts.record_dropped(signal, LossReason::SpoolFull, items);
+                lost += items;
+            }
+        }
+        tracing::warn!(
+            destination = %self.lane,
+            segment = %oldest.path.display(),
+            items = lost,
+            records = oldest.records - oldest.read,
+            max_size = self.options.max_size,
+            "spool full: dropped its oldest segment"
+        );
+    }
+
+    /// Flushes what was written since the last call to the disk.
+    pub async fn sync(&self) {
+        let (files, directory) = {
+            let mut state = self.state();
+            let mut files = std::mem::take(&mut state.closed_unsynced);
+            if std::mem::take(&mut state.active_unsynced)
+                && let Some(active) = &state.active
+            {
+                files.push(Arc::clone(&active.file));
+            }
+            let directory = std::mem::take(&mut state.directory_changed).then(|| self.directory.clone());
+            (files, directory)
+        };
+        if files.is_empty() && directory.is_none() {
+            return;
+        }
+        let lane = self.lane;
+        let synced = tokio::task::spawn_blocking(move || {
+            for file in files {
+                file.sync_data()?;
+            }
+            if let Some(directory) = directory {
+                File::open(directory)?.sync_all()?;
+            }
+            Ok::<(), io::Error>(())
+        })
+        .await;
+        match synced {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(destination = %lane, %error, "cannot flush the spool to disk"),
+            Err(error) => tracing::warn!(destination = %lane, %error, "spool flush task failed"),
+        }
+    }
+}
