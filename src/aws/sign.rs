@@ -88,7 +88,10 @@ impl Signer {
                 .as_ref()
                 .map(|entry| &entry.credentials)
                 .filter(|credentials| credentials.expiry().is_none_or(|expiry| expiry > now + EXPIRY_SLACK))
-                .map(|credentials| SigningCredentials::Stale { credentials: credentials.clone(), refresh_error: refresh_error.clone() })
+                .map(|credentials| SigningCredentials::Stale {
+                    credentials: credentials.clone(),
+                    refresh_error: refresh_error.clone(),
+                })
                 .ok_or(refresh_error),
         }
     }

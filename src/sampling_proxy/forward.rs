@@ -19,7 +19,11 @@ use crate::receiver::body::{self, BodyError};
 
 impl SamplingProxy {
     /// Reads, signs and forwards one allowed request; the upstream's answer, or why there is none.
-    pub(super) async fn forward(&self, operation: SamplingOperation, request: Request) -> Result<Response, SamplingProxyError> {
+    pub(super) async fn forward(
+        &self,
+        operation: SamplingOperation,
+        request: Request,
+    ) -> Result<Response, SamplingProxyError> {
         let target = self.target.as_ref().map_err(|reason| SamplingProxyError::InvalidEndpoint {
             endpoint: self.endpoint.clone(),
             reason: reason.clone(),
@@ -84,10 +88,8 @@ impl SamplingProxy {
         ];
         let unsigned =
             Unsigned { method: Method::POST.as_str(), uri: &uri_text, headers: &signed_headers, body: &payload };
-        let instructions = self
-            .signer
-            .sign(&unsigned, credentials)
-            .map_err(|error| SamplingProxyError::Signing(error.to_string()))?;
+        let instructions =
+            self.signer.sign(&unsigned, credentials).map_err(|error| SamplingProxyError::Signing(error.to_string()))?;
         let mut upstream = http::Request::new(Full::new(payload));
         *upstream.method_mut() = Method::POST;
         *upstream.uri_mut() = uri;

@@ -80,10 +80,10 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use self::endpoint::UpstreamTarget;
 pub use self::endpoint::{default_endpoint, parse_endpoint, resolve_endpoint, resolve_endpoint_with};
 pub use self::error::SamplingProxyError;
 pub use self::route::SamplingOperation;
-use self::endpoint::UpstreamTarget;
 use crate::aws::sign::Signer;
 use crate::model::Signal;
 use crate::telemetry::metrics::Metrics;
