@@ -15,7 +15,7 @@ use crate::destination::Exporter;
 use crate::destination::cloudwatch_logs::{self, NotStarted};
 use crate::destination::honeycomb::Honeycomb;
 use crate::destination::local::{LocalStore, StoreReader};
-use crate::destination::xray::{self, telemetry};
+use crate::destination::xray;
 use crate::model::{Destination, Signal};
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
@@ -135,7 +135,7 @@ fn start_xray(
     let parts = setup.start(Arc::clone(&status), lane_counts, Arc::clone(&destinations.xray_udp_counts));
     destinations.add(Destination::Xray, parts.exporter, settings.lane(), settings.spool_options(), status);
     if let Some(telemetry) = parts.telemetry {
-        destinations.background.spawn(telemetry::run(telemetry, destinations.stop_background.clone()));
+        destinations.background.spawn(xray::telemetry::run(telemetry, destinations.stop_background.clone()));
     }
 }
 

@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::destination::honeycomb::HoneycombError;
 use crate::destination::local::StoreError;
-use crate::destination::xray;
+use crate::destination::xray::setup as xray_setup;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
@@ -125,7 +125,7 @@ async fn look_up_aws(
     env: &BTreeMap<String, String>,
 ) -> Option<Result<AwsContext, AwsUnavailable>> {
     let xray = &settings.destinations.xray;
-    let access = xray::setup::aws_access(xray);
+    let access = xray_setup::aws_access(xray);
     let cloudwatch = &settings.destinations.cloudwatch_logs;
     let cloudwatch_shares = cloudwatch_logs::wants_aws(cloudwatch)
         && cloudwatch_logs::same_access(&cloudwatch_logs::aws_access(cloudwatch, xray), &access);
@@ -144,8 +144,7 @@ async fn look_up_cloudwatch_logs_aws(
     let cloudwatch = &settings.destinations.cloudwatch_logs;
     let xray = &settings.destinations.xray;
     let access = cloudwatch_logs::aws_access(cloudwatch, xray);
-    if !cloudwatch_logs::wants_aws(cloudwatch) || cloudwatch_logs::same_access(&access, &xray::setup::aws_access(xray))
-    {
+    if !cloudwatch_logs::wants_aws(cloudwatch) || cloudwatch_logs::same_access(&access, &xray_setup::aws_access(xray)) {
         return None;
     }
     Some(aws::connect(&access, env).await)

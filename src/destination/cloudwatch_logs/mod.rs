@@ -49,7 +49,7 @@ mod exporter;
 mod request;
 mod resources;
 mod settings;
-pub mod setup;
+mod setup;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +59,7 @@ pub use request::LogBatchRequest;
 pub use resources::{KnownResources, MAX_KNOWN_STREAMS};
 pub use settings::{CloudWatchLogsSettings, RequestLogSettings};
 pub use setup::{
-    CloudWatchLogsConfigError, CloudWatchLogsSetup, LOG_GROUP_KEY, LaneConfig, MAX_TAGS, NotStarted, RETENTION_DAYS,
-    aws_access, has_log_group, lane_settings, same_access, set_up, wants_aws,
+    CloudWatchLogsConfigError, LOG_GROUP_KEY, LaneConfig, MAX_TAGS, RETENTION_DAYS, aws_access, has_log_group,
+    same_access, wants_aws,
 };
+pub(crate) use setup::{NotStarted, lane_settings, set_up};

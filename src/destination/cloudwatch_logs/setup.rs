@@ -75,7 +75,7 @@ pub fn same_access(a: &AwsAccess, b: &AwsAccess) -> bool {
 }
 
 /// The lane's settings: the configured signals, and traces too when the request log is on.
-pub fn lane_settings(settings: &CloudWatchLogsSettings) -> LaneSettings {
+pub(crate) fn lane_settings(settings: &CloudWatchLogsSettings) -> LaneSettings {
     let mut lane = settings.lane();
     if settings.request_log.enabled && !lane.signals.contains(&Signal::Traces) {
         lane.signals.push(Signal::Traces);
@@ -85,7 +85,7 @@ pub fn lane_settings(settings: &CloudWatchLogsSettings) -> LaneSettings {
 
 /// Why the destination does not start.
 #[derive(Debug)]
-pub enum NotStarted {
+pub(crate) enum NotStarted {
     /// Off, with the reason shown at start-up and on `/status`.
     Off(String),
     /// A setting CloudWatch Logs would refuse: waggle does not start.
@@ -93,15 +93,15 @@ pub enum NotStarted {
 }
 
 /// A CloudWatch Logs destination ready to start: its `/status` reason and what it is built from.
-pub struct CloudWatchLogsSetup {
+pub(crate) struct CloudWatchLogsSetup {
     /// Why it is on: where PutLogEvents goes, the group and stream templates.
-    pub reason: String,
+    pub(crate) reason: String,
     client: SdkLogsClient,
     config: LaneConfig,
 }
 
 /// The destination ready to start, or why it does not.
-pub fn set_up(
+pub(crate) fn set_up(
     settings: &CloudWatchLogsSettings,
     aws: Option<&Result<AwsContext, AwsUnavailable>>,
     env: &BTreeMap<String, String>,
@@ -132,7 +132,7 @@ pub fn set_up(
 
 impl CloudWatchLogsSetup {
     /// The exporter; credential problems are shown on `status`.
-    pub fn start(self, status: Arc<DestinationStatus>) -> CloudWatchLogs {
+    pub(crate) fn start(self, status: Arc<DestinationStatus>) -> CloudWatchLogs {
         CloudWatchLogs::new(self.client, self.config, status)
     }
 }

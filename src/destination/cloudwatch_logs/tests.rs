@@ -391,6 +391,32 @@ async fn a_failure_to_create_the_stream_is_classified_like_any_other() {
 }
 
 #[tokio::test]
+async fn a_refused_put_is_permanent_and_rejected() {
+    let lane = lane();
+    lane.api.put.lock().unwrap().push_back(Err(service_error("ValidationException", 400)));
+    let failure = lane.exporter.send(&mut request(2)).await.expect_err("refused");
+    assert_eq!(permanent_label(&failure), Some(LossReason::Rejected));
+    assert!(failure.to_string().contains("PutLogEvents"), "{failure}");
+}
+
+#[tokio::test]
+async fn a_refused_put_is_not_a_problem_on_status() {
+    let lane = lane();
+    lane.api.put.lock().unwrap().push_back(Err(service_error("ValidationException", 400)));
+    let _ = lane.exporter.send(&mut request(2)).await;
+    let report = serde_json::to_value(lane.status.report()).expect("status serialises");
+    assert!(report["problem"].is_null(), "{report}");
+}
+
+#[tokio::test]
+async fn refused_credentials_on_put_are_permanent_and_labelled_unauthorized() {
+    let lane = lane();
+    lane.api.put.lock().unwrap().push_back(Err(service_error("ExpiredTokenException", 400)));
+    let failure = lane.exporter.send(&mut request(1)).await.expect_err("refused");
+    assert_eq!(permanent_label(&failure), Some(LossReason::Unauthorized));
+}
+
+#[tokio::test]
 async fn refused_credentials_are_shown_as_a_problem_on_status() {
     let lane = lane();
     lane.api.create_stream.lock().unwrap().push_back(Err(service_error("UnrecognizedClientException", 400)));

@@ -24,7 +24,7 @@ pub mod client;
 pub mod exporter;
 pub mod request;
 mod settings;
-pub mod setup;
+pub(crate) mod setup;
 pub mod telemetry;
 
 pub use client::{SdkXrayClient, XrayClient};

@@ -15,7 +15,7 @@ use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
 
 /// The AWS access the X-Ray destination and the sampling proxy use.
-pub fn aws_access(xray: &XraySettings) -> AwsAccess {
+pub(crate) fn aws_access(xray: &XraySettings) -> AwsAccess {
     AwsAccess {
         region: xray.region.clone(),
         role_arn: xray.role_arn.clone(),
@@ -25,9 +25,9 @@ pub fn aws_access(xray: &XraySettings) -> AwsAccess {
 }
 
 /// An X-Ray destination ready to start: its `/status` reason and what it is built from.
-pub struct XraySetup {
+pub(crate) struct XraySetup {
     /// Why it is on: where PutTraceSegments goes.
-    pub reason: String,
+    pub(crate) reason: String,
     client: SdkXrayClient,
     translation: XrayTranslation,
     max_documents: usize,
@@ -36,13 +36,13 @@ pub struct XraySetup {
 }
 
 /// What runs once the destination is on.
-pub struct XrayParts {
-    pub exporter: Xray,
-    pub telemetry: Option<Telemetry>,
+pub(crate) struct XrayParts {
+    pub(crate) exporter: Xray,
+    pub(crate) telemetry: Option<Telemetry>,
 }
 
 /// The destination ready to start, or why it stays off.
-pub fn set_up(
+pub(crate) fn set_up(
     xray: &XraySettings,
     aws: Option<&Result<AwsContext, AwsUnavailable>>,
     env: &BTreeMap<String, String>,
@@ -77,7 +77,7 @@ pub fn set_up(
 impl XraySetup {
     /// The exporter (credential problems shown on `status`) and, when on, the telemetry
     /// reading the lane's and the UDP receiver's counts.
-    pub fn start(
+    pub(crate) fn start(
         self,
         status: Arc<DestinationStatus>,
         lane: Arc<DestinationCounts>,
