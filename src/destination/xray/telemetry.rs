@@ -29,9 +29,17 @@ const RECORDS_PER_CALL: usize = 10;
 /// Reasons a lane drops segments it could not hold (the daemon's "spillover").
 const SPILLOVER_REASONS: [LossReason; 4] =
     [LossReason::QueueFull, LossReason::DestinationStalled, LossReason::RetriesExhausted, LossReason::Shutdown];
-/// Reasons the X-Ray lane counts segments as refused.
-const REJECTED_REASONS: [LossReason; 4] =
-    [LossReason::TooLarge, LossReason::Invalid, LossReason::Unprocessed, LossReason::Rejected];
+/// Reasons the X-Ray lane counts segments as refused. `Unauthorized` and `InvalidParameter`
+/// are what the shared classifier calls refusals X-Ray's own classification counted as
+/// `Rejected`, so the daemon's count stays the same.
+const REJECTED_REASONS: [LossReason; 6] = [
+    LossReason::TooLarge,
+    LossReason::Invalid,
+    LossReason::Unprocessed,
+    LossReason::Rejected,
+    LossReason::Unauthorized,
+    LossReason::InvalidParameter,
+];
 
 /// Connection problems, as the daemon reports them in its telemetry.
 #[derive(Debug, Default)]
@@ -276,17 +284,25 @@ mod tests {
         for reason in SPILLOVER_REASONS {
             counts.lane.record_dropped(Signal::Traces, reason, 1);
         }
-        counts.lane.record_failed(Signal::Traces, LossReason::TooLarge, 1);
         let record = Totals::read(&counts).record_since(&Totals::default(), SystemTime::UNIX_EPOCH);
         assert_eq!(record.segments_spillover_count(), Some(4));
-        assert_eq!(record.segments_rejected_count(), Some(1));
+    }
+
+    #[test]
+    fn every_refusal_reason_counts_as_rejected() {
+        let counts = counts();
+        for reason in REJECTED_REASONS {
+            counts.lane.record_failed(Signal::Traces, reason, 1);
+        }
+        let record = Totals::read(&counts).record_since(&Totals::default(), SystemTime::UNIX_EPOCH);
+        assert_eq!(record.segments_rejected_count(), Some(6));
     }
 
     #[test]
     fn other_signals_and_reasons_are_left_out() {
         let counts = counts();
         counts.lane.record_sent(Signal::Logs, 9);
-        counts.lane.record_failed(Signal::Traces, LossReason::Unauthorized, 3);
+        counts.lane.record_failed(Signal::Traces, LossReason::InvalidRequest, 3);
         let record = Totals::read(&counts).record_since(&Totals::default(), SystemTime::UNIX_EPOCH);
         assert_eq!(record.segments_sent_count(), Some(0));
         assert_eq!(record.segments_rejected_count(), Some(0));
