@@ -9,22 +9,20 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::StartError;
-use crate::aws::{AwsAccess, AwsContext, AwsUnavailable};
+use crate::aws::{AwsContext, AwsUnavailable};
 use crate::config::{CloudWatchLogsSettings, Settings, XraySettings};
 use crate::destination::Exporter;
-use crate::destination::cloudwatch_logs::{self, CloudWatchLogs, LaneConfig, SdkLogsApi};
+use crate::destination::cloudwatch_logs::{self, NotStarted};
 use crate::destination::honeycomb::{self, Honeycomb, HoneycombSetup};
 use crate::destination::local::{self, LocalSetup, OpenFailed};
-use crate::destination::xray::{BackendErrors, Xray};
-use crate::destination::xray_telemetry::{self, Identity, Telemetry};
+use crate::destination::xray;
 use crate::model::{Destination, Signal};
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
 use crate::store::StoreReader;
-use crate::telemetry::counts::DestinationCounts;
+use crate::telemetry::counts::{DestinationCounts, ReceiverCounts};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::status::DestinationStatus;
-use crate::translate::otlp_to_xray::XrayTranslation;
 
 /// The lanes that were started, and what the admin endpoint shows about them.
 pub struct Destinations {
@@ -37,6 +35,8 @@ pub struct Destinations {
     /// Background work that is not a lane (X-Ray telemetry); stopped at shutdown.
     pub background: JoinSet<()>,
     pub stop_background: CancellationToken,
+    /// What the X-Ray UDP receiver took in and turned away, for the X-Ray daemon telemetry.
+    pub xray_udp_counts: Arc<ReceiverCounts>,
     metrics: Arc<Metrics>,
     abandon: CancellationToken,
     /// Spooled lanes keep their segments under `<data_dir>/spool/<name>`.
@@ -62,6 +62,7 @@ pub fn start(
         store: None,
         background: JoinSet::new(),
         stop_background: CancellationToken::new(),
+        xray_udp_counts: Arc::new(ReceiverCounts::default()),
         metrics: Arc::clone(metrics),
         abandon: abandon.clone(),
         data_dir: settings.data_dir.clone(),
@@ -77,16 +78,6 @@ pub fn start(
     Ok(destinations)
 }
 
-/// The AWS access the X-Ray destination and the sampling proxy use.
-pub fn xray_access(xray: &XraySettings) -> AwsAccess {
-    AwsAccess {
-        region: xray.region.clone(),
-        role_arn: xray.role_arn.clone(),
-        local_mode: xray.local_mode,
-        proxy_address: xray.proxy_address.clone(),
-    }
-}
-
 fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
     let local = &settings.destinations.local;
     let setup = local::setup(local, &settings.data_dir)
@@ -99,7 +90,8 @@ fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Re
         LocalSetup::On(opened) => opened,
     };
     let status = destinations.add_status(Destination::Local, opened.reason, &local.signals);
-    destinations.add(Destination::Local, opened.store, local.lane(), local.spool_options(), status);
+    let counts = destinations.counts(Destination::Local);
+    destinations.add(opened.store, local.lane(), local.spool_options(), status, counts);
     destinations.store_api = Some(crate::admin::store_api::routes(opened.reader.clone()));
     destinations.store = Some(opened.reader);
     Ok(())
@@ -112,126 +104,56 @@ fn start_honeycomb(settings: &Settings, destinations: &mut Destinations) -> Resu
         HoneycombSetup::On { client, reason } => {
             let status = destinations.add_status(Destination::Honeycomb, reason, &honeycomb.signals);
             let exporter = Honeycomb::new(*client, honeycomb, Arc::clone(&status));
-            destinations.add(Destination::Honeycomb, exporter, honeycomb.lane(), honeycomb.spool_options(), status);
+            let counts = destinations.counts(Destination::Honeycomb);
+            destinations.add(exporter, honeycomb.lane(), honeycomb.spool_options(), status, counts);
         }
     }
     Ok(())
 }
 
 fn start_xray(
-    xray: &XraySettings,
+    settings: &XraySettings,
     aws: Option<&Result<AwsContext, AwsUnavailable>>,
     env: &BTreeMap<String, String>,
     destinations: &mut Destinations,
 ) {
-    let context = match aws {
-        _ if !xray.enabled => {
-            destinations.add_off(Destination::Xray, "disabled by destinations.xray.enabled = false", &xray.signals);
-            return;
-        }
-        Some(Ok(context)) => context,
-        Some(Err(unavailable)) => {
-            destinations.add_off(Destination::Xray, &unavailable.to_string(), &xray.signals);
-            return;
-        }
-        None => {
-            destinations.add_off(Destination::Xray, "AWS access was not looked up", &xray.signals);
+    let setup = match xray::setup::set_up(settings, aws, env) {
+        Ok(setup) => setup,
+        Err(off) => {
+            destinations.add_off(Destination::Xray, &off, &settings.signals);
             return;
         }
     };
-    if xray.no_verify_ssl {
-        tracing::warn!(
-            "NoVerifySSL / destinations.xray.no_verify_ssl is not supported: certificates are always verified"
-        );
-    }
-    // The lane retries with its own backoff and counts every attempt; the SDK does not retry.
-    let mut config = aws_sdk_xray::config::Builder::from(&context.sdk_config)
-        .retry_config(aws_sdk_xray::config::retry::RetryConfig::disabled());
-    if let Some(endpoint) = &xray.endpoint {
-        config = config.endpoint_url(endpoint);
-    }
-    let client = aws_sdk_xray::Client::from_conf(config.build());
-    let endpoint = xray.endpoint.clone().or_else(|| env.get("AWS_ENDPOINT_URL_XRAY").cloned());
-    let target = endpoint.map_or_else(|| "the regional endpoint".to_string(), |url| url.to_string());
-    let reason = format!("PutTraceSegments to {target} in {}", context.region);
-    let status = destinations.add_status(Destination::Xray, reason, &xray.signals);
-    let errors = Arc::new(BackendErrors::default());
-    let translation = XrayTranslation {
-        indexed_attributes: xray.indexed_attributes.clone(),
-        index_all_attributes: xray.index_all_attributes,
-        validate_trace_id_time: xray.validate_trace_id_time,
-    };
-    let exporter =
-        Xray::new(client.clone(), translation, xray.max_documents_per_call, xray.timeout, Arc::clone(&errors));
-    destinations.add(Destination::Xray, exporter, xray.lane(), xray.spool_options(), status);
-    if xray.telemetry {
-        let telemetry = Telemetry {
-            client,
-            metrics: Arc::clone(&destinations.metrics),
-            errors,
-            identity: Identity::from_env(env, xray.resource_arn.clone()),
-            interval: xray.telemetry_interval,
-        };
-        destinations.background.spawn(xray_telemetry::run(telemetry, destinations.stop_background.clone()));
+    let status = destinations.add_status(Destination::Xray, setup.reason.clone(), &settings.signals);
+    // The telemetry reads what the lane counts, and what the UDP receiver counts.
+    let counts = destinations.counts(Destination::Xray);
+    let parts = setup.start(Arc::clone(&status), Arc::clone(&counts), Arc::clone(&destinations.xray_udp_counts));
+    destinations.add(parts.exporter, settings.lane(), settings.spool_options(), status, counts);
+    if let Some(telemetry) = parts.telemetry {
+        destinations.background.spawn(xray::telemetry::run(telemetry, destinations.stop_background.clone()));
     }
 }
 
 fn start_cloudwatch_logs(
-    cloudwatch: &CloudWatchLogsSettings,
+    settings: &CloudWatchLogsSettings,
     aws: Option<&Result<AwsContext, AwsUnavailable>>,
     env: &BTreeMap<String, String>,
     destinations: &mut Destinations,
 ) -> Result<(), StartError> {
     let name = Destination::CloudWatchLogs;
-    let mut lane = cloudwatch.lane();
-    if cloudwatch.request_log.enabled && !lane.signals.contains(&Signal::Traces) {
-        lane.signals.push(Signal::Traces);
-    }
-    if !cloudwatch.enabled {
-        destinations.add_off(name, "disabled by destinations.cloudwatch_logs.enabled = false", &lane.signals);
-        return Ok(());
-    }
-    if !cloudwatch_logs::has_log_group(cloudwatch) {
-        let reason = format!("no log group configured ({})", cloudwatch_logs::LOG_GROUP_KEY);
-        destinations.add_off(name, &reason, &lane.signals);
-        return Ok(());
-    }
-    let config = LaneConfig::from_settings(cloudwatch).map_err(StartError::CloudWatchLogs)?;
-    let context = match aws {
-        Some(Ok(context)) => context,
-        Some(Err(unavailable)) => {
-            destinations.add_off(name, &unavailable.to_string(), &lane.signals);
+    let lane = cloudwatch_logs::lane_settings(settings);
+    let setup = match cloudwatch_logs::set_up(settings, aws, env) {
+        Ok(setup) => setup,
+        Err(NotStarted::Off(reason)) => {
+            destinations.add_off(name, &reason, &lane.signals);
             return Ok(());
         }
-        None => {
-            destinations.add_off(name, "AWS access was not looked up", &lane.signals);
-            return Ok(());
-        }
+        Err(NotStarted::Invalid(error)) => return Err(StartError::CloudWatchLogs(error)),
     };
-    // The lane retries (with its backoff, budget and counters); the SDK's own retries would
-    // hide throttling from them.
-    let mut config_builder = aws_sdk_cloudwatchlogs::config::Builder::from(&context.sdk_config)
-        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled());
-    if let Some(endpoint) = &cloudwatch.endpoint {
-        config_builder = config_builder.endpoint_url(endpoint);
-    }
-    let client = aws_sdk_cloudwatchlogs::Client::from_conf(config_builder.build());
-    let endpoint = cloudwatch
-        .endpoint
-        .clone()
-        .or_else(|| env.get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS").cloned())
-        .or_else(|| env.get("AWS_ENDPOINT_URL").cloned());
-    let target = endpoint.unwrap_or_else(|| "the regional endpoint".to_string());
-    let mut reason = format!(
-        "PutLogEvents to {target} in {}: log group {}, stream {}",
-        context.region, config.translation.group, config.translation.stream
-    );
-    if let Some(request_log) = &config.request_log {
-        reason.push_str(&format!("; request log to {} / {}", request_log.group, request_log.stream));
-    }
-    let status = destinations.add_status(name, reason, &lane.signals);
-    let exporter = CloudWatchLogs::new(SdkLogsApi::new(client, cloudwatch.timeout), config, Arc::clone(&status));
-    destinations.add(name, exporter, lane, cloudwatch.spool_options(), status);
+    let status = destinations.add_status(name, setup.reason.clone(), &lane.signals);
+    let exporter = setup.start(Arc::clone(&status));
+    let counts = destinations.counts(name);
+    destinations.add(exporter, lane, settings.spool_options(), status, counts);
     Ok(())
 }
 
@@ -248,20 +170,26 @@ impl Destinations {
         self.statuses.push(Arc::new(DestinationStatus::new(name, false, reason, names)));
     }
 
-    /// Starts the lane of an enabled destination, with its disk spool when `spool` is set. A
-    /// spool that cannot be opened leaves the lane in memory only, said at ERROR and on
-    /// `/status`: the other destinations still start.
+    /// The counts a destination's lane records into (made before the lane when something else,
+    /// such as the X-Ray telemetry, reads them too).
+    fn counts(&self, name: Destination) -> Arc<DestinationCounts> {
+        Arc::new(DestinationCounts::new(name, Arc::clone(&self.metrics)))
+    }
+
+    /// Starts the lane of an enabled destination (named by its status), with its disk spool
+    /// when `spool` is set. A spool that cannot be opened leaves the lane in memory only, said
+    /// at ERROR and on `/status`: the other destinations still start.
     fn add<E: Exporter>(
         &mut self,
-        name: Destination,
         exporter: E,
         lane: LaneSettings,
         spool: Option<SpoolOptions>,
         status: Arc<DestinationStatus>,
+        counts: Arc<DestinationCounts>,
     ) {
+        let name = status.name;
         self.metrics.show_destination(name, &lane.signals);
         let directory = spool::lane_directory(&self.data_dir, name);
-        let counts = Arc::new(DestinationCounts::new(name, Arc::clone(&self.metrics)));
         let spool = match spool {
             Some(options) => match Spool::open(&directory, options, Arc::clone(&counts)) {
                 Ok(spool) => Some(spool),

@@ -22,6 +22,7 @@ use crate::aws::{self, AwsContext, AwsUnavailable};
 use crate::config::Settings;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::destination::honeycomb::HoneycombError;
+use crate::destination::xray::setup as xray_setup;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
@@ -84,7 +85,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     ));
 
     let stop_receivers = CancellationToken::new();
-    let mut receivers = start_receivers(&settings, &mut listeners, &router, &metrics, &stop_receivers);
+    let xray_udp_counts = Arc::clone(&destinations.xray_udp_counts);
+    let mut receivers =
+        start_receivers(&settings, &mut listeners, &router, &metrics, &xray_udp_counts, &stop_receivers);
     if let Some(listener) = listeners.xray_tcp.take() {
         let proxy = Arc::new(sampling_proxy_for(&settings, aws.as_ref())?);
         let (metrics, stop) = (Arc::clone(&metrics), stop_receivers.clone());
@@ -126,7 +129,7 @@ async fn look_up_aws(
     env: &BTreeMap<String, String>,
 ) -> Option<Result<AwsContext, AwsUnavailable>> {
     let xray = &settings.destinations.xray;
-    let access = destinations::xray_access(xray);
+    let access = xray_setup::aws_access(xray);
     let cloudwatch = &settings.destinations.cloudwatch_logs;
     let cloudwatch_shares = cloudwatch_logs::wants_aws(cloudwatch)
         && cloudwatch_logs::same_access(&cloudwatch_logs::aws_access(cloudwatch, xray), &access);
@@ -145,9 +148,7 @@ async fn look_up_cloudwatch_logs_aws(
     let cloudwatch = &settings.destinations.cloudwatch_logs;
     let xray = &settings.destinations.xray;
     let access = cloudwatch_logs::aws_access(cloudwatch, xray);
-    if !cloudwatch_logs::wants_aws(cloudwatch)
-        || cloudwatch_logs::same_access(&access, &destinations::xray_access(xray))
-    {
+    if !cloudwatch_logs::wants_aws(cloudwatch) || cloudwatch_logs::same_access(&access, &xray_setup::aws_access(xray)) {
         return None;
     }
     Some(aws::connect(&access, env).await)
@@ -181,6 +182,7 @@ fn start_receivers(
     listeners: &mut Listeners,
     router: &Arc<Router>,
     metrics: &Arc<Metrics>,
+    xray_udp_counts: &Arc<ReceiverCounts>,
     stop: &CancellationToken,
 ) -> JoinSet<()> {
     let mut receivers = JoinSet::new();
@@ -207,7 +209,7 @@ fn start_receivers(
     if let Some(socket) = listeners.xray_udp.take() {
         metrics.show_receiver("xray_udp", &[Signal::Traces]);
         let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
-        let counts = Arc::new(ReceiverCounts::default());
+        let counts = Arc::clone(xray_udp_counts);
         receivers.spawn(async move {
             if let Err(error) = xray_udp::serve(socket, router, metrics, counts, stop).await {
                 tracing::error!(%error, "X-Ray UDP receiver stopped");

@@ -16,5 +16,8 @@ pub use load::{
 pub use secret::{REDACTED, Secret};
 pub use settings::*;
 
+// Each destination keeps its settings in its own folder; named here as they always were.
+pub use crate::destination::cloudwatch_logs::{CloudWatchLogsSettings, RequestLogSettings};
 pub use crate::destination::honeycomb::{HoneycombRegion, HoneycombSettings};
 pub use crate::destination::local::LocalStoreSettings;
+pub use crate::destination::xray::XraySettings;

@@ -2,20 +2,16 @@
 //!
 //! `config/waggle.toml` documents each key; a test keeps the two in step.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
+use crate::destination::cloudwatch_logs::CloudWatchLogsSettings;
 use crate::destination::honeycomb::HoneycombSettings;
 use crate::destination::local::LocalStoreSettings;
-use crate::model::Signal;
-use crate::pipeline::lane::LaneSettings;
-use crate::pipeline::retry::RetryPolicy;
-use crate::pipeline::spool::SpoolOptions;
-use crate::translate::otlp_to_cloudwatch::MessageFormat;
+use crate::destination::xray::XraySettings;
 
 /// Everything waggle can be told.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -287,162 +283,4 @@ pub enum Compression {
     Zstd,
     Gzip,
     None,
-}
-
-destination_settings! {
-    /// AWS X-Ray, through PutTraceSegments. On when an AWS region and credentials are found.
-    pub struct XraySettings {
-        /// Send to X-Ray when a region and credentials are found; false keeps it off.
-        pub enabled: bool,
-        /// AWS region; else AWS_REGION, the shared profile, or (unless local_mode) instance metadata.
-        pub region: Option<String>,
-        /// X-Ray API URL; else AWS_ENDPOINT_URL_XRAY, AWS_ENDPOINT_URL, or the region's endpoint.
-        pub endpoint: Option<String>,
-        /// A role to assume for every X-Ray call (session name "waggle").
-        pub role_arn: Option<String>,
-        /// Reported with the daemon telemetry (PutTelemetryRecords).
-        pub resource_arn: Option<String>,
-        /// Skip EC2 instance metadata (region, credentials, hostname), as the daemon's -o.
-        pub local_mode: bool,
-        /// An HTTPS proxy for X-Ray calls, e.g. "http://proxy:3128"; else HTTPS_PROXY.
-        pub proxy_address: Option<String>,
-        /// Accepted for compatibility with the daemon's NoVerifySSL; waggle always verifies
-        /// certificates and says so at start-up when this is set.
-        pub no_verify_ssl: bool,
-        /// Documents per PutTraceSegments call (X-Ray's cap is 50).
-        pub max_documents_per_call: usize,
-        /// Time allowed for one PutTraceSegments call.
-        #[serde(with = "humantime_serde")]
-        pub timeout: Duration,
-        /// Send the daemon's telemetry (PutTelemetryRecords) after the first segment.
-        pub telemetry: bool,
-        /// How often telemetry is sent (the daemon: every minute).
-        #[serde(with = "humantime_serde")]
-        pub telemetry_interval: Duration,
-        /// OpenTelemetry span attributes sent as X-Ray annotations (searchable); the rest go to metadata.
-        pub indexed_attributes: Vec<String>,
-        /// Send every (string, number, bool) span attribute as an annotation, at most 50 per document.
-        pub index_all_attributes: bool,
-        /// Refuse OpenTelemetry trace ids whose first 8 hex digits are not a recent time (X-Ray
-        /// accepts random W3C ids since 2023, so this is off by default).
-        pub validate_trace_id_time: bool,
-    }
-}
-
-impl Default for XraySettings {
-    fn default() -> Self {
-        XraySettings {
-            enabled: true,
-            region: None,
-            endpoint: None,
-            role_arn: None,
-            resource_arn: None,
-            local_mode: false,
-            proxy_address: None,
-            no_verify_ssl: false,
-            max_documents_per_call: 50,
-            timeout: Duration::from_secs(5),
-            telemetry: true,
-            telemetry_interval: Duration::from_secs(60),
-            indexed_attributes: Vec::new(),
-            index_all_attributes: false,
-            validate_trace_id_time: false,
-            signals: vec![Signal::Traces],
-            queue_size: ByteSize::mib(16),
-            batch_max_items: 50,
-            batch_max_size: ByteSize::mib(4),
-            batch_timeout: Duration::from_secs(1),
-            senders: 8,
-            retry: RetryPolicy::default(),
-            spool: true,
-            spool_max_size: ByteSize::mib(256),
-        }
-    }
-}
-
-destination_settings! {
-    /// AWS CloudWatch Logs, through PutLogEvents. On when AWS access is found and a log group
-    /// is configured. Region, role, local mode and proxy default to the X-Ray destination's.
-    pub struct CloudWatchLogsSettings {
-        /// Send to CloudWatch Logs when AWS access is found and `log_group` is set; false keeps it off.
-        pub enabled: bool,
-        /// Log group name template, e.g. "/waggle/{service.name}"; unset keeps the destination off.
-        pub log_group: Option<String>,
-        /// Log stream name template; `{date}` is the event's UTC date.
-        pub log_stream: String,
-        /// `json` (the record as a JSON object) or `raw` (the body as text).
-        pub message_format: MessageFormat,
-        /// Retention set on log groups waggle creates (PutRetentionPolicy); unset: never expire.
-        pub retention_days: Option<u32>,
-        /// Tags put on log groups waggle creates.
-        pub tags: BTreeMap<String, String>,
-        /// AWS region; else `destinations.xray.region`, AWS_REGION, the profile or instance metadata.
-        pub region: Option<String>,
-        /// CloudWatch Logs API URL; else AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, AWS_ENDPOINT_URL or the region's.
-        pub endpoint: Option<String>,
-        /// A role to assume for CloudWatch Logs calls; else `destinations.xray.role_arn`.
-        pub role_arn: Option<String>,
-        /// Skip EC2 instance metadata; else `destinations.xray.local_mode`.
-        pub local_mode: Option<bool>,
-        /// An HTTPS proxy for CloudWatch Logs calls; else `destinations.xray.proxy_address`, HTTPS_PROXY.
-        pub proxy_address: Option<String>,
-        /// Time allowed for one CloudWatch Logs call.
-        #[serde(with = "humantime_serde")]
-        pub timeout: Duration,
-        /// One access-log event per server span (the lane then also takes traces).
-        pub request_log: RequestLogSettings,
-    }
-}
-
-impl Default for CloudWatchLogsSettings {
-    fn default() -> Self {
-        CloudWatchLogsSettings {
-            enabled: true,
-            log_group: None,
-            log_stream: "{host.name}/{date}".into(),
-            message_format: MessageFormat::Json,
-            retention_days: None,
-            tags: BTreeMap::new(),
-            region: None,
-            endpoint: None,
-            role_arn: None,
-            local_mode: None,
-            proxy_address: None,
-            timeout: Duration::from_secs(10),
-            request_log: RequestLogSettings::default(),
-            signals: vec![Signal::Logs],
-            queue_size: ByteSize::mib(32),
-            batch_max_items: 10_000,
-            batch_max_size: ByteSize::mib(1),
-            batch_timeout: Duration::from_secs(1),
-            senders: 4,
-            spool: true,
-            spool_max_size: ByteSize::mib(256),
-            retry: RetryPolicy::default(),
-        }
-    }
-}
-
-/// The CloudWatch Logs request log: server spans summarised as one access-log event each.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RequestLogSettings {
-    pub enabled: bool,
-    /// Log group name template; unset: the destination's `log_group`.
-    pub log_group: Option<String>,
-    /// Log stream name template.
-    pub log_stream: String,
-    /// `json` (an object per request) or `raw` (a common-log-style line).
-    pub message_format: MessageFormat,
-}
-
-impl Default for RequestLogSettings {
-    fn default() -> Self {
-        RequestLogSettings {
-            enabled: false,
-            log_group: None,
-            log_stream: "{host.name}/requests/{date}".into(),
-            message_format: MessageFormat::Json,
-        }
-    }
 }

@@ -8,7 +8,6 @@ pub mod honeycomb;
 pub mod local;
 pub mod otlp_body;
 pub mod xray;
-pub mod xray_telemetry;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,11 +1,19 @@
 //! From `destinations.cloudwatch_logs` settings to what the lane runs with: whether it wants
-//! AWS access at all, which access (its own keys, else the X-Ray destination's), and the
-//! templates, retention and tags checked once at start-up, each error naming its key.
+//! AWS access at all, which access (its own keys, else the X-Ray destination's), the
+//! templates, retention and tags checked once at start-up, each error naming its key, and the
+//! exporter ready to start or the reason it stays off ([`set_up`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use crate::aws::AwsAccess;
-use crate::config::{CloudWatchLogsSettings, XraySettings};
+use super::client::SdkLogsClient;
+use super::exporter::CloudWatchLogs;
+use super::settings::CloudWatchLogsSettings;
+use crate::aws::{AwsAccess, AwsContext, AwsUnavailable, access, client};
+use crate::destination::xray::XraySettings;
+use crate::model::Signal;
+use crate::pipeline::lane::LaneSettings;
+use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_cloudwatch::{CloudWatchTranslation, NameKind, RequestLog, Template, TemplateError};
 
 /// The retention periods CloudWatch Logs offers (PutRetentionPolicy `retentionInDays`).
@@ -64,6 +72,69 @@ pub fn same_access(a: &AwsAccess, b: &AwsAccess) -> bool {
         && a.role_arn == b.role_arn
         && a.local_mode == b.local_mode
         && a.proxy_address == b.proxy_address
+}
+
+/// The lane's settings: the configured signals, and traces too when the request log is on.
+pub(crate) fn lane_settings(settings: &CloudWatchLogsSettings) -> LaneSettings {
+    let mut lane = settings.lane();
+    if settings.request_log.enabled && !lane.signals.contains(&Signal::Traces) {
+        lane.signals.push(Signal::Traces);
+    }
+    lane
+}
+
+/// Why the destination does not start.
+#[derive(Debug)]
+pub(crate) enum NotStarted {
+    /// Off, with the reason shown at start-up and on `/status`.
+    Off(String),
+    /// A setting CloudWatch Logs would refuse: waggle does not start.
+    Invalid(CloudWatchLogsConfigError),
+}
+
+/// A CloudWatch Logs destination ready to start: its `/status` reason and what it is built from.
+pub(crate) struct CloudWatchLogsSetup {
+    /// Why it is on: where PutLogEvents goes, the group and stream templates.
+    pub(crate) reason: String,
+    client: SdkLogsClient,
+    config: LaneConfig,
+}
+
+/// The destination ready to start, or why it does not.
+pub(crate) fn set_up(
+    settings: &CloudWatchLogsSettings,
+    aws: Option<&Result<AwsContext, AwsUnavailable>>,
+    env: &BTreeMap<String, String>,
+) -> Result<CloudWatchLogsSetup, NotStarted> {
+    if !settings.enabled {
+        return Err(NotStarted::Off("disabled by destinations.cloudwatch_logs.enabled = false".to_string()));
+    }
+    if !has_log_group(settings) {
+        return Err(NotStarted::Off(format!("no log group configured ({LOG_GROUP_KEY})")));
+    }
+    let config = LaneConfig::from_settings(settings).map_err(NotStarted::Invalid)?;
+    let context = access::usable(aws).map_err(NotStarted::Off)?;
+    let sdk_client = client::cloudwatch_logs_client(context, settings.endpoint.as_deref());
+    let target = client::endpoint_description(
+        settings.endpoint.as_deref(),
+        env,
+        &["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL"],
+    );
+    let mut reason = format!(
+        "PutLogEvents to {target} in {}: log group {}, stream {}",
+        context.region, config.translation.group, config.translation.stream
+    );
+    if let Some(request_log) = &config.request_log {
+        reason.push_str(&format!("; request log to {} / {}", request_log.group, request_log.stream));
+    }
+    Ok(CloudWatchLogsSetup { reason, client: SdkLogsClient::new(sdk_client, settings.timeout), config })
+}
+
+impl CloudWatchLogsSetup {
+    /// The exporter; credential problems are shown on `status`.
+    pub(crate) fn start(self, status: Arc<DestinationStatus>) -> CloudWatchLogs {
+        CloudWatchLogs::new(self.client, self.config, status)
+    }
 }
 
 /// What the lane needs from the settings, checked.

@@ -1,4 +1,4 @@
-//! Tests for the CloudWatch Logs lane's decisions, against a scripted [`LogsApi`]: which calls it
+//! Tests for the CloudWatch Logs lane's decisions, against a scripted [`LogsClient`]: which calls it
 //! makes to create groups and streams, how each failure is classified, and how a request is
 //! narrowed and reported across retries.
 
@@ -17,8 +17,13 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::*;
+use crate::aws::AwsCallError;
+use crate::aws::classify::classify;
 use crate::config::{CloudWatchLogsSettings, XraySettings};
-use crate::model::{Batch, Destination, LossReason};
+use crate::destination::{ExportError, Exporter};
+use crate::model::{Batch, Destination, LossReason, SharedBatch, Signal};
+use crate::telemetry::status::DestinationStatus;
+use crate::translate::otlp_to_cloudwatch::{EventBatch, MAX_EVENT_AGE, unix_ms};
 use crate::translate::otlp_to_cloudwatch::{LogEvent, MAX_EVENT_LEAD, MessageFormat};
 
 // ---- a scripted CloudWatch Logs ------------------------------------------------------------
@@ -37,13 +42,13 @@ enum Call {
 #[derive(Default)]
 struct ScriptedApi {
     calls: Mutex<Vec<Call>>,
-    create_group: Mutex<VecDeque<Result<(), ApiError>>>,
-    retention: Mutex<VecDeque<Result<(), ApiError>>>,
-    create_stream: Mutex<VecDeque<Result<(), ApiError>>>,
-    put: Mutex<VecDeque<Result<Option<RejectedLogEventsInfo>, ApiError>>>,
+    create_group: Mutex<VecDeque<Result<(), AwsCallError>>>,
+    retention: Mutex<VecDeque<Result<(), AwsCallError>>>,
+    create_stream: Mutex<VecDeque<Result<(), AwsCallError>>>,
+    put: Mutex<VecDeque<Result<Option<RejectedLogEventsInfo>, AwsCallError>>>,
 }
 
-fn next<T: Default>(queue: &Mutex<VecDeque<Result<T, ApiError>>>) -> Result<T, ApiError> {
+fn next<T: Default>(queue: &Mutex<VecDeque<Result<T, AwsCallError>>>) -> Result<T, AwsCallError> {
     queue.lock().expect("script lock").pop_front().unwrap_or_else(|| Ok(T::default()))
 }
 
@@ -53,18 +58,18 @@ impl ScriptedApi {
     }
 }
 
-impl LogsApi for Arc<ScriptedApi> {
-    async fn create_log_group(&self, group: &str, tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
+impl LogsClient for Arc<ScriptedApi> {
+    async fn create_log_group(&self, group: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsCallError> {
         self.record(Call::CreateLogGroup { group: group.into(), tags: tags.clone() });
         next(&self.create_group)
     }
 
-    async fn put_retention_policy(&self, group: &str, days: i32) -> Result<(), ApiError> {
+    async fn put_retention_policy(&self, group: &str, days: i32) -> Result<(), AwsCallError> {
         self.record(Call::PutRetentionPolicy { group: group.into(), days });
         next(&self.retention)
     }
 
-    async fn create_log_stream(&self, group: &str, stream: &str) -> Result<(), ApiError> {
+    async fn create_log_stream(&self, group: &str, stream: &str) -> Result<(), AwsCallError> {
         self.record(Call::CreateLogStream { group: group.into(), stream: stream.into() });
         next(&self.create_stream)
     }
@@ -74,27 +79,27 @@ impl LogsApi for Arc<ScriptedApi> {
         group: &str,
         stream: &str,
         events: &[LogEvent],
-    ) -> Result<Option<RejectedLogEventsInfo>, ApiError> {
+    ) -> Result<Option<RejectedLogEventsInfo>, AwsCallError> {
         let messages = events.iter().map(|event| event.message.clone()).collect();
         self.record(Call::PutLogEvents { group: group.into(), stream: stream.into(), messages });
         next(&self.put)
     }
 }
 
-fn service_error(code: &str, status: u16) -> ApiError {
-    ApiError::Service { code: code.into(), message: format!("{code} happened"), status }
+fn service_error(code: &str, status: u16) -> AwsCallError {
+    AwsCallError::Service { code: code.into(), message: format!("{code} happened"), status }
 }
 
-fn not_found() -> ApiError {
+fn not_found() -> AwsCallError {
     service_error("ResourceNotFoundException", 400)
 }
 
-fn already_exists() -> ApiError {
+fn already_exists() -> AwsCallError {
     service_error("ResourceAlreadyExistsException", 400)
 }
 
-fn throttled() -> ApiError {
-    ApiError::Service { code: "ThrottlingException".into(), message: "Rate exceeded".into(), status: 400 }
+fn throttled() -> AwsCallError {
+    AwsCallError::Service { code: "ThrottlingException".into(), message: "Rate exceeded".into(), status: 400 }
 }
 
 // ---- the lane under test -------------------------------------------------------------------
@@ -199,9 +204,9 @@ fn http_429_and_5xx_are_retried_whatever_the_code() {
 #[test]
 fn network_errors_timeouts_and_unreadable_answers_are_retried() {
     for failure in [
-        ApiError::Network("connection refused".into()),
-        ApiError::Timeout("no answer within 10s".into()),
-        ApiError::BadResponse("truncated body".into()),
+        AwsCallError::Network("connection refused".into()),
+        AwsCallError::Timeout("no answer within 10s".into()),
+        AwsCallError::BadResponse("truncated body".into()),
     ] {
         assert!(matches!(classify("PutLogEvents", "g / s", &failure), ExportError::Retryable { .. }), "{failure}");
     }
@@ -209,7 +214,7 @@ fn network_errors_timeouts_and_unreadable_answers_are_retried() {
 
 #[test]
 fn invalid_parameter_is_permanent_and_keeps_cloudwatchs_message() {
-    let error = ApiError::Service {
+    let error = AwsCallError::Service {
         code: "InvalidParameterException".into(),
         message: "Log events in a single PutLogEvents request must be in chronological order.".into(),
         status: 400,
@@ -383,6 +388,32 @@ async fn a_failure_to_create_the_stream_is_classified_like_any_other() {
     assert_eq!(permanent_label(&failure), Some(LossReason::InvalidParameter));
     assert!(failure.to_string().contains("CreateLogStream"), "{failure}");
     assert_eq!(lane.calls(), vec![create_stream()], "no PutLogEvents without a stream");
+}
+
+#[tokio::test]
+async fn a_refused_put_is_permanent_and_rejected() {
+    let lane = lane();
+    lane.api.put.lock().unwrap().push_back(Err(service_error("ValidationException", 400)));
+    let failure = lane.exporter.send(&mut request(2)).await.expect_err("refused");
+    assert_eq!(permanent_label(&failure), Some(LossReason::Rejected));
+    assert!(failure.to_string().contains("PutLogEvents"), "{failure}");
+}
+
+#[tokio::test]
+async fn a_refused_put_is_not_a_problem_on_status() {
+    let lane = lane();
+    lane.api.put.lock().unwrap().push_back(Err(service_error("ValidationException", 400)));
+    let _ = lane.exporter.send(&mut request(2)).await;
+    let report = serde_json::to_value(lane.status.report()).expect("status serialises");
+    assert!(report["problem"].is_null(), "{report}");
+}
+
+#[tokio::test]
+async fn refused_credentials_on_put_are_permanent_and_labelled_unauthorized() {
+    let lane = lane();
+    lane.api.put.lock().unwrap().push_back(Err(service_error("ExpiredTokenException", 400)));
+    let failure = lane.exporter.send(&mut request(1)).await.expect_err("refused");
+    assert_eq!(permanent_label(&failure), Some(LossReason::Unauthorized));
 }
 
 #[tokio::test]

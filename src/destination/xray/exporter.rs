@@ -1,134 +1,49 @@
-//! The AWS X-Ray destination: PutTraceSegments with at most 50 documents per call.
-//!
-//! Segments from X-Ray SDKs are sent exactly as received (the daemon header line removed);
-//! OpenTelemetry spans are translated to segment documents here, on the lane's task
-//! ([`crate::translate::otlp_to_xray`]). An X-Ray SDK segment is never also sent translated.
-//! What X-Ray answers, per document, decides what happens next:
-//!
-//! | outcome | what waggle does |
-//! |---|---|
-//! | processed | counted as sent; one INFO line per call, as the daemon logs it |
-//! | unprocessed, throttling or internal error | retried with backoff (only those documents) |
-//! | unprocessed, anything else (`InvalidTraceId`, `MissingParam`, …) | counted as failed, WARN with id, trace id, code and message |
-//! | a document over 64 KiB | refused before sending, counted, WARN with its id |
-//! | the call throttled (429) or failed (5xx, network, timeout) | retried with backoff |
-//! | the call refused (other 4xx) | counted as failed with X-Ray's message |
+//! The X-Ray exporter: sends each request with PutTraceSegments and settles X-Ray's answer,
+//! retrying only the documents left unprocessed for a reason worth retrying.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_xray::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_xray::operation::put_trace_segments::PutTraceSegmentsError;
 use aws_sdk_xray::types::UnprocessedTraceSegment;
 
+use super::client::{SdkXrayClient, XrayClient};
+use super::request::{MAX_DOCUMENTS_PER_CALL, XrayRequest, into_requests, raw_documents, translated_documents};
+use super::telemetry::BackendErrors;
+use crate::aws::classify::{classify_and_report, is_retryable_code};
 use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
-use crate::model::LossReason;
-use crate::model::{Payload, SharedBatch, Signal};
+use crate::model::{LossReason, SharedBatch, Signal};
 use crate::telemetry::ratelimit::LogLimiter;
+use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
 
-/// X-Ray's limit on one segment document ("64 KB"). Raw SDK documents are refused only past
-/// 64 KiB (a UDP datagram cannot even carry that much); translated documents are kept under
-/// the stricter 64,000 bytes by the translation itself.
-pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
-
-/// X-Ray's cap on documents per PutTraceSegments call.
-pub const MAX_DOCUMENTS_PER_CALL: usize = 50;
-
-/// One segment document on its way to X-Ray.
-#[derive(Debug, Clone)]
-pub struct Document {
-    pub json: String,
-    pub id: String,
-    pub trace_id: String,
-}
-
-/// One PutTraceSegments call.
-#[derive(Debug)]
-pub struct XrayRequest {
-    documents: Vec<Document>,
-}
-
-/// Connection problems, as the daemon reports them in its telemetry.
-#[derive(Debug, Default)]
-pub struct BackendErrors {
-    pub timeout: AtomicI32,
-    pub connection_refused: AtomicI32,
-    pub http_4xx: AtomicI32,
-    pub http_5xx: AtomicI32,
-    pub unknown_host: AtomicI32,
-    pub other: AtomicI32,
-}
-
 /// Sends segment documents to X-Ray.
-pub struct Xray {
-    client: aws_sdk_xray::Client,
+pub struct Xray<C: XrayClient = SdkXrayClient> {
+    client: C,
     translation: XrayTranslation,
     max_documents: usize,
-    timeout: Duration,
     errors: Arc<BackendErrors>,
+    status: Arc<DestinationStatus>,
     unprocessed_log: LogLimiter,
 }
 
-impl Xray {
+impl<C: XrayClient> Xray<C> {
+    /// An exporter sending at most `max_documents` (1 to 50) per call; connection problems are
+    /// counted in `errors` (for the daemon telemetry), credential problems shown on `status`.
     pub fn new(
-        client: aws_sdk_xray::Client,
+        client: C,
         translation: XrayTranslation,
         max_documents: usize,
-        timeout: Duration,
         errors: Arc<BackendErrors>,
+        status: Arc<DestinationStatus>,
     ) -> Self {
         Xray {
             client,
             translation,
             max_documents: max_documents.clamp(1, MAX_DOCUMENTS_PER_CALL),
-            timeout,
             errors,
+            status,
             unprocessed_log: LogLimiter::new(Duration::from_secs(10)),
-        }
-    }
-
-    fn classify_failure(&self, error: &SdkError<PutTraceSegmentsError>) -> ExportError {
-        let reason = format!("PutTraceSegments failed: {}", crate::telemetry::error_text::chain(error));
-        match error {
-            SdkError::ServiceError(service) => {
-                let status = service.raw().status().as_u16();
-                let throttled = service.err().code().is_some_and(is_throttling_code) || status == 429;
-                if status >= 500 {
-                    self.errors.http_5xx.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    self.errors.http_4xx.fetch_add(1, Ordering::Relaxed);
-                }
-                if throttled || status >= 500 {
-                    ExportError::retryable(reason)
-                } else {
-                    ExportError::permanent(LossReason::Rejected, reason)
-                }
-            }
-            SdkError::TimeoutError(_) => {
-                self.errors.timeout.fetch_add(1, Ordering::Relaxed);
-                ExportError::retryable(reason)
-            }
-            SdkError::DispatchFailure(failure) => {
-                let counter = if reason.contains("dns error") || reason.contains("failed to lookup") {
-                    &self.errors.unknown_host
-                } else if reason.contains("Connection refused") || reason.contains("connection refused") {
-                    &self.errors.connection_refused
-                } else if failure.is_timeout() {
-                    &self.errors.timeout
-                } else {
-                    &self.errors.other
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                ExportError::retryable(reason)
-            }
-            SdkError::ConstructionFailure(_) => ExportError::permanent(LossReason::InvalidRequest, reason),
-            _ => {
-                self.errors.other.fetch_add(1, Ordering::Relaxed);
-                ExportError::retryable(reason)
-            }
         }
     }
 
@@ -186,91 +101,7 @@ impl Xray {
     }
 }
 
-impl Xray {
-    /// OpenTelemetry spans of a batch as segment documents.
-    fn translated_documents(&self, batches: &[SharedBatch], rejected: &mut Vec<Rejected>) -> Vec<Document> {
-        let mut documents = Vec::new();
-        let now = SystemTime::now();
-        for batch in batches {
-            let Payload::Traces(request) = &batch.payload else { continue };
-            let request = match request.decoded() {
-                Ok(request) => request,
-                Err(error) => {
-                    rejected.push(Rejected::undecodable(batch.items, &error));
-                    continue;
-                }
-            };
-            let translated = self.translation.translate(&request.resource_spans, now);
-            rejected.extend(translated.rejected);
-            if translated.trimmed > 0 {
-                tracing::debug!(
-                    destination = "xray",
-                    documents = translated.trimmed,
-                    "trimmed metadata to fit X-Ray's document limit"
-                );
-            }
-            for document in translated.documents {
-                // serde_json writes UTF-8; a failure here would be a bug, reported not hidden.
-                match String::from_utf8(document.json) {
-                    Ok(json) => documents.push(Document { json, id: document.id, trace_id: document.trace_id }),
-                    Err(_) => rejected.push(Rejected {
-                        items: 1,
-                        reason: LossReason::Invalid,
-                        detail: format!("span {} translated to non-UTF-8", document.id),
-                    }),
-                }
-            }
-        }
-        documents
-    }
-}
-
-/// X-Ray's throttling codes.
-fn is_throttling_code(code: &str) -> bool {
-    code.contains("Throttl") || code == "TooManyRequestsException" || code == "RequestLimitExceeded"
-}
-
-/// Unprocessed-segment codes worth sending again.
-fn is_retryable_code(code: &str) -> bool {
-    is_throttling_code(code) || matches!(code, "InternalFailure" | "InternalError" | "ServiceUnavailable")
-}
-
-/// The raw documents of a batch, refusing those X-Ray would refuse for their size.
-fn raw_documents(batches: &[SharedBatch], rejected: &mut Vec<Rejected>) -> Vec<Document> {
-    let mut documents = Vec::new();
-    for batch in batches {
-        let Payload::XraySegments(segments) = &batch.payload else { continue };
-        for segment in segments {
-            if segment.body.len() > MAX_DOCUMENT_BYTES {
-                let detail = format!(
-                    "segment {} of trace {} is {} bytes; X-Ray takes at most {MAX_DOCUMENT_BYTES}",
-                    segment.id,
-                    segment.trace_id,
-                    segment.body.len()
-                );
-                tracing::warn!(destination = "xray", segment_id = %segment.id, trace_id = %segment.trace_id, bytes = segment.body.len(), "segment too large for X-Ray; not sent");
-                rejected.push(Rejected { items: 1, reason: LossReason::TooLarge, detail });
-                continue;
-            }
-            // The receiver checked the body is JSON, so it is UTF-8; the bytes stay as they are.
-            match std::str::from_utf8(&segment.body) {
-                Ok(json) => documents.push(Document {
-                    json: json.to_string(),
-                    id: segment.id.clone(),
-                    trace_id: segment.trace_id.clone(),
-                }),
-                Err(_) => rejected.push(Rejected {
-                    items: 1,
-                    reason: LossReason::Invalid,
-                    detail: format!("segment {} is not UTF-8", segment.id),
-                }),
-            }
-        }
-    }
-    documents
-}
-
-impl Exporter for Xray {
+impl<C: XrayClient> Exporter for Xray<C> {
     type Request = XrayRequest;
 
     fn build(&self, signal: Signal, batches: &[SharedBatch]) -> Built<XrayRequest> {
@@ -279,13 +110,8 @@ impl Exporter for Xray {
             return Built { requests: Vec::new(), rejected };
         }
         let mut documents = raw_documents(batches, &mut rejected);
-        documents.extend(self.translated_documents(batches, &mut rejected));
-        let mut requests = Vec::with_capacity(documents.len().div_ceil(self.max_documents));
-        let mut documents = documents.into_iter().peekable();
-        while documents.peek().is_some() {
-            requests.push(XrayRequest { documents: documents.by_ref().take(self.max_documents).collect() });
-        }
-        Built { requests, rejected }
+        documents.extend(translated_documents(&self.translation, batches, SystemTime::now(), &mut rejected));
+        Built { requests: into_requests(documents, self.max_documents), rejected }
     }
 
     fn items(request: &XrayRequest) -> usize {
@@ -295,40 +121,102 @@ impl Exporter for Xray {
     async fn send(&self, request: &mut XrayRequest) -> Result<Sent, ExportError> {
         let documents: Vec<String> = request.documents.iter().map(|d| d.json.clone()).collect();
         let started = Instant::now();
-        let call = self.client.put_trace_segments().set_trace_segment_documents(Some(documents)).send();
-        let output = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(output)) => output,
-            Ok(Err(error)) => return Err(self.classify_failure(&error)),
-            Err(_) => {
-                self.errors.timeout.fetch_add(1, Ordering::Relaxed);
-                return Err(ExportError::retryable(format!("PutTraceSegments: no answer within {:?}", self.timeout)));
+        match self.client.put_trace_segments(documents).await {
+            Ok(unprocessed) => Ok(self.settle(request, &unprocessed, started.elapsed())),
+            Err(error) => {
+                self.errors.record(&error);
+                Err(classify_and_report("PutTraceSegments", "", &error, &self.status))
             }
-        };
-        Ok(self.settle(request, output.unprocessed_trace_segments(), started.elapsed()))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
     use std::sync::Arc as StdArc;
+    use std::sync::Mutex;
 
+    use aws_sdk_xray::types::TelemetryRecord;
     use bytes::Bytes;
 
     use super::*;
-    use crate::model::{Batch, XraySegment};
+    use crate::aws::AwsCallError;
+    use crate::destination::xray::request::{Document, MAX_DOCUMENT_BYTES};
+    use crate::destination::xray::telemetry::Identity;
+    use crate::model::{Batch, Destination, XraySegment};
 
-    fn exporter() -> Xray {
-        let config = aws_sdk_xray::Config::builder()
-            .behavior_version(aws_sdk_xray::config::BehaviorVersion::latest())
-            .region(aws_sdk_xray::config::Region::new("us-east-1"))
-            .build();
-        Xray::new(
-            aws_sdk_xray::Client::from_conf(config),
+    /// Answers PutTraceSegments from a queue of scripted outcomes (all processed when empty)
+    /// and records the ids of every call's documents.
+    #[derive(Default)]
+    struct ScriptedXray {
+        answers: Mutex<VecDeque<Result<Vec<UnprocessedTraceSegment>, AwsCallError>>>,
+        calls: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl XrayClient for StdArc<ScriptedXray> {
+        async fn put_trace_segments(
+            &self,
+            documents: Vec<String>,
+        ) -> Result<Vec<UnprocessedTraceSegment>, AwsCallError> {
+            self.calls.lock().unwrap().push(documents);
+            self.answers.lock().unwrap().pop_front().unwrap_or_else(|| Ok(Vec::new()))
+        }
+
+        async fn put_telemetry_records(&self, _: Vec<TelemetryRecord>, _: &Identity) -> Result<(), AwsCallError> {
+            Ok(())
+        }
+    }
+
+    struct Lane {
+        xray: StdArc<ScriptedXray>,
+        exporter: Xray<StdArc<ScriptedXray>>,
+        status: Arc<DestinationStatus>,
+        errors: Arc<BackendErrors>,
+    }
+
+    fn lane_with_cap(max_documents: usize) -> Lane {
+        let xray = StdArc::new(ScriptedXray::default());
+        let status = Arc::new(DestinationStatus::new(Destination::Xray, true, "test", vec!["traces"]));
+        let errors = Arc::new(BackendErrors::default());
+        let exporter = Xray::new(
+            StdArc::clone(&xray),
             XrayTranslation::default(),
-            50,
-            Duration::from_secs(1),
-            Arc::default(),
-        )
+            max_documents,
+            Arc::clone(&errors),
+            Arc::clone(&status),
+        );
+        Lane { xray, exporter, status, errors }
+    }
+
+    fn lane() -> Lane {
+        lane_with_cap(50)
+    }
+
+    fn exporter() -> Xray<StdArc<ScriptedXray>> {
+        lane().exporter
+    }
+
+    impl Lane {
+        fn answer(&self, answer: Result<Vec<UnprocessedTraceSegment>, AwsCallError>) {
+            self.xray.answers.lock().unwrap().push_back(answer);
+        }
+
+        fn problem(&self) -> Option<String> {
+            let report = serde_json::to_value(self.status.report()).expect("status serialises");
+            report["problem"].as_str().map(str::to_owned)
+        }
+    }
+
+    fn service_error(code: &str, status: u16) -> AwsCallError {
+        AwsCallError::Service { code: code.into(), message: format!("{code} happened"), status }
+    }
+
+    fn label(error: &ExportError) -> Option<LossReason> {
+        match error {
+            ExportError::Permanent { label, .. } => Some(*label),
+            ExportError::Retryable { .. } => None,
+        }
     }
 
     /// A document of exactly `size` bytes (or its smallest form, if `size` is smaller).
@@ -372,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_lower_document_cap_is_honoured() {
-        let xray = Xray::new(exporter().client, XrayTranslation::default(), 10, Duration::from_secs(1), Arc::default());
+        let xray = lane_with_cap(10).exporter;
         let segments = (0..25).map(|i| segment(&format!("{i:016x}"), 80)).collect();
         let sizes: Vec<usize> =
             xray.build(Signal::Traces, &[batch(segments)]).requests.iter().map(|r| r.documents.len()).collect();
@@ -461,5 +349,78 @@ mod tests {
     fn other_signals_build_nothing() {
         let built = exporter().build(Signal::Logs, &[batch(vec![segment("a", 80)])]);
         assert!(built.requests.is_empty());
+    }
+
+    // ---- sending, through a scripted X-Ray ---------------------------------------------------
+
+    #[tokio::test]
+    async fn a_processed_call_sends_every_document() {
+        let lane = lane();
+        let sent = lane.exporter.send(&mut request(&["a", "b"])).await.expect("sent");
+        assert_eq!((sent.accepted, sent.rejected.len(), sent.retry_remaining), (2, 0, None));
+        assert_eq!(lane.xray.calls.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_is_retried() {
+        let lane = lane();
+        lane.answer(Err(service_error("ThrottlingException", 400)));
+        let failure = lane.exporter.send(&mut request(&["a"])).await.expect_err("throttled");
+        assert_eq!(label(&failure), None, "{failure}");
+        assert_eq!(lane.errors.http_4xx.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_or_timeout_is_retried() {
+        let lane = lane();
+        lane.answer(Err(service_error("InternalServerError", 500)));
+        lane.answer(Err(AwsCallError::Timeout("PutTraceSegments: no answer within 5s".into())));
+        for _ in 0..2 {
+            let failure = lane.exporter.send(&mut request(&["a"])).await.expect_err("failed");
+            assert_eq!(label(&failure), None, "{failure}");
+        }
+        assert_eq!(lane.errors.http_5xx.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(lane.errors.timeout.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn bad_credentials_are_permanent_and_labelled_unauthorized() {
+        let lane = lane();
+        lane.answer(Err(service_error("UnrecognizedClientException", 400)));
+        let failure = lane.exporter.send(&mut request(&["a"])).await.expect_err("refused");
+        assert_eq!(label(&failure), Some(LossReason::Unauthorized));
+    }
+
+    #[tokio::test]
+    async fn bad_credentials_are_shown_as_a_problem_on_status() {
+        let lane = lane();
+        lane.answer(Err(service_error("AccessDeniedException", 403)));
+        let _ = lane.exporter.send(&mut request(&["a"])).await;
+        assert!(lane.problem().is_some_and(|p| p.contains("AccessDeniedException")), "{:?}", lane.problem());
+    }
+
+    #[tokio::test]
+    async fn a_bad_request_is_permanent_and_rejected() {
+        let lane = lane();
+        lane.answer(Err(service_error("InvalidRequestException", 400)));
+        let failure = lane.exporter.send(&mut request(&["a"])).await.expect_err("refused");
+        assert_eq!(label(&failure), Some(LossReason::Rejected));
+        assert!(failure.to_string().contains("PutTraceSegments") && failure.to_string().contains("InvalidRequest"));
+        assert_eq!(lane.problem(), None, "not a credentials problem");
+    }
+
+    #[tokio::test]
+    async fn partly_unprocessed_calls_retry_the_throttled_and_count_the_rest() {
+        let lane = lane();
+        lane.answer(Ok(vec![unprocessed("a", "ThrottledException"), unprocessed("c", "InvalidTraceId")]));
+        let mut req = request(&["a", "b", "c"]);
+        let sent = lane.exporter.send(&mut req).await.expect("sent");
+        assert_eq!(sent.accepted, 1);
+        assert_eq!((sent.rejected[0].reason, sent.rejected[0].items), (LossReason::Unprocessed, 1));
+        assert!(sent.retry_remaining.is_some());
+        let retried = lane.exporter.send(&mut req).await.expect("sent");
+        assert_eq!(retried.accepted, 1);
+        let calls = lane.xray.calls.lock().unwrap().clone();
+        assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 1], "only the throttled one again");
     }
 }

@@ -1,116 +1,29 @@
-//! The AWS CloudWatch Logs destination: PutLogEvents, with log groups and streams created on
-//! demand.
-//!
-//! OTLP log records become events on the lane's task ([`crate::translate::otlp_to_cloudwatch`]:
-//! `json` or `raw` messages, group and stream names from templates, sorted batches within every
-//! PutLogEvents limit). With the request log on, the lane also takes traces and writes one
-//! access-log event per OpenTelemetry server span (X-Ray SDK segments are left out, so an app
-//! instrumented both ways is not logged twice). Each request is one PutLogEvents call for one
-//! group and stream.
-//!
-//! **Creating groups and streams.** The first request for a stream calls `CreateLogStream`;
-//! if the group is missing (`ResourceNotFoundException`) it calls `CreateLogGroup` with the
-//! configured tags, then `PutRetentionPolicy` when `retention_days` is set, then
-//! `CreateLogStream` again. `ResourceAlreadyExistsException` counts as success, and a group
-//! that already existed keeps its own retention and tags. Streams that exist are remembered
-//! (see [`resources`]) so later requests go straight to PutLogEvents. Only the permissions a
-//! call needs are used: with groups made beforehand, `logs:CreateLogGroup` is never called.
-//!
-//! **Retries are the lane's**: the SDK's own retries are off, so every attempt is counted in
-//! `waggle_destination_retries_total`, backs off with the lane's policy and ends at its time
-//! budget or shutdown. What each outcome does:
-//!
-//! | outcome | what waggle does |
-//! |---|---|
-//! | success | counted as sent; one INFO line per call: group, stream, events, seconds |
-//! | success with `rejectedLogEventsInfo` | the refused events counted as failed (`reason="rejected_by_cloudwatch"`), WARN with their index ranges and what they mean; not retried |
-//! | `ResourceNotFoundException` on PutLogEvents (group or stream deleted) | forgotten, created again, the batch sent again at once; a second one is retried with backoff |
-//! | `ThrottlingException`, `ServiceUnavailableException`, `OperationAbortedException`, `InternalFailure`, HTTP 429 or 5xx | retried with backoff |
-//! | network error, timeout (`timeout` per call), unreadable answer | retried with backoff |
-//! | `InvalidParameterException` | failed for good (`reason="invalid_parameter"`), WARN with CloudWatch's message |
-//! | `AccessDeniedException`, `UnrecognizedClientException`, other signature/credential codes, HTTP 403 | failed for good (`reason="unauthorized"`), shown as a problem on `/status` |
-//! | any other error | failed for good (`reason="rejected"`) with CloudWatch's code and message |
-//! | `DataAlreadyAcceptedException` | counted as sent |
-//! | `PutRetentionPolicy` refused for good | WARN; the group stays without retention, events still flow |
-//!
-//! **Dropped before sending**, counted as failed with their reason and logged at WARN by the
-//! lane: events more than 14 days old (`too_old`) or more than 2 hours ahead (`too_new`) of
-//! this host's clock, and `raw` records without a body (`empty`). An event that crosses the
-//! 14-day line while its batch waits for a retry is taken out of the batch before the next
-//! attempt (CloudWatch would refuse it) and counted as `too_old` with that attempt's success.
-//! Messages over 1,048,550 bytes are cut (ending `…[truncated by waggle]`) and sent; each
-//! cut is reported in a WARN line (at most one every 10 s, with the count).
-//!
-//! For the traces signal the lane counts request-log events, not spans: spans that are not
-//! server spans make no event and are not counted.
-
-mod api;
-mod classify;
-mod resources;
-mod setup;
-#[cfg(test)]
-mod tests;
+//! The CloudWatch Logs exporter: creates log groups and streams on demand, sends each request
+//! with PutLogEvents and settles what CloudWatch Logs answered (see the module's table).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-pub use api::{ApiError, LogsApi, SdkLogsApi};
-pub use classify::classify;
-pub use resources::{KnownResources, MAX_KNOWN_STREAMS};
-pub use setup::{
-    CloudWatchLogsConfigError, LOG_GROUP_KEY, LaneConfig, MAX_TAGS, RETENTION_DAYS, aws_access, has_log_group,
-    same_access, wants_aws,
-};
-
-use crate::destination::{Built, ExportError, Exporter, Rejected, Sent, decoded_requests};
-use crate::model::{Destination, LossReason};
-use crate::model::{Payload, SharedBatch, Signal};
+use super::client::{LogsClient, SdkLogsClient};
+use super::request::{LogBatchRequest, dropped_before_sending, prepare};
+use super::resources::KnownResources;
+use super::setup::LaneConfig;
+use crate::aws::AwsCallError;
+use crate::aws::classify::classify_and_report;
+use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
+use crate::model::{Destination, LossReason, SharedBatch, Signal};
 use crate::telemetry::ratelimit::LogLimiter;
 use crate::telemetry::status::DestinationStatus;
-use crate::translate::otlp_to_cloudwatch::{EventBatch, MAX_EVENT_AGE, Prepared, explain_rejected, unix_ms};
+use crate::translate::otlp_to_cloudwatch::{EventBatch, explain_rejected, unix_ms};
 
 const RESOURCE_NOT_FOUND: &str = "ResourceNotFoundException";
 const RESOURCE_ALREADY_EXISTS: &str = "ResourceAlreadyExistsException";
 const DATA_ALREADY_ACCEPTED: &str = "DataAlreadyAcceptedException";
 
-/// One PutLogEvents call: one group and stream, sorted events within every limit.
-#[derive(Debug)]
-pub struct LogBatchRequest {
-    batch: EventBatch,
-    /// Events taken out before a retry because they had become too old to send; reported as
-    /// `too_old` with the next success (until then counted among the request's items).
-    expired: usize,
-}
-
-impl LogBatchRequest {
-    pub fn new(batch: EventBatch) -> Self {
-        LogBatchRequest { batch, expired: 0 }
-    }
-
-    pub fn batch(&self) -> &EventBatch {
-        &self.batch
-    }
-
-    /// Takes out the events more than 14 days older than `now_ms` (they are at the front: the
-    /// batch is sorted). Returns how many.
-    fn drop_expired(&mut self, now_ms: i64) -> usize {
-        let oldest_allowed = now_ms.saturating_sub(i64::try_from(MAX_EVENT_AGE.as_millis()).unwrap_or(i64::MAX));
-        let expired = self.batch.events.partition_point(|event| event.timestamp_ms < oldest_allowed);
-        if expired > 0 {
-            let removed: usize = self.batch.events.drain(..expired).map(|event| event.batch_bytes()).sum();
-            self.batch.bytes -= removed;
-            self.expired += expired;
-        }
-        expired
-    }
-}
-
 /// Sends log events to CloudWatch Logs.
-pub struct CloudWatchLogs<A: LogsApi = SdkLogsApi> {
+pub struct CloudWatchLogs<A: LogsClient = SdkLogsClient> {
     api: A,
     config: LaneConfig,
     resources: KnownResources,
@@ -119,7 +32,7 @@ pub struct CloudWatchLogs<A: LogsApi = SdkLogsApi> {
     truncated_log: LogLimiter,
 }
 
-impl<A: LogsApi> CloudWatchLogs<A> {
+impl<A: LogsClient> CloudWatchLogs<A> {
     pub fn new(api: A, config: LaneConfig, status: Arc<DestinationStatus>) -> Self {
         CloudWatchLogs {
             api,
@@ -137,12 +50,8 @@ impl<A: LogsApi> CloudWatchLogs<A> {
     }
 
     /// Classifies a failed call; a credentials problem is also shown on `/status`.
-    fn failure(&self, operation: &str, target: &str, error: &ApiError) -> ExportError {
-        let failure = classify(operation, target, error);
-        if let ExportError::Permanent { reason, label: LossReason::Unauthorized } = &failure {
-            self.status.record_problem(reason.clone());
-        }
-        failure
+    fn failure(&self, operation: &str, target: &str, error: &AwsCallError) -> ExportError {
+        classify_and_report(operation, target, error, &self.status)
     }
 
     /// Makes sure the stream exists (creating it, and its group, if need be) and that a group
@@ -330,56 +239,14 @@ impl<A: LogsApi> CloudWatchLogs<A> {
         }
         sent
     }
-
-    /// The events of one lane batch: log records, or (request log) server spans. Batches that
-    /// do not decode are added to `rejected`.
-    fn prepare(
-        &self,
-        signal: Signal,
-        batches: &[SharedBatch],
-        now: SystemTime,
-        rejected: &mut Vec<Rejected>,
-    ) -> Option<Prepared> {
-        match signal {
-            Signal::Logs => {
-                let requests: Vec<&ExportLogsServiceRequest> = decoded_requests(batches, Payload::otlp_logs, rejected);
-                Some(self.config.translation.prepare(&requests, now))
-            }
-            Signal::Traces => {
-                let request_log = self.config.request_log.as_ref()?;
-                let requests: Vec<&ExportTraceServiceRequest> =
-                    decoded_requests(batches, Payload::otlp_traces, rejected);
-                Some(request_log.prepare(&requests, now))
-            }
-            Signal::Metrics => None,
-        }
-    }
 }
 
-/// What the translation dropped, as the lane counts it.
-fn dropped_before_sending(prepared: &Prepared) -> Vec<Rejected> {
-    let reasons = [
-        (prepared.dropped_too_old, LossReason::TooOld, "more than 14 days in the past (CloudWatch Logs refuses them)"),
-        (
-            prepared.dropped_too_new,
-            LossReason::TooNew,
-            "more than 2 hours in the future (CloudWatch Logs refuses them)",
-        ),
-        (prepared.dropped_empty, LossReason::Empty, "empty messages (a raw record without a body)"),
-    ];
-    reasons
-        .into_iter()
-        .filter(|(items, _, _)| *items > 0)
-        .map(|(items, reason, why)| Rejected { items, reason, detail: format!("{items} events {why}, not sent") })
-        .collect()
-}
-
-impl<A: LogsApi> Exporter for CloudWatchLogs<A> {
+impl<A: LogsClient> Exporter for CloudWatchLogs<A> {
     type Request = LogBatchRequest;
 
     fn build(&self, signal: Signal, batches: &[SharedBatch]) -> Built<LogBatchRequest> {
         let mut rejected = Vec::new();
-        let Some(prepared) = self.prepare(signal, batches, SystemTime::now(), &mut rejected) else {
+        let Some(prepared) = prepare(&self.config, signal, batches, SystemTime::now(), &mut rejected) else {
             return Built { requests: Vec::new(), rejected };
         };
         if prepared.truncated > 0

@@ -1,0 +1,262 @@
+//! X-Ray sampling proxy (TCP, default `127.0.0.1:2000`): X-Ray SDKs poll their centralized
+//! sampling rules and targets here, unsigned, and waggle forwards those calls, and only those,
+//! to the X-Ray API, SigV4-signed for service `xray`.
+//!
+//! # What is forwarded
+//!
+//! Only `POST /GetSamplingRules`, `POST /SamplingTargets` and `POST /SamplingStatisticSummaries`
+//! (the three sampling operations of the X-Ray REST API). Anything else, any other method on
+//! those paths included, is answered 404 and is never signed nor sent: the daemon forwarded any
+//! path and method with the daemon's credentials, which made it an open signing proxy.
+//!
+//! The upstream request is built from scratch and carries a minimal header set: `host`,
+//! `content-type`, `content-length`, then what signing adds (`x-amz-date`, `authorization`,
+//! `x-amz-security-token` with temporary credentials), plus waggle's own `user-agent`, which is
+//! not signed. Every header the client sent (or a mesh sidecar added) is left behind, so an
+//! `x-request-id` or `x-envoy-*` header can neither break the signature (the daemon's issue
+//! #199) nor reach AWS; no `Accept-Encoding` is sent, so the answer is never compressed behind
+//! the client's back. The query string is dropped (these operations take none) and the body is
+//! forwarded byte for byte.
+//!
+//! The upstream status and body are returned unchanged, with its `content-type`,
+//! `x-amzn-requestid` and `x-amzn-errortype` (SDKs read the error code from it).
+//!
+//! # Answers of the proxy itself
+//!
+//! | case | status | `__type` in the JSON body |
+//! |---|---|---|
+//! | forwarded | upstream's | upstream's |
+//! | path or method not forwarded | 404 | `UnknownOperationException` |
+//! | body over the limit (64 KiB by default) | 413 | `RequestEntityTooLargeException` |
+//! | compressed request body | 415 | `UnsupportedMediaTypeException` |
+//! | the client stalled while sending its body | 408 | `RequestTimeoutException` |
+//! | the connection failed while the body was read | 400 | `BadRequestException` |
+//! | no credentials (never forwarded unsigned) | 503 | `CredentialsUnavailableException` |
+//! | invalid endpoint, signing failed | 500 | `InternalFailure` |
+//! | upstream unreachable, failed or answered too much | 502 | `BadGatewayException` |
+//! | upstream did not answer in time | 504 | `GatewayTimeoutException` |
+//!
+//! Proxy errors are shaped like AWS `rest-json` errors (`{"__type": …, "message": …}` and an
+//! `x-amzn-errortype` header), so the SDK's log line carries waggle's explanation.
+//!
+//! # Logging and metrics
+//!
+//! Every request is logged at DEBUG as `Received request on HTTP Proxy server : <path>`, like
+//! the daemon. Upstream failures, missing credentials and refused paths are logged at WARN, at
+//! most once per [`WARN_INTERVAL`] each, with a count of the lines left out. Credentials, the
+//! `Authorization` header and bodies are never logged. Refused requests are counted in
+//! `waggle_receiver_rejected_requests{receiver="xray_tcp",signal="traces",reason=...}`.
+//!
+//! # Credentials
+//!
+//! Credentials come from the provider passed in (the default chain in waggle) through the
+//! shared signer ([`crate::aws::sign`]), which keeps them until five minutes before they expire
+//! (credentials without an expiry: 15 minutes), so an SDK's polls do not each cost an IMDS or
+//! STS call. When a refresh fails, credentials that have not expired yet are still used.
+//!
+//! The parts: [`route`] (which requests are forwarded), [`endpoint`] (where to), [`forward`]
+//! (the signed upstream call), [`error`] (the proxy's own answers); this file runs the server.
+
+mod endpoint;
+mod error;
+mod forward;
+mod route;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderName, HeaderValue, Method, Uri};
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use self::endpoint::UpstreamTarget;
+pub use self::endpoint::{default_endpoint, parse_endpoint, resolve_endpoint, resolve_endpoint_with};
+pub use self::error::SamplingProxyError;
+pub use self::route::SamplingOperation;
+use crate::aws::sign::Signer;
+use crate::model::Signal;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::ratelimit::LogLimiter;
+
+/// The `receiver` metrics label and the listener's name.
+pub const RECEIVER: &str = "xray_tcp";
+
+/// The SigV4 signing name of the X-Ray API.
+pub const SIGNING_NAME: &str = "xray";
+
+/// Largest request body forwarded by default; the largest real call (25 statistics documents
+/// in `SamplingTargets`) is about 5 KB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Largest upstream answer relayed; `GetSamplingRules` pages are a few KB.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// At most one WARN line per kind of failure per interval.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Upstream response headers relayed to the client besides the status and body.
+const RELAYED_RESPONSE_HEADERS: [HeaderName; 3] =
+    [CONTENT_TYPE, HeaderName::from_static("x-amzn-requestid"), HeaderName::from_static("x-amzn-errortype")];
+
+/// The proxy's state: upstream, signing inputs, HTTP client and log limiters.
+pub struct SamplingProxy {
+    /// The endpoint as given, for logs and error messages.
+    endpoint: String,
+    target: Result<UpstreamTarget, String>,
+    signer: Signer,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+    max_body_size: usize,
+    user_agent: HeaderValue,
+    upstream_warning: LogLimiter,
+    credentials_warning: LogLimiter,
+    refused_warning: LogLimiter,
+}
+
+impl std::fmt::Debug for SamplingProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SamplingProxy")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.signer.region())
+            .field("timeout", &self.timeout)
+            .field("max_body_size", &self.max_body_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SamplingProxy {
+    /// A proxy to `endpoint` (see [`resolve_endpoint`]) signing for `region`. `timeout` bounds
+    /// each upstream call. An endpoint [`parse_endpoint`] refuses makes every call answer 500;
+    /// check it at start-up.
+    pub fn new(endpoint: Uri, region: String, credentials: SharedCredentialsProvider, timeout: Duration) -> Self {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(Arc::new(provider))
+            // The aws-lc-rs provider supports every protocol version rustls offers.
+            .expect("the aws-lc-rs crypto provider supports TLS 1.2 and 1.3")
+            .https_or_http()
+            .enable_http1()
+            .build();
+        // The daemon's proxy transport: a couple of idle connections kept 30 s.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(2)
+            .build(connector);
+        SamplingProxy {
+            endpoint: endpoint.to_string(),
+            target: UpstreamTarget::new(&endpoint),
+            signer: Signer::new(SIGNING_NAME, region, credentials),
+            client,
+            timeout,
+            max_body_size: DEFAULT_MAX_BODY_BYTES,
+            user_agent: HeaderValue::from_static(concat!("waggle/", env!("CARGO_PKG_VERSION"), " xray-sampling-proxy")),
+            upstream_warning: LogLimiter::new(WARN_INTERVAL),
+            credentials_warning: LogLimiter::new(WARN_INTERVAL),
+            refused_warning: LogLimiter::new(WARN_INTERVAL),
+        }
+    }
+
+    /// Changes the largest request body forwarded (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn with_max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// The X-Ray endpoint requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+    /// Logs a failure (rate-limited) and answers it.
+    fn fail(
+        &self,
+        metrics: &Metrics,
+        error: SamplingProxyError,
+        method: &Method,
+        path: &str,
+        peer: Option<SocketAddr>,
+    ) -> Response {
+        if let Some(reason) = error.rejection_reason() {
+            metrics.rejected_requests.get_or_create(&Metrics::refusal(RECEIVER, Signal::Traces, reason)).inc();
+        }
+        let peer = peer.map_or_else(|| "unknown".to_string(), |address| address.to_string());
+        let limiter = match &error {
+            SamplingProxyError::NotFound
+            | SamplingProxyError::TooLarge { .. }
+            | SamplingProxyError::UnsupportedEncoding
+            | SamplingProxyError::ReadBody(_)
+            | SamplingProxyError::ReadTimeout(_) => &self.refused_warning,
+            SamplingProxyError::NoCredentials(_) => &self.credentials_warning,
+            _ => &self.upstream_warning,
+        };
+        if let Some(suppressed) = limiter.check() {
+            tracing::warn!(
+                receiver = RECEIVER,
+                %method,
+                path,
+                %peer,
+                status = error.http_status().as_u16(),
+                suppressed,
+                "X-Ray sampling proxy: {error}"
+            );
+        }
+        error.into_response()
+    }
+}
+
+/// Serves the sampling proxy on `listener` until `shutdown` is cancelled, then stops accepting
+/// connections and lets in-flight requests finish (each is bounded by the proxy's timeout).
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Arc<SamplingProxy>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(
+        receiver = RECEIVER,
+        endpoint = proxy.endpoint(),
+        "HTTP Proxy server using X-Ray Endpoint : {}",
+        proxy.endpoint()
+    );
+    tracing::info!(receiver = RECEIVER, %address, "Starting proxy http server on {address}");
+    axum::serve(listener, app(proxy, metrics).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// The proxy's routes, for [`serve`] and for in-process tests.
+pub fn app(proxy: Arc<SamplingProxy>, metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(ProxyState { proxy, metrics })
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    proxy: Arc<SamplingProxy>,
+    metrics: Arc<Metrics>,
+}
+
+async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+    tracing::debug!(receiver = RECEIVER, %method, "Received request on HTTP Proxy server : {path}");
+    let result = match SamplingOperation::of_request(&method, &path) {
+        Some(operation) => state.proxy.forward(operation, request).await,
+        None => Err(SamplingProxyError::NotFound),
+    };
+    match result {
+        Ok(response) => response,
+        Err(error) => state.proxy.fail(&state.metrics, error, &method, &path, peer),
+    }
+}
