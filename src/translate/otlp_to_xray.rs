@@ -72,6 +72,7 @@ mod http;
 mod ids;
 mod metadata;
 mod name;
+mod outcome;
 mod segment;
 mod size;
 mod sql;
@@ -85,10 +86,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use crate::destination::Rejected;
-use crate::model::LossReason;
 
 pub use self::annotations::MAX_ANNOTATIONS;
-pub use self::size::{MAX_DOCUMENT_BYTES, TRUNCATED_MARKER};
+pub use self::metadata::TRUNCATED_MARKER;
+pub use self::outcome::{MAX_DOCUMENT_BYTES, Translated, Untranslatable, XrayDocument};
 
 use self::aws::ResourceContext;
 
@@ -102,58 +103,6 @@ pub struct XrayTranslation {
     /// Reject trace ids whose first 32 bits, read as epoch seconds, are more than 28 days old
     /// or more than 5 minutes ahead (what X-Ray required before it took W3C ids). Off by default.
     pub validate_trace_id_time: bool,
-}
-
-/// One segment or subsegment document, ready to be sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XrayDocument {
-    /// `1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx`, for logs and for matching unprocessed segments.
-    pub trace_id: String,
-    /// The document's `id` (16 hex digits).
-    pub id: String,
-    /// The JSON document, at most [`MAX_DOCUMENT_BYTES`].
-    pub json: Vec<u8>,
-}
-
-/// What came out of one request's spans.
-#[derive(Debug, Default)]
-pub struct Translated {
-    pub documents: Vec<XrayDocument>,
-    /// Spans that could not become a document, one entry each.
-    pub rejected: Vec<Rejected>,
-    /// Documents that had metadata cut or dropped to fit [`MAX_DOCUMENT_BYTES`].
-    pub trimmed: usize,
-}
-
-/// Why a span could not be made a document.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Untranslatable {
-    #[error("trace id is {0} bytes, not 16")]
-    TraceIdLength(usize),
-    #[error("trace id is all zeros")]
-    TraceIdZero,
-    #[error("trace id {trace_id} is {age_secs} s old, more than the 28 days X-Ray accepts")]
-    TraceIdTooOld { trace_id: String, age_secs: u64 },
-    #[error("trace id {trace_id} is {ahead_secs} s in the future, more than the 5 min allowed")]
-    TraceIdInFuture { trace_id: String, ahead_secs: u64 },
-    #[error("{field} is {length} bytes, not 8")]
-    SpanIdLength { field: &'static str, length: usize },
-    #[error("span id is all zeros")]
-    SpanIdZero,
-    #[error("document is {bytes} bytes even without metadata, over the {MAX_DOCUMENT_BYTES}-byte limit")]
-    TooLarge { bytes: usize },
-    #[error("could not serialize the document: {0}")]
-    Serialize(String),
-}
-
-impl Untranslatable {
-    /// The metrics label: `too_large` for size, `invalid` for the rest.
-    pub fn reason(&self) -> LossReason {
-        match self {
-            Untranslatable::TooLarge { .. } => LossReason::TooLarge,
-            _ => LossReason::Invalid,
-        }
-    }
 }
 
 impl XrayTranslation {

@@ -8,7 +8,17 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Serialize;
 
 use super::attributes::{Key, SpanAttributes, find, find_str, string_list};
-use super::document::Service;
+
+/// `service`: the application's version and runtime, from the resource.
+#[derive(Serialize, Default)]
+pub struct Service<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<&'a str>,
+}
 
 /// Prefix of resource attributes in `metadata.default`.
 pub const RESOURCE_METADATA_PREFIX: &str = "otel.resource.";

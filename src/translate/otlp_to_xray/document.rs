@@ -10,7 +10,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use super::annotations::Annotations;
 use super::attributes::OtlpJson;
-use super::aws::Aws;
+use super::aws::{Aws, Service};
 use super::cause::Cause;
 use super::http::Http;
 use super::metadata::Metadata;
@@ -62,17 +62,6 @@ pub struct Document<'a> {
     pub metadata: Option<Metadata<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link<'a>>,
-}
-
-/// `service`: the application's version and runtime, from the resource.
-#[derive(Serialize, Default)]
-pub struct Service<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_version: Option<&'a str>,
 }
 
 impl Service<'_> {

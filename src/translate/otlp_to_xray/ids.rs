@@ -1,6 +1,6 @@
 //! OTLP ids and times → X-Ray ids and times.
 
-use super::Untranslatable;
+use super::outcome::Untranslatable;
 
 /// Oldest trace id epoch accepted when the time check is on (the Collector's 28 days).
 pub const MAX_TRACE_ID_AGE_SECS: u64 = 28 * 24 * 60 * 60;

@@ -10,7 +10,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::attributes::OtlpJson;
-use super::size::TRUNCATED_MARKER;
+
+/// What a trimmed metadata value is replaced with.
+pub const TRUNCATED_MARKER: &str = "…(truncated)";
 
 /// Where attributes without a namespace go.
 pub const DEFAULT_NAMESPACE: &str = "default";

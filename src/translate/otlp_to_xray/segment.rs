@@ -16,9 +16,9 @@ use super::http::{flags, http, status_code};
 use super::ids::{check_trace_id_time, epoch_seconds, xray_own_span_id, xray_parent_id, xray_span_id, xray_trace_id};
 use super::metadata::{Metadata, MetadataBuilder, NAMESPACE_ATTRIBUTE_PREFIX};
 use super::name::naming;
+use super::outcome::{Untranslatable, XrayDocument};
 use super::size::serialize_within_limit;
 use super::sql::sql;
-use super::{Untranslatable, XrayDocument};
 
 /// The translation settings, prepared once per request.
 pub struct Options<'o> {

@@ -5,15 +5,9 @@ use std::io;
 
 use serde::Serialize;
 
-use super::Untranslatable;
 use super::document::Document;
-use super::metadata::{MetaValue, Metadata};
-
-/// The largest document sent. X-Ray's quota says "64 KB"; 64,000 is the smaller reading,
-/// so a document is never refused over the unit.
-pub const MAX_DOCUMENT_BYTES: usize = 64_000;
-/// What a trimmed metadata value is replaced with.
-pub const TRUNCATED_MARKER: &str = "…(truncated)";
+use super::metadata::{MetaValue, Metadata, TRUNCATED_MARKER};
+use super::outcome::{MAX_DOCUMENT_BYTES, Untranslatable};
 
 /// A serialized document and whether metadata had to give way.
 pub struct Serialized {
