@@ -1,10 +1,44 @@
-//! waggle: a local telemetry relay.
+//! waggle: a local telemetry relay. OTLP (HTTP and gRPC) and X-Ray segments (UDP) come in;
+//! each destination — the embedded store, Honeycomb, AWS X-Ray, CloudWatch Logs — gets them
+//! through its own lane, so a slow destination never holds up the others.
 //!
-//! Receivers (`receiver`) parse and validate OTLP and X-Ray input into a [`batch::Batch`];
-//! the router (`pipeline::router`) shares each batch with every destination lane that takes
-//! its signal; each lane (`pipeline::lane`) queues, batches and sends through one exporter
-//! (`export`), translating on its own tasks (`translate`). `admin` serves health, metrics,
-//! status and the local store's query API.
+//! # A tour, in the order a batch travels
+//!
+//! 1. **[`receiver`]** parses and checks input and never waits on a destination.
+//!    `receiver::otlp` reads a request body (`body`: size limits, gzip/zstd), checks protobuf
+//!    on the wire without decoding it (`wire`) or decodes JSON (`codec`), hands the request to
+//!    the router (`intake`) and maps every error to its HTTP or gRPC answer in one place
+//!    (`error`); `http` and `grpc` are the two servers. `receiver::xray_udp` parses datagrams
+//!    (`datagram`) and runs the socket loop (`socket`).
+//! 2. What a receiver makes is a [`model::Batch`]: the payload as it arrived (OTLP protobuf
+//!    bytes, or X-Ray documents byte-for-byte), its [`model::Signal`] and size. A lane that
+//!    needs spans asks for them with `OtlpRequest::decoded()`, which returns a `Result`: a
+//!    request that does not decode is counted, never silently emptied. [`model`] also names
+//!    the [`model::Destination`]s and the [`model::LossReason`]s metrics are labelled with.
+//! 3. **[`pipeline::router`]** shares the batch (an `Arc`, no copies) with every lane that
+//!    takes its signal, all or nothing: either every lane takes it and the caller gets 200,
+//!    or none does and the caller is asked to retry (429 / `RESOURCE_EXHAUSTED`).
+//! 4. **[`pipeline::lane`]** is one destination's lane: `LaneHandle::take` finds room in the
+//!    memory queue or, when it is full, in the lane's disk spool ([`pipeline::spool`]:
+//!    writer, reader, start-up recovery); a batcher groups items, senders deliver them with
+//!    retries ([`pipeline::retry`]), and replay feeds the spool back in, oldest first.
+//! 5. **[`destination`]**: each destination implements [`destination::Exporter`] (how a batch
+//!    becomes requests, and one send). Each lives in one folder with the same parts:
+//!    `settings`, `request` (batch → requests), `client` (a trait over the network calls, so
+//!    send and classification are unit-tested with a scripted client), the exporter, and
+//!    `setup` (built from settings, or off and why). Translation between formats is pure and
+//!    runs on the lane's tasks ([`translate`]); the embedded store's engine and queries are in
+//!    [`store`].
+//! 6. **[`aws`]** is the one place for AWS: region and credentials, SDK clients, one failure
+//!    classifier and one SigV4 signer, shared by the X-Ray and CloudWatch Logs destinations
+//!    and by the X-Ray SDKs' [`sampling_proxy`].
+//! 7. **[`telemetry`]** is what waggle says about itself: Prometheus metrics, per-destination
+//!    counts kept where they happen (`counts`), `/status`, logging and rate-limited warnings;
+//!    [`admin`] serves them with health checks and the store's query API.
+//!
+//! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'
+//! lanes, the receivers and the admin endpoint, and drains the lanes on shutdown. [`cli`] and
+//! [`health`] are the command line and `waggle health`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
