@@ -15,7 +15,7 @@ use waggle::telemetry::status::DestinationStatus;
 
 fn state(ready: bool) -> Arc<AdminState> {
     let metrics = Arc::new(Metrics::new());
-    metrics.show_receiver("otlp_http", &Signal::ALL);
+    metrics.show_receiver(waggle::model::Receiver::OtlpHttp, &Signal::ALL);
     let on = Arc::new(DestinationStatus::new(Destination::Local, true, "embedded store at /tmp/x", vec!["traces"]));
     let off =
         Arc::new(DestinationStatus::new(Destination::Honeycomb, false, "HONEYCOMB_API_KEY not set", vec!["traces"]));

@@ -390,7 +390,10 @@ async fn call(proxy: &Proxy, request: Request) -> Answered {
 }
 
 fn rejected(metrics: &Metrics, reason: &'static str) -> u64 {
-    metrics.rejected_requests.get_or_create(&Metrics::refusal("xray_tcp", waggle::model::Signal::Traces, reason)).get()
+    metrics
+        .rejected_requests
+        .get_or_create(&Metrics::refusal(waggle::model::Receiver::XrayTcp, waggle::model::Signal::Traces, reason))
+        .get()
 }
 
 /// The headers the proxy may send upstream, and nothing else.

@@ -14,7 +14,7 @@ use common::ScriptedExporter;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use waggle::destination::Exporter;
-use waggle::model::{Destination, LossReason, Signal, XraySegment};
+use waggle::model::{Destination, LossReason, Receiver, Signal, XraySegment};
 use waggle::pipeline::lane::{self, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
 use waggle::pipeline::router::Router;
@@ -222,15 +222,15 @@ impl Harness {
 }
 
 fn received(metrics: &Metrics) -> u64 {
-    metrics.received.get_or_create(&Metrics::receiver("xray_udp", Signal::Traces)).get()
+    metrics.received.get_or_create(&Metrics::receiver(Receiver::XrayUdp, Signal::Traces)).get()
 }
 
 fn accepted(metrics: &Metrics) -> u64 {
-    metrics.accepted.get_or_create(&Metrics::receiver("xray_udp", Signal::Traces)).get()
+    metrics.accepted.get_or_create(&Metrics::receiver(Receiver::XrayUdp, Signal::Traces)).get()
 }
 
 fn rejected(metrics: &Metrics, reason: &'static str) -> u64 {
-    metrics.rejected_requests.get_or_create(&Metrics::refusal("xray_udp", Signal::Traces, reason)).get()
+    metrics.rejected_requests.get_or_create(&Metrics::refusal(Receiver::XrayUdp, Signal::Traces, reason)).get()
 }
 
 fn body_of(datagram: &[u8]) -> &[u8] {

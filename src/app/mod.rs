@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::destination::honeycomb::HoneycombError;
 use crate::destination::xray::setup as xray_setup;
-use crate::model::Signal;
+use crate::model::{Receiver, Signal};
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::{grpc as otlp_grpc, http as otlp_http};
@@ -187,7 +187,7 @@ fn start_receivers(
 ) -> JoinSet<()> {
     let mut receivers = JoinSet::new();
     if let Some(listener) = listeners.otlp_http.take() {
-        metrics.show_receiver("otlp_http", &Signal::ALL);
+        metrics.show_receiver(Receiver::OtlpHttp, &Signal::ALL);
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_http.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
         receivers.spawn(async move {
@@ -197,7 +197,7 @@ fn start_receivers(
         });
     }
     if let Some(listener) = listeners.otlp_grpc.take() {
-        metrics.show_receiver("otlp_grpc", &Signal::ALL);
+        metrics.show_receiver(Receiver::OtlpGrpc, &Signal::ALL);
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_grpc.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
         receivers.spawn(async move {
@@ -207,7 +207,7 @@ fn start_receivers(
         });
     }
     if let Some(socket) = listeners.xray_udp.take() {
-        metrics.show_receiver("xray_udp", &[Signal::Traces]);
+        metrics.show_receiver(Receiver::XrayUdp, &[Signal::Traces]);
         let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
         let counts = Arc::clone(xray_udp_counts);
         receivers.spawn(async move {

@@ -4,9 +4,11 @@
 mod batch;
 mod destination;
 mod loss;
+mod receiver;
 mod signal;
 
 pub use batch::{Batch, OtlpRequest, Payload, SharedBatch, Undecodable, XraySegment, count};
 pub use destination::Destination;
 pub use loss::LossReason;
+pub use receiver::Receiver;
 pub use signal::Signal;

@@ -57,7 +57,7 @@ impl SamplingProxy {
             Ok(SigningCredentials::Stale { credentials, refresh_error: reason }) => {
                 if let Some(suppressed) = self.credentials_warning.check() {
                     tracing::warn!(
-                        receiver = RECEIVER,
+                        receiver = %RECEIVER,
                         suppressed,
                         "could not refresh AWS credentials for the X-Ray sampling proxy, using the previous \
                          ones until they expire: {reason}"

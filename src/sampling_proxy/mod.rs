@@ -85,12 +85,13 @@ pub use self::endpoint::{default_endpoint, parse_endpoint, resolve_endpoint, res
 pub use self::error::SamplingProxyError;
 pub use self::route::SamplingOperation;
 use crate::aws::sign::Signer;
+use crate::model::Receiver;
 use crate::model::Signal;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::ratelimit::LogLimiter;
 
 /// The `receiver` metrics label and the listener's name.
-pub const RECEIVER: &str = "xray_tcp";
+pub const RECEIVER: Receiver = Receiver::XrayTcp;
 
 /// The SigV4 signing name of the X-Ray API.
 pub const SIGNING_NAME: &str = "xray";
@@ -201,7 +202,7 @@ impl SamplingProxy {
         };
         if let Some(suppressed) = limiter.check() {
             tracing::warn!(
-                receiver = RECEIVER,
+                receiver = %RECEIVER,
                 %method,
                 path,
                 %peer,
@@ -224,12 +225,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(
-        receiver = RECEIVER,
+        receiver = %RECEIVER,
         endpoint = proxy.endpoint(),
         "HTTP Proxy server using X-Ray Endpoint : {}",
         proxy.endpoint()
     );
-    tracing::info!(receiver = RECEIVER, %address, "Starting proxy http server on {address}");
+    tracing::info!(receiver = %RECEIVER, %address, "Starting proxy http server on {address}");
     axum::serve(listener, app(proxy, metrics).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -250,7 +251,7 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
-    tracing::debug!(receiver = RECEIVER, %method, "Received request on HTTP Proxy server : {path}");
+    tracing::debug!(receiver = %RECEIVER, %method, "Received request on HTTP Proxy server : {path}");
     let result = match SamplingOperation::of_request(&method, &path) {
         Some(operation) => state.proxy.forward(operation, request).await,
         None => Err(SamplingProxyError::NotFound),

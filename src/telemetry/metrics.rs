@@ -10,21 +10,21 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::model::{Destination, LossReason, Signal};
+use crate::model::{Destination, LossReason, Receiver, Signal};
 use crate::pipeline::spool::SpoolReason;
 use crate::store::StoreStats;
 
 /// Labels of a receiver-side count.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReceiverLabels {
-    pub receiver: &'static str,
+    pub receiver: Receiver,
     pub signal: Signal,
 }
 
 /// Labels of a refused or malformed request at a receiver.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
-    pub receiver: &'static str,
+    pub receiver: Receiver,
     /// A signal's name, or `unknown` when the request named none.
     pub signal: &'static str,
     pub reason: &'static str,
@@ -216,7 +216,7 @@ impl Metrics {
     }
 
     /// Shows a receiver's counters at zero from the start, so "nothing arrived" is visible.
-    pub fn show_receiver(&self, receiver: &'static str, signals: &[Signal]) {
+    pub fn show_receiver(&self, receiver: Receiver, signals: &[Signal]) {
         for &signal in signals {
             let labels = Self::receiver(receiver, signal);
             let _ = self.received.get_or_create(&labels);
@@ -232,11 +232,11 @@ impl Metrics {
         let _ = self.queue_bytes.get_or_create(&Self::destination(destination));
     }
 
-    pub fn receiver(receiver: &'static str, signal: Signal) -> ReceiverLabels {
+    pub fn receiver(receiver: Receiver, signal: Signal) -> ReceiverLabels {
         ReceiverLabels { receiver, signal }
     }
 
-    pub fn refusal(receiver: &'static str, signal: Signal, reason: &'static str) -> RefusalLabels {
+    pub fn refusal(receiver: Receiver, signal: Signal, reason: &'static str) -> RefusalLabels {
         RefusalLabels { receiver, signal: signal.as_str(), reason }
     }
 

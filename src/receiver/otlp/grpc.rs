@@ -31,6 +31,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::config::OtlpGrpcSettings;
+use crate::model::Receiver;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::codec::{ExportRequest, Format};
 use crate::receiver::otlp::error::ReceiveError;
@@ -38,7 +39,7 @@ use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
-pub const RECEIVER: &str = "otlp_grpc";
+pub const RECEIVER: Receiver = Receiver::OtlpGrpc;
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` is cancelled, then stops accepting
 /// connections and lets in-flight calls finish.

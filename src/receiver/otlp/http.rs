@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::config::{CorsSettings, OtlpHttpSettings};
+use crate::model::Receiver;
 use crate::model::Signal;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::body::{self, ContentEncoding};
@@ -33,7 +34,7 @@ use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
-pub const RECEIVER: &str = "otlp_http";
+pub const RECEIVER: Receiver = Receiver::OtlpHttp;
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` is cancelled, then stops accepting
 /// connections and lets in-flight requests finish.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::model::Receiver;
 use crate::model::Signal;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::codec::{self, Decoded, ExportRequest, Format};
@@ -41,7 +42,7 @@ pub async fn decode_off_runtime<R: ExportRequest>(body: Bytes, format: Format) -
 /// What both OTLP receivers share past decoding: the router, the counts and the WARN lines.
 #[derive(Debug)]
 pub struct OtlpIntake {
-    receiver: &'static str,
+    receiver: Receiver,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     rejection_log: LogLimiter,
@@ -49,8 +50,8 @@ pub struct OtlpIntake {
 }
 
 impl OtlpIntake {
-    /// `receiver` is the metrics label: "otlp_http" or "otlp_grpc".
-    pub fn new(receiver: &'static str, router: Arc<Router>, metrics: Arc<Metrics>) -> OtlpIntake {
+    /// `receiver` names it in metrics and logs: OTLP/HTTP or OTLP/gRPC.
+    pub fn new(receiver: Receiver, router: Arc<Router>, metrics: Arc<Metrics>) -> OtlpIntake {
         OtlpIntake {
             receiver,
             router,
@@ -91,13 +92,13 @@ impl OtlpIntake {
         let peer = peer.map_or_else(|| "unknown".to_string(), |address| address.to_string());
         if error.is_refusal() {
             if let Some(suppressed) = self.refusal_log.check() {
-                tracing::warn!(receiver, signal, %peer, suppressed, %error, "refused request; the client was asked to retry");
+                tracing::warn!(%receiver, signal, %peer, suppressed, %error, "refused request; the client was asked to retry");
             }
             return;
         }
         self.metrics.rejected_requests.get_or_create(&RefusalLabels { receiver, signal, reason }).inc();
         if let Some(suppressed) = self.rejection_log.check() {
-            tracing::warn!(receiver, signal, reason, %peer, suppressed, %error, "rejected request");
+            tracing::warn!(%receiver, signal, reason, %peer, suppressed, %error, "rejected request");
         }
     }
 }

@@ -7,6 +7,7 @@ mod socket;
 
 pub use self::datagram::{DatagramError, MAX_DATAGRAM_BYTES, ParsedDatagram, check_received_len, parse_datagram};
 pub use self::socket::{MAX_DATAGRAMS_PER_BATCH, RECEIVE_BUFFER_BYTES, WARN_INTERVAL, serve};
+use crate::model::Receiver;
 
 /// The receiver's name in metrics and logs.
-pub const RECEIVER: &str = "xray_udp";
+pub const RECEIVER: Receiver = Receiver::XrayUdp;

@@ -66,7 +66,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let local_addr = socket.local_addr()?;
     let receive_buffer = enlarge_receive_buffer(&socket, RECEIVE_BUFFER_BYTES);
-    tracing::info!(receiver = RECEIVER, %local_addr, receive_buffer, "X-Ray UDP receiver listening");
+    tracing::info!(receiver = %RECEIVER, %local_addr, receive_buffer, "X-Ray UDP receiver listening");
     let mut intake = DatagramIntake::new(router, metrics, counts);
     // One byte more than the largest datagram taken, so a truncated read is recognised.
     let mut buffer = vec![0u8; MAX_DATAGRAM_BYTES + 1];
@@ -96,7 +96,7 @@ pub async fn serve(
     // Stopping: what the kernel already holds was sent before shutdown; take it too.
     intake.drain_ready(&socket, &mut buffer);
     intake.flush();
-    tracing::info!(receiver = RECEIVER, %local_addr, "X-Ray UDP receiver stopped");
+    tracing::info!(receiver = %RECEIVER, %local_addr, "X-Ray UDP receiver stopped");
     Ok(())
 }
 
@@ -116,7 +116,7 @@ fn enlarge_receive_buffer(socket: &UdpSocket, bytes: usize) -> Option<usize> {
         return before;
     }
     if let Err(error) = socket.set_recv_buffer_size(bytes) {
-        tracing::debug!(receiver = RECEIVER, %error, "could not enlarge the socket receive buffer");
+        tracing::debug!(receiver = %RECEIVER, %error, "could not enlarge the socket receive buffer");
     }
     socket.recv_buffer_size().ok().or(before)
 }
@@ -183,7 +183,7 @@ impl DatagramIntake {
         if let Some(suppressed) = self.malformed_warn.check() {
             let prefix = datagram[..datagram.len().min(LOGGED_PREFIX_BYTES)].escape_ascii();
             tracing::warn!(
-                receiver = RECEIVER,
+                receiver = %RECEIVER,
                 %peer,
                 reason = error.reason(),
                 bytes = datagram.len(),
@@ -197,7 +197,7 @@ impl DatagramIntake {
     fn socket_error(&self, error: &io::Error) {
         // ICMP errors from earlier sends and the like: nothing to do but carry on.
         if let Some(suppressed) = self.socket_warn.check() {
-            tracing::warn!(receiver = RECEIVER, %error, suppressed, "X-Ray UDP receive failed");
+            tracing::warn!(receiver = %RECEIVER, %error, suppressed, "X-Ray UDP receive failed");
         }
     }
 
