@@ -1,7 +1,6 @@
 //! AWS access for the X-Ray and CloudWatch Logs destinations and the sampling proxy: region
 //! and credentials from aws-config's provider chains, an optional role to assume and an
-//! optional HTTPS proxy. The SDK clients built from it ([`super::client`]) honour
-//! `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL`.
+//! optional HTTPS proxy.
 //!
 //! When no region or no credentials can be found the destination stays off, and the reason
 //! is shown at start-up and on `/status`.

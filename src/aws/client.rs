@@ -1,7 +1,8 @@
 //! SDK clients for the AWS destinations, built one way: from the shared [`AwsContext`], with
 //! the SDK's own retries off (the lane retries, with its backoff, budget and counters, so
 //! throttling is never hidden from them), an optional endpoint override, and every call bounded
-//! by the destination's timeout ([`call`]).
+//! by the destination's timeout ([`call`]). The clients honour `AWS_ENDPOINT_URL_<SERVICE>` and
+//! `AWS_ENDPOINT_URL`.
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -3,7 +3,7 @@
 
 mod daemon;
 mod load;
-mod secret;
+pub(crate) mod secret;
 mod settings;
 
 pub use daemon::{
@@ -15,6 +15,9 @@ pub use load::{
 };
 pub use secret::{REDACTED, Secret};
 pub use settings::*;
+
+// Request body compression is kept with the compressor; named here as it always was.
+pub use crate::destination::compress::Compression;
 
 // Each destination keeps its settings in its own folder; named here as they always were.
 pub use crate::destination::cloudwatch_logs::{CloudWatchLogsSettings, RequestLogSettings};

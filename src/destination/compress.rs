@@ -1,4 +1,4 @@
-//! Request body compression with one reusable compressor per thread.
+//! Request body compression (the [`Compression`] setting) with one reusable compressor per thread.
 //!
 //! A fresh gzip encoder per body was up to 3× slower here (its memory is handed back to the
 //! OS after every body and faults back in), so each sender thread keeps its zstd and gzip
@@ -8,8 +8,16 @@
 use std::cell::RefCell;
 
 use flate2::{Compress, FlushCompress, Status};
+use serde::{Deserialize, Serialize};
 
-use crate::config::Compression;
+/// Request body compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Zstd,
+    Gzip,
+    None,
+}
 
 thread_local! {
     static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };

@@ -7,6 +7,7 @@ pub mod compress;
 pub mod honeycomb;
 pub mod local;
 pub mod otlp_body;
+mod settings;
 pub mod xray;
 
 use std::future::Future;

@@ -10,8 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::model::{Destination, LossReason, Receiver, Signal};
-use crate::pipeline::spool::SpoolReason;
+use crate::model::{Destination, LossReason, Receiver, Signal, SpoolReason};
 use crate::store::StoreStats;
 
 /// Labels of a receiver-side count.

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo;
 
 use super::client::{LogsClient, SdkLogsClient};
+use super::lane_config::LaneConfig;
 use super::request::{LogBatchRequest, dropped_before_sending, prepare};
 use super::resources::KnownResources;
-use super::setup::LaneConfig;
 use crate::aws::AwsCallError;
 use crate::aws::classify::classify_and_report;
 use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};

@@ -46,6 +46,7 @@
 
 mod client;
 mod exporter;
+mod lane_config;
 mod request;
 mod resources;
 mod settings;
@@ -55,11 +56,9 @@ mod tests;
 
 pub use client::{LogsClient, SdkLogsClient};
 pub use exporter::CloudWatchLogs;
+pub use lane_config::{CloudWatchLogsConfigError, LOG_GROUP_KEY, LaneConfig, MAX_TAGS, RETENTION_DAYS};
 pub use request::LogBatchRequest;
 pub use resources::{KnownResources, MAX_KNOWN_STREAMS};
 pub use settings::{CloudWatchLogsSettings, RequestLogSettings};
-pub use setup::{
-    CloudWatchLogsConfigError, LOG_GROUP_KEY, LaneConfig, MAX_TAGS, RETENTION_DAYS, aws_access, has_log_group,
-    same_access, wants_aws,
-};
 pub(crate) use setup::{NotStarted, lane_settings, set_up};
+pub use setup::{aws_access, has_log_group, same_access, wants_aws};

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::setup::LaneConfig;
+use super::lane_config::LaneConfig;
 use crate::destination::{Rejected, decoded_requests};
 use crate::model::{LossReason, Payload, SharedBatch, Signal};
 use crate::translate::otlp_to_cloudwatch::{EventBatch, MAX_EVENT_AGE, Prepared};

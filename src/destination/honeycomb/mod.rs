@@ -20,7 +20,7 @@ mod setup;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::config::Compression;
+use crate::destination::compress::Compression;
 use crate::destination::{Built, ExportError, Exporter, Sent};
 use crate::model::{SharedBatch, Signal};
 use crate::telemetry::ratelimit::LogLimiter;

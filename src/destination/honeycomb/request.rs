@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::config::Compression;
+use crate::destination::compress::Compression;
 use crate::destination::{Built, Rejected, compress, otlp_body};
 use crate::model::{LossReason, SharedBatch, Signal};
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Compression, Secret, destination_settings};
+use crate::config::secret::Secret;
+use crate::destination::compress::Compression;
+use crate::destination::settings::destination_settings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;

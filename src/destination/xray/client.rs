@@ -1,14 +1,14 @@
 //! The client seam: the two X-Ray calls waggle makes (PutTraceSegments for the lane,
-//! PutTelemetryRecords for the daemon telemetry), behind a trait so what the exporter and the
-//! telemetry do with the answers can be tested without a network, and their SDK implementation
-//! (each call bounded by a timeout, SDK failures flattened into [`AwsCallError`]).
+//! PutTelemetryRecords for the daemon telemetry, on behalf of an [`Identity`]), behind a trait
+//! so what the exporter and the telemetry do with the answers can be tested without a network,
+//! and their SDK implementation (each call bounded by a timeout, SDK failures flattened into
+//! [`AwsCallError`]).
 
 use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_xray::types::{TelemetryRecord, UnprocessedTraceSegment};
 
-use super::telemetry::Identity;
 use crate::aws::AwsCallError;
 use crate::aws::client::call;
 
@@ -26,6 +26,25 @@ pub trait XrayClient: Send + Sync + 'static {
         records: Vec<TelemetryRecord>,
         reporter: &Identity,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// Who is reporting the daemon telemetry: sent with every PutTelemetryRecords call.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub hostname: Option<String>,
+    pub instance_id: Option<String>,
+    pub resource_arn: Option<String>,
+}
+
+impl Identity {
+    /// `AWS_HOSTNAME` / `AWS_INSTANCE_ID` as the daemon reads them, else the kernel's host name.
+    pub fn from_env(env: &std::collections::BTreeMap<String, String>, resource_arn: Option<String>) -> Self {
+        let hostname = env
+            .get("AWS_HOSTNAME")
+            .cloned()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()));
+        Identity { hostname, instance_id: env.get("AWS_INSTANCE_ID").cloned(), resource_arn }
+    }
 }
 
 /// [`XrayClient`] over the AWS SDK client.

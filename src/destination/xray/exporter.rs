@@ -142,8 +142,8 @@ mod tests {
 
     use super::*;
     use crate::aws::AwsCallError;
+    use crate::destination::xray::client::Identity;
     use crate::destination::xray::request::{Document, MAX_DOCUMENT_BYTES};
-    use crate::destination::xray::telemetry::Identity;
     use crate::model::{Batch, Destination, XraySegment};
 
     /// Answers PutTraceSegments from a queue of scripted outcomes (all processed when empty)

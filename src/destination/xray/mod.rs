@@ -27,8 +27,8 @@ mod settings;
 pub(crate) mod setup;
 pub mod telemetry;
 
-pub use client::{SdkXrayClient, XrayClient};
+pub use client::{Identity, SdkXrayClient, XrayClient};
 pub use exporter::Xray;
 pub use request::{Document, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_CALL, XrayRequest};
 pub use settings::XraySettings;
-pub use telemetry::{BackendErrors, Identity, Telemetry, TelemetryCounts};
+pub use telemetry::{BackendErrors, Telemetry, TelemetryCounts};

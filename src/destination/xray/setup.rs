@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::client::SdkXrayClient;
+use super::client::{Identity, SdkXrayClient};
 use super::exporter::Xray;
 use super::settings::XraySettings;
-use super::telemetry::{BackendErrors, Identity, Telemetry, TelemetryCounts};
+use super::telemetry::{BackendErrors, Telemetry, TelemetryCounts};
 use crate::aws::{AwsAccess, AwsContext, AwsUnavailable, access, client};
 use crate::telemetry::counts::{DestinationCounts, ReceiverCounts};
 use crate::telemetry::status::DestinationStatus;

@@ -16,7 +16,7 @@ use aws_sdk_xray::types::{BackendConnectionErrors, TelemetryRecord};
 use aws_smithy_types::DateTime;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{SdkXrayClient, XrayClient};
+use super::client::{Identity, SdkXrayClient, XrayClient};
 use crate::aws::AwsCallError;
 use crate::model::{LossReason, Signal};
 use crate::telemetry::counts::{DestinationCounts, ReceiverCounts};
@@ -86,25 +86,6 @@ fn is_unknown_host(text: &str) -> bool {
 
 fn is_refused(text: &str) -> bool {
     text.contains("Connection refused") || text.contains("connection refused")
-}
-
-/// Who is reporting: sent with every call.
-#[derive(Debug, Clone, Default)]
-pub struct Identity {
-    pub hostname: Option<String>,
-    pub instance_id: Option<String>,
-    pub resource_arn: Option<String>,
-}
-
-impl Identity {
-    /// `AWS_HOSTNAME` / `AWS_INSTANCE_ID` as the daemon reads them, else the kernel's host name.
-    pub fn from_env(env: &std::collections::BTreeMap<String, String>, resource_arn: Option<String>) -> Self {
-        let hostname = env
-            .get("AWS_HOSTNAME")
-            .cloned()
-            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()));
-        Identity { hostname, instance_id: env.get("AWS_INSTANCE_ID").cloned(), resource_arn }
-    }
 }
 
 /// Where the telemetry reads its counts.

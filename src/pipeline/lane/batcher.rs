@@ -4,22 +4,13 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::deliver::Lane;
+use super::queued::Queued;
 use crate::destination::Exporter;
-use crate::model::{SharedBatch, Signal};
-use crate::pipeline::spool::RecordTicket;
-
-/// A batch in the lane's memory queue, holding its reserved bytes.
-#[derive(Debug)]
-pub(super) struct Queued {
-    pub(super) batch: SharedBatch,
-    pub(super) _permit: OwnedSemaphorePermit,
-    /// The spool record it was read back from, if any.
-    pub(super) spooled: Option<RecordTicket>,
-}
+use crate::model::Signal;
 
 /// Items of one signal waiting to be sent together.
 #[derive(Default)]

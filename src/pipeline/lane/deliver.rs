@@ -8,8 +8,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::LaneSettings;
-use super::batcher::Queued;
 use super::progress::Progress;
+use super::queued::Queued;
 use crate::destination::{ExportError, Exporter, Rejected, Sent};
 use crate::model::{Destination, LossReason, SharedBatch, Signal};
 use crate::pipeline::spool::envelope::EncodedBatch;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::DropGuard;
 
-use super::batcher::Queued;
 use super::progress::Progress;
+use super::queued::Queued;
 use crate::model::{Batch, Destination, SharedBatch, Signal};
 use crate::pipeline::spool::envelope::EncodeOnce;
 use crate::pipeline::spool::{Spool, SpoolError, SpoolReason};

@@ -24,6 +24,7 @@ mod batcher;
 mod deliver;
 mod handle;
 mod progress;
+mod queued;
 mod replay;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::batcher::Queued;
+use super::queued::Queued;
 use crate::pipeline::spool::{self, Spool};
 
 /// The replay task's way into the memory queue. The queue is held weakly, so it closes (and

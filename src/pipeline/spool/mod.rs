@@ -51,7 +51,8 @@ use tokio::sync::Notify;
 
 pub use self::reader::{Replayed, SpoolReader};
 use self::segment::FILE_HEADER_LEN;
-use crate::model::{Destination, LossReason};
+use crate::model::Destination;
+pub use crate::model::SpoolReason;
 use crate::telemetry::counts::DestinationCounts;
 use crate::telemetry::metrics::Metrics;
 
@@ -107,42 +108,6 @@ pub enum SpoolError {
     Write { path: PathBuf, source: io::Error },
     #[error("a record of {record} bytes does not fit in a spool of {max_size} bytes")]
     TooLarge { record: u64, max_size: u64 },
-}
-
-/// Why a batch went to the spool (the `reason` label of `waggle_destination_spooled_items`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SpoolReason {
-    /// The memory queue was full, or older records were still waiting on disk.
-    Overflow,
-    /// The shutdown deadline passed before the destination took it.
-    Shutdown,
-    /// The retry budget ran out; it waits on disk for another round.
-    RetriesExhausted,
-}
-
-impl SpoolReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpoolReason::Overflow => "overflow",
-            SpoolReason::Shutdown => "shutdown",
-            SpoolReason::RetriesExhausted => "retries_exhausted",
-        }
-    }
-
-    /// What is lost, and counted, when the spool cannot take a batch written for this reason.
-    pub fn loss(self) -> LossReason {
-        match self {
-            SpoolReason::Overflow => LossReason::QueueFull,
-            SpoolReason::Shutdown => LossReason::Shutdown,
-            SpoolReason::RetriesExhausted => LossReason::RetriesExhausted,
-        }
-    }
-}
-
-impl prometheus_client::encoding::EncodeLabelValue for SpoolReason {
-    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>) -> std::fmt::Result {
-        std::fmt::Write::write_str(encoder, self.as_str())
-    }
 }
 
 /// Which record a replayed batch came from, to acknowledge it once the destination took it.
