@@ -1,9 +1,6 @@
 //! The destinations waggle sends to, by name: one enum for metrics labels, logs, `/status`
 //! and spool directories, so a name is spelled in exactly one place.
 
-use std::fmt;
-
-use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 use serde::Serialize;
 
 /// One destination, each with its own lane.
@@ -33,17 +30,7 @@ impl Destination {
     }
 }
 
-impl fmt::Display for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl EncodeLabelValue for Destination {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
-}
+super::label_value!(Destination);
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,6 @@
 //! Why items were lost: the `reason` label of `waggle_destination_dropped_items_total` and
 //! `waggle_destination_failed_items_total`, one enum so every reason is spelled once.
 
-use std::fmt;
-
-use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
-
 /// Why a destination's lane dropped items, or why the destination refused them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -119,17 +115,7 @@ impl LossReason {
     }
 }
 
-impl fmt::Display for LossReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl EncodeLabelValue for LossReason {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
-}
+super::label_value!(LossReason);
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,24 @@
 //! every lane shares, its [`Signal`], the [`Destination`]s, the [`LossReason`]s and the
 //! [`SpoolReason`]s.
 
+/// A metric label enum's `Display` and Prometheus label value: its `as_str()`.
+macro_rules! label_value {
+    ($name:ty) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl prometheus_client::encoding::EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>) -> std::fmt::Result {
+                std::fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+    };
+}
+use label_value;
+
 mod batch;
 mod destination;
 mod loss;

@@ -1,10 +1,6 @@
 //! The receivers waggle listens with, by name: the `receiver` label of the receiver metrics
 //! and the `receiver` field of their log lines.
 
-use std::fmt;
-
-use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
-
 /// One listener that takes telemetry (or, for `XrayTcp`, the X-Ray SDKs' sampling calls).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Receiver {
@@ -27,14 +23,4 @@ impl Receiver {
     }
 }
 
-impl fmt::Display for Receiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl EncodeLabelValue for Receiver {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> fmt::Result {
-        fmt::Write::write_str(encoder, self.as_str())
-    }
-}
+super::label_value!(Receiver);

@@ -33,8 +33,4 @@ impl SpoolReason {
     }
 }
 
-impl prometheus_client::encoding::EncodeLabelValue for SpoolReason {
-    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>) -> std::fmt::Result {
-        std::fmt::Write::write_str(encoder, self.as_str())
-    }
-}
+super::label_value!(SpoolReason);
