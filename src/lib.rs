@@ -43,7 +43,7 @@
 
 pub mod admin;
 pub mod app;
-pub mod aws;
+pub(crate) mod aws;
 pub mod cli;
 pub mod config;
 pub mod destination;

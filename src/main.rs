@@ -81,7 +81,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called,
 /// not when the future is first polled, so a signal that arrives during start-up is not lost
 /// (and does not kill the process with the default action).
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

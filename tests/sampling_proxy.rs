@@ -904,7 +904,7 @@ async fn the_fake_upstreams_signature_check_rejects_tampered_requests() {
     region.headers.insert("authorization", HeaderValue::from_str(&authorization).expect("header"));
     assert!(check(&region, &credentials).is_err(), "a changed scope");
     // An unsigned header added after signing does not matter: that is the point of a minimal set.
-    let mut extra = seen.clone();
+    let mut extra = seen;
     extra.headers.insert("x-envoy-foo", HeaderValue::from_static("bar"));
     assert_eq!(check(&extra, &credentials), Ok(()));
 }

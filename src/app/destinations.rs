@@ -25,7 +25,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::telemetry::status::DestinationStatus;
 
 /// The lanes that were started, and what the admin endpoint shows about them.
-pub struct Destinations {
+pub(super) struct Destinations {
     pub lanes: Vec<LaneHandle>,
     /// Each lane's task, done once it delivered what it held after its queue closed.
     pub tasks: JoinSet<()>,
@@ -46,7 +46,7 @@ pub struct Destinations {
 /// Starts every destination. `aws` is the outcome of looking for AWS access, when an AWS
 /// destination wanted it; `cloudwatch_logs_aws` the one CloudWatch Logs uses (the same, unless
 /// it has access settings of its own).
-pub fn start(
+pub(super) fn start(
     settings: &Settings,
     metrics: &Arc<Metrics>,
     abandon: &CancellationToken,

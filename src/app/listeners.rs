@@ -9,7 +9,7 @@ use super::StartError;
 use crate::config::Settings;
 
 /// Every bound socket; `None` for a disabled listener.
-pub struct Listeners {
+pub(super) struct Listeners {
     pub otlp_http: Option<TcpListener>,
     pub otlp_grpc: Option<TcpListener>,
     pub xray_udp: Option<UdpSocket>,
@@ -18,7 +18,7 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    pub async fn bind(settings: &Settings) -> Result<Self, StartError> {
+    pub(super) async fn bind(settings: &Settings) -> Result<Self, StartError> {
         let receivers = &settings.receivers;
         Ok(Listeners {
             otlp_http: bind_tcp("otlp_http", receivers.otlp_http.enabled, &receivers.otlp_http.endpoint).await?,

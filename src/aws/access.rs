@@ -37,7 +37,7 @@ fn imds_client() -> aws_config::imds::Client {
 
 /// Where to find AWS access; the same fields the X-Ray daemon's flags and cfg.yaml set.
 #[derive(Debug, Clone, Default)]
-pub struct AwsAccess {
+pub(crate) struct AwsAccess {
     pub region: Option<String>,
     pub role_arn: Option<String>,
     /// Skip EC2 instance metadata for region and credentials.
@@ -48,7 +48,7 @@ pub struct AwsAccess {
 
 /// A usable AWS configuration.
 #[derive(Debug, Clone)]
-pub struct AwsContext {
+pub(crate) struct AwsContext {
     pub sdk_config: SdkConfig,
     pub region: String,
     pub credentials: SharedCredentialsProvider,
@@ -56,7 +56,7 @@ pub struct AwsContext {
 
 /// Why an AWS destination stays off.
 #[derive(Debug, thiserror::Error)]
-pub enum AwsUnavailable {
+pub(crate) enum AwsUnavailable {
     #[error("no AWS region: set AWS_REGION, --region or the destination's region key")]
     NoRegion,
     #[error("no AWS credentials ({0})")]
@@ -66,7 +66,7 @@ pub enum AwsUnavailable {
 }
 
 /// Resolves region and credentials, and builds the SDK configuration.
-pub async fn connect(access: &AwsAccess, env: &BTreeMap<String, String>) -> Result<AwsContext, AwsUnavailable> {
+pub(crate) async fn connect(access: &AwsAccess, env: &BTreeMap<String, String>) -> Result<AwsContext, AwsUnavailable> {
     let region = resolve_region(access).await.ok_or(AwsUnavailable::NoRegion)?;
     let base = base_credentials(access, &region).await;
     let credentials = match &access.role_arn {
@@ -145,7 +145,7 @@ pub(crate) fn usable(aws: Option<&Result<AwsContext, AwsUnavailable>>) -> Result
 
 /// A credentials provider that always says why there are none: the sampling proxy uses it
 /// when AWS access could not be found, so SDKs get a clear 503 instead of a refused connection.
-pub fn unavailable_credentials(reason: String) -> SharedCredentialsProvider {
+pub(crate) fn unavailable_credentials(reason: String) -> SharedCredentialsProvider {
     #[derive(Debug)]
     struct Unavailable(String);
 

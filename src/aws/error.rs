@@ -7,7 +7,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Why an AWS call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AwsCallError {
+pub(crate) enum AwsCallError {
     /// The service answered with an error (`__type` code, message, HTTP status).
     Service { code: String, message: String, status: u16 },
     /// No answer within the call's timeout.
@@ -22,14 +22,14 @@ pub enum AwsCallError {
 
 impl AwsCallError {
     /// The service's error code, when the service answered with one.
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         match self {
             AwsCallError::Service { code, .. } => Some(code),
             _ => None,
         }
     }
 
-    pub fn is_code(&self, wanted: &str) -> bool {
+    pub(crate) fn is_code(&self, wanted: &str) -> bool {
         self.code() == Some(wanted)
     }
 }

@@ -2,11 +2,11 @@
 //! credentials, role, proxy), SDK client construction, one flattened call error, one failure
 //! classifier and one SigV4 signer.
 
-pub mod access;
+pub(crate) mod access;
 pub(crate) mod classify;
 pub(crate) mod client;
-pub mod error;
+pub(crate) mod error;
 pub(crate) mod sign;
 
-pub use access::{AwsAccess, AwsContext, AwsUnavailable, connect, unavailable_credentials};
-pub use error::AwsCallError;
+pub(crate) use access::{AwsAccess, AwsContext, AwsUnavailable, connect, unavailable_credentials};
+pub(crate) use error::AwsCallError;

@@ -162,7 +162,7 @@ pub fn parse_proxy_address(value: &str) -> Result<String, DaemonValueError> {
 }
 
 /// Checks a buffer size in MB (`-m`, `TotalBufferSizeMB`): 0, or at least [`MIN_BUFFER_MEMORY_MB`].
-pub fn check_buffer_memory(megabytes: u64) -> Result<u64, DaemonValueError> {
+pub(super) fn check_buffer_memory(megabytes: u64) -> Result<u64, DaemonValueError> {
     if megabytes == 0 || megabytes >= MIN_BUFFER_MEMORY_MB {
         Ok(megabytes)
     } else {

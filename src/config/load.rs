@@ -22,7 +22,7 @@ const ENV_NOT_KEYS: &[&str] = &["WAGGLE_CONFIG", "WAGGLE_BIN"];
 
 /// Well-known variables other tools use, and the key each sets. A `WAGGLE_…` variable for the
 /// same key wins over them.
-pub const WELL_KNOWN_ENV: &[(&str, &str)] =
+pub(super) const WELL_KNOWN_ENV: &[(&str, &str)] =
     &[("HONEYCOMB_API_KEY", "destinations.honeycomb.api_key"), ("HONEYCOMB_DATASET", "destinations.honeycomb.dataset")];
 
 /// Why the configuration could not be loaded.

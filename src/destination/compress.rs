@@ -25,7 +25,7 @@ thread_local! {
 }
 
 /// The `Content-Encoding` value for a compression, if any.
-pub fn content_encoding(compression: Compression) -> Option<&'static str> {
+pub(crate) fn content_encoding(compression: Compression) -> Option<&'static str> {
     match compression {
         Compression::Zstd => Some("zstd"),
         Compression::Gzip => Some("gzip"),
@@ -34,7 +34,7 @@ pub fn content_encoding(compression: Compression) -> Option<&'static str> {
 }
 
 /// Compresses a body; `Compression::None` returns it as is.
-pub fn compress(compression: Compression, body: Vec<u8>) -> std::io::Result<Vec<u8>> {
+pub(crate) fn compress(compression: Compression, body: Vec<u8>) -> std::io::Result<Vec<u8>> {
     match compression {
         Compression::None => Ok(body),
         Compression::Zstd => ZSTD.with_borrow_mut(|slot| {

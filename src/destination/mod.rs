@@ -2,13 +2,13 @@
 //! (translating on the lane's own task) and sends one request at a time; the lane around it
 //! does the queueing, batching, parallel senders and retries.
 
-pub mod cloudwatch_logs;
-pub mod compress;
-pub mod honeycomb;
+pub(crate) mod cloudwatch_logs;
+pub(crate) mod compress;
+pub(crate) mod honeycomb;
 pub mod local;
-pub mod otlp_body;
+pub(crate) mod otlp_body;
 mod settings;
-pub mod xray;
+pub(crate) mod xray;
 
 use std::future::Future;
 use std::time::Duration;

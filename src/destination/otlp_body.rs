@@ -19,7 +19,7 @@ use crate::translate::xray_to_otlp;
 
 /// One encoded request body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Body {
+pub(crate) struct Body {
     /// `Export…ServiceRequest` protobuf, uncompressed.
     pub bytes: Vec<u8>,
     /// Spans, log records or data points in it.
@@ -117,7 +117,7 @@ fn expected_bytes(batches: &[SharedBatch]) -> usize {
 }
 
 /// Trace request bodies from OTLP traces and X-Ray segments (translated here).
-pub fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
+pub(crate) fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
     let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
     let mut undecodable = Vec::new();
     for batch in batches {
@@ -133,7 +133,7 @@ pub fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Reje
 }
 
 /// Logs request bodies.
-pub fn logs(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
+pub(crate) fn logs(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
     let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
     let mut rejected = Vec::new();
     for batch in batches {
@@ -145,7 +145,7 @@ pub fn logs(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Reject
 }
 
 /// Metrics request bodies.
-pub fn metrics(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
+pub(crate) fn metrics(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
     let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
     let mut rejected = Vec::new();
     for batch in batches {

@@ -111,7 +111,7 @@ pub(crate) struct StoreWriter {
 impl StoreWriter {
     /// Opens (or creates) the store at `path`, creating its directory, and brings it under
     /// `max_size` bytes. Fails with a [`StoreError`] that says what is wrong, never panics.
-    pub fn open(path: &Path, max_size: u64) -> Result<(StoreWriter, StoreReader), StoreError> {
+    pub(crate) fn open(path: &Path, max_size: u64) -> Result<(StoreWriter, StoreReader), StoreError> {
         if let Some(directory) = path.parent().filter(|directory| !directory.as_os_str().is_empty()) {
             std::fs::create_dir_all(directory)
                 .map_err(|source| StoreError::CreateDir { path: directory.to_path_buf(), source })?;
@@ -133,7 +133,7 @@ impl StoreWriter {
     }
 
     /// What the store holds now, and what it has evicted since start-up.
-    pub fn stats(&self) -> StoreStats {
+    pub(crate) fn stats(&self) -> StoreStats {
         *self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

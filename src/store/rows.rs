@@ -150,14 +150,14 @@ impl Rows {
     }
 
     /// Counted bytes of every row (a trace's bytes include its spans').
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         let spans: i64 = self.traces.iter().map(|row| row.bytes).sum();
         let logs: i64 = self.logs.iter().map(|row| row.size).sum();
         let metrics: i64 = self.metrics.iter().map(|row| row.size).sum();
         u64::try_from(spans + logs + metrics).unwrap_or(0)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.spans.is_empty() && self.logs.is_empty() && self.metrics.is_empty()
     }
 
@@ -205,7 +205,7 @@ pub(crate) struct Flattener {
 }
 
 impl Flattener {
-    pub fn add_resource_spans(&mut self, resource_spans: &[ResourceSpans]) {
+    pub(crate) fn add_resource_spans(&mut self, resource_spans: &[ResourceSpans]) {
         for resource_spans in resource_spans {
             let resource = self.resource(resource_spans.resource.as_ref());
             for scope_spans in &resource_spans.scope_spans {
@@ -217,7 +217,7 @@ impl Flattener {
         }
     }
 
-    pub fn add_resource_logs(&mut self, resource_logs: &[ResourceLogs]) {
+    pub(crate) fn add_resource_logs(&mut self, resource_logs: &[ResourceLogs]) {
         for resource_logs in resource_logs {
             let resource = self.resource(resource_logs.resource.as_ref());
             for scope_logs in &resource_logs.scope_logs {
@@ -255,7 +255,7 @@ impl Flattener {
         }
     }
 
-    pub fn add_resource_metrics(&mut self, resource_metrics: &[ResourceMetrics]) {
+    pub(crate) fn add_resource_metrics(&mut self, resource_metrics: &[ResourceMetrics]) {
         for resource_metrics in resource_metrics {
             let resource = self.resource(resource_metrics.resource.as_ref());
             for scope_metrics in &resource_metrics.scope_metrics {
@@ -294,7 +294,7 @@ impl Flattener {
     }
 
     /// The rows, the number of items they hold, and what could not be stored.
-    pub fn finish(self) -> (Rows, usize, Vec<Rejected>) {
+    pub(crate) fn finish(self) -> (Rows, usize, Vec<Rejected>) {
         let mut rejected = Vec::new();
         if self.invalid_spans > 0 {
             rejected.push(Rejected {

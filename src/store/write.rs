@@ -66,7 +66,7 @@ impl AddAssign for Evicted {
 }
 
 impl Writer {
-    pub fn new(
+    pub(super) fn new(
         connection: Connection,
         max_bytes: u64,
         stats: Arc<Mutex<StoreStats>>,
@@ -81,7 +81,7 @@ impl Writer {
 
     /// Brings a store left bigger than the bound (the bound was lowered) under it, and gives
     /// the freed pages back to the file system. Start-up only: this can take a while.
-    pub fn shrink_to_bound(&mut self) -> rusqlite::Result<()> {
+    pub(super) fn shrink_to_bound(&mut self) -> rusqlite::Result<()> {
         let (used_bytes, _) = schema::page_usage(&self.connection)?;
         if unsigned(self.totals.bytes) <= self.max_bytes && used_bytes <= self.max_bytes {
             return Ok(());
@@ -108,7 +108,7 @@ impl Writer {
     }
 
     /// Serves write jobs until every sender is gone.
-    pub fn run(mut self, jobs: mpsc::Receiver<WriteJob>) {
+    pub(super) fn run(mut self, jobs: mpsc::Receiver<WriteJob>) {
         while let Ok(WriteJob { rows, reply }) = jobs.recv() {
             let result = self.write(&rows);
             // The sender may have stopped waiting (shutdown); the write stands either way.
@@ -117,7 +117,7 @@ impl Writer {
     }
 
     /// Inserts the rows and evicts what the bound requires, in one transaction.
-    pub fn write(&mut self, rows: &Rows) -> rusqlite::Result<()> {
+    pub(super) fn write(&mut self, rows: &Rows) -> rusqlite::Result<()> {
         let mut totals = self.totals;
         let mut next_seq = self.next_seq;
         let transaction = self.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -5,7 +5,7 @@
 use std::error::Error;
 
 /// `outer: inner: innermost`.
-pub fn chain(error: &dyn Error) -> String {
+pub(crate) fn chain(error: &dyn Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

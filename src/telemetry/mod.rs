@@ -2,8 +2,8 @@
 //! log output, rate-limited WARN lines and one-line error chains.
 
 pub mod counts;
-pub mod error_text;
+pub(crate) mod error_text;
 pub mod logging;
 pub mod metrics;
-pub mod ratelimit;
+pub(crate) mod ratelimit;
 pub mod status;

@@ -9,20 +9,20 @@ use tokio::time::Instant;
 
 /// Allows one log line per interval and counts the ones it suppressed.
 #[derive(Debug)]
-pub struct LogLimiter {
+pub(crate) struct LogLimiter {
     interval: Duration,
     last: Mutex<Option<Instant>>,
     suppressed: AtomicU64,
 }
 
 impl LogLimiter {
-    pub fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration) -> Self {
         LogLimiter { interval, last: Mutex::new(None), suppressed: AtomicU64::new(0) }
     }
 
     /// `Some(n)` when a line may be logged now, `n` being how many were suppressed since the
     /// last one; `None` when this one should be suppressed.
-    pub fn check(&self) -> Option<u64> {
+    pub(crate) fn check(&self) -> Option<u64> {
         let now = Instant::now();
         let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match *last {

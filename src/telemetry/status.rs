@@ -89,7 +89,7 @@ mod rfc3339_opt {
 
     use serde::Serializer;
 
-    pub fn serialize<S: Serializer>(value: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(value: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(time) => serializer.serialize_str(&humantime::format_rfc3339_millis(*time).to_string()),
             None => serializer.serialize_none(),

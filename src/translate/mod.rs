@@ -1,6 +1,6 @@
 //! Translations between telemetry formats. Pure functions, no I/O; they run on the lanes'
 //! tasks, never in receivers.
 
-pub mod otlp_to_cloudwatch;
-pub mod otlp_to_xray;
+pub(crate) mod otlp_to_cloudwatch;
+pub(crate) mod otlp_to_xray;
 pub mod xray_to_otlp;

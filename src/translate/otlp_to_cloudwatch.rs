@@ -44,7 +44,7 @@
 //! Not done here: EMF (`raw` messages that are Embedded Metric Format JSON keep the configured
 //! group and stream; the collector overrides them from `_aws.LogGroupName`).
 
-mod batch;
+pub(crate) mod batch;
 mod json;
 mod message;
 mod rejected;
@@ -58,14 +58,11 @@ use std::time::SystemTime;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 
-pub use batch::{
-    Batcher, EVENT_OVERHEAD_BYTES, EventBatch, LogEvent, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_BATCH_SPAN,
-    MAX_EVENT_AGE, MAX_EVENT_LEAD, MAX_EVENT_MESSAGE_BYTES, PartitionId, Prepared, TRUNCATION_MARKER, unix_ms,
-};
-pub use message::MessageFormat;
-pub use rejected::{RejectedSummary, explain_rejected};
-pub use request_log::RequestLog;
-pub use template::{MAX_NAME_CHARS, NameKind, Template, TemplateError, UNRESOLVED_PLACEHOLDER};
+pub(crate) use batch::{Batcher, EventBatch, LogEvent, MAX_EVENT_AGE, Prepared, unix_ms};
+pub(crate) use message::MessageFormat;
+pub(crate) use rejected::explain_rejected;
+pub(crate) use request_log::RequestLog;
+pub(crate) use template::{NameKind, Template, TemplateError};
 
 use batch::ResourceDestination;
 use message::{SharedMembers, record_message, record_timestamp_ms};
@@ -73,7 +70,7 @@ use message::{SharedMembers, record_message, record_timestamp_ms};
 /// How OTLP log records become CloudWatch Logs events: the message format and the templates
 /// naming each resource's log group and stream.
 #[derive(Debug, Clone)]
-pub struct CloudWatchTranslation {
+pub(crate) struct CloudWatchTranslation {
     pub format: MessageFormat,
     pub group: Template,
     pub stream: Template,
@@ -81,7 +78,7 @@ pub struct CloudWatchTranslation {
 
 impl CloudWatchTranslation {
     /// The PutLogEvents batches for these requests' log records, judged against `now`.
-    pub fn prepare(&self, requests: &[&ExportLogsServiceRequest], now: SystemTime) -> Prepared {
+    pub(crate) fn prepare(&self, requests: &[&ExportLogsServiceRequest], now: SystemTime) -> Prepared {
         let mut batcher = Batcher::new(now);
         for request in requests {
             self.add_to(&mut batcher, &request.resource_logs);
@@ -90,7 +87,7 @@ impl CloudWatchTranslation {
     }
 
     /// Adds one event per log record to `batcher`.
-    pub fn add_to(&self, batcher: &mut Batcher, resource_logs: &[ResourceLogs]) {
+    pub(crate) fn add_to(&self, batcher: &mut Batcher, resource_logs: &[ResourceLogs]) {
         for resource_logs in resource_logs {
             let resource = resource_logs.resource.as_ref().map_or(&[][..], |resource| &resource.attributes[..]);
             let mut destination = ResourceDestination::new(&self.group, &self.stream, resource);

@@ -87,15 +87,13 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use crate::destination::Rejected;
 
-pub use self::annotations::MAX_ANNOTATIONS;
-pub use self::metadata::TRUNCATED_MARKER;
-pub use self::outcome::{MAX_DOCUMENT_BYTES, Translated, Untranslatable, XrayDocument};
+pub(crate) use self::outcome::{Translated, Untranslatable};
 
 use self::aws::ResourceContext;
 
 /// How spans are translated; the X-Ray destination's settings.
 #[derive(Debug, Clone, Default)]
-pub struct XrayTranslation {
+pub(crate) struct XrayTranslation {
     /// Attribute keys that become annotations (indexed, searchable in X-Ray).
     pub indexed_attributes: Vec<String>,
     /// Every scalar attribute becomes an annotation (up to [`MAX_ANNOTATIONS`]).
@@ -107,7 +105,7 @@ pub struct XrayTranslation {
 
 impl XrayTranslation {
     /// Every span of the request → one document each; failures reported, never panics.
-    pub fn translate(&self, resource_spans: &[ResourceSpans], now: SystemTime) -> Translated {
+    pub(crate) fn translate(&self, resource_spans: &[ResourceSpans], now: SystemTime) -> Translated {
         let now_secs = now.duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or(0);
         let indexed: HashSet<&str> = self.indexed_attributes.iter().map(String::as_str).collect();
         let options = segment::Options {

@@ -22,7 +22,7 @@ use waggle::telemetry::status::DestinationStatus;
 
 /// One request of the scripted destination: the batches it was built from.
 #[derive(Clone, Debug)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub signal: Signal,
     /// Items in the batches (what the lane counts).
     pub items: usize,
@@ -31,7 +31,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// The X-Ray documents in it, in order.
-    pub fn xray_segments(&self) -> Vec<XraySegment> {
+    pub(crate) fn xray_segments(&self) -> Vec<XraySegment> {
         self.batches
             .iter()
             .flat_map(|batch| match &batch.payload {
@@ -49,7 +49,7 @@ impl Delivery {
 /// [`failing`](ScriptedExporter::failing) failures are left; otherwise accepts everything and
 /// reports the request as a [`Delivery`].
 #[derive(Default)]
-pub struct ScriptedExporter {
+pub(crate) struct ScriptedExporter {
     hang: bool,
     reject: bool,
     down: Option<Arc<AtomicBool>>,
@@ -64,56 +64,56 @@ pub struct ScriptedExporter {
 
 impl ScriptedExporter {
     /// Accepts every request; the returned receiver gets each one once accepted.
-    pub fn accepting() -> (Self, mpsc::UnboundedReceiver<Delivery>) {
+    pub(crate) fn accepting() -> (Self, mpsc::UnboundedReceiver<Delivery>) {
         let (sender, delivered) = mpsc::unbounded_channel();
         (ScriptedExporter { delivered: Some(sender), ..ScriptedExporter::default() }, delivered)
     }
 
     /// A destination that never answers.
-    pub fn hung() -> Self {
+    pub(crate) fn hung() -> Self {
         ScriptedExporter { hang: true, ..ScriptedExporter::default() }
     }
 
     /// Rejects every request for good (`400 from test`, reason `rejected`).
-    pub fn rejecting() -> Self {
+    pub(crate) fn rejecting() -> Self {
         ScriptedExporter { reject: true, ..ScriptedExporter::default() }
     }
 
     /// Fails the first `failures` attempts retryably (`503 from test`, with `retry_after`),
     /// then accepts.
-    pub fn failing(self, failures: usize, retry_after: Option<Duration>) -> Self {
+    pub(crate) fn failing(self, failures: usize, retry_after: Option<Duration>) -> Self {
         ScriptedExporter { failures: AtomicUsize::new(failures), retry_after, ..self }
     }
 
     /// Fails retryably (`503 from test`) while `down` is set.
-    pub fn switchable(self, down: &Arc<AtomicBool>) -> Self {
+    pub(crate) fn switchable(self, down: &Arc<AtomicBool>) -> Self {
         ScriptedExporter { down: Some(Arc::clone(down)), ..self }
     }
 
     /// Also hangs on every send (after recording what it builds, see [`Self::recording_builds`]).
-    pub fn hanging(self, hang: bool) -> Self {
+    pub(crate) fn hanging(self, hang: bool) -> Self {
         ScriptedExporter { hang, ..self }
     }
 
     /// Asks every OTLP batch for its decoded request when building, as a real destination
     /// does, and reports the batches that do not decode as rejected (`undecodable`).
-    pub fn checking_decodes(self) -> Self {
+    pub(crate) fn checking_decodes(self) -> Self {
         ScriptedExporter { check_decodes: true, ..self }
     }
 
     /// The returned receiver gets every batch the lane asks it to build, before any send.
-    pub fn recording_builds(self) -> (Self, mpsc::UnboundedReceiver<SharedBatch>) {
+    pub(crate) fn recording_builds(self) -> (Self, mpsc::UnboundedReceiver<SharedBatch>) {
         let (sender, built) = mpsc::unbounded_channel();
         (ScriptedExporter { built: Some(sender), ..self }, built)
     }
 
     /// Counts every send attempt.
-    pub fn attempts(&self) -> Arc<AtomicUsize> {
+    pub(crate) fn attempts(&self) -> Arc<AtomicUsize> {
         Arc::clone(&self.attempts)
     }
 
     /// Counts every item accepted.
-    pub fn accepted_items(&self) -> Arc<AtomicU64> {
+    pub(crate) fn accepted_items(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.accepted_items)
     }
 
@@ -182,7 +182,7 @@ impl Exporter for ScriptedExporter {
 }
 
 /// Receives deliveries until `expected` items arrived; fails if more did.
-pub async fn receive_items(delivered: &mut mpsc::UnboundedReceiver<Delivery>, expected: usize) {
+pub(crate) async fn receive_items(delivered: &mut mpsc::UnboundedReceiver<Delivery>, expected: usize) {
     let mut total = 0;
     while total < expected {
         total += delivered.recv().await.expect("lane still running").items;
@@ -191,7 +191,7 @@ pub async fn receive_items(delivered: &mut mpsc::UnboundedReceiver<Delivery>, ex
 }
 
 /// Lane settings that dispatch every batch at once (one item is a full batch).
-pub fn immediate_lane(signals: &[Signal], queue_size: ByteSize) -> LaneSettings {
+pub(crate) fn immediate_lane(signals: &[Signal], queue_size: ByteSize) -> LaneSettings {
     LaneSettings {
         signals: signals.to_vec(),
         queue_size,
@@ -204,14 +204,14 @@ pub fn immediate_lane(signals: &[Signal], queue_size: ByteSize) -> LaneSettings 
 }
 
 /// A lane context for destination `name` with its own status and counts.
-pub fn lane_context(name: Destination, signals: &[Signal], metrics: &Arc<Metrics>) -> LaneContext {
+pub(crate) fn lane_context(name: Destination, signals: &[Signal], metrics: &Arc<Metrics>) -> LaneContext {
     let signals = signals.iter().map(|s| s.as_str()).collect();
     let status = Arc::new(DestinationStatus::new(name, true, "test", signals));
     LaneContext::new(name, metrics, status, CancellationToken::new())
 }
 
 /// Starts a lane named `name` with its own status.
-pub fn spawn_lane<E: Exporter>(
+pub(crate) fn spawn_lane<E: Exporter>(
     name: Destination,
     exporter: E,
     settings: LaneSettings,
@@ -222,7 +222,7 @@ pub fn spawn_lane<E: Exporter>(
 }
 
 /// A router in front of one recording lane that takes every signal.
-pub struct RecordingRouter {
+pub(crate) struct RecordingRouter {
     pub router: Arc<Router>,
     pub metrics: Arc<Metrics>,
     pub seen: mpsc::UnboundedReceiver<SharedBatch>,
@@ -230,7 +230,7 @@ pub struct RecordingRouter {
 
 impl RecordingRouter {
     /// `retry_after` is what refused callers are told; with `stall` the lane never delivers.
-    pub fn new(queue_size: ByteSize, stall: bool, retry_after: Duration) -> Self {
+    pub(crate) fn new(queue_size: ByteSize, stall: bool, retry_after: Duration) -> Self {
         let metrics = Arc::new(Metrics::new());
         let (recorder, seen) = ScriptedExporter::default().hanging(stall).recording_builds();
         let (handle, _task) =

@@ -13,7 +13,7 @@ use crate::aws::client::call;
 use crate::translate::otlp_to_cloudwatch::LogEvent;
 
 /// The calls the CloudWatch Logs lane makes.
-pub trait LogsClient: Send + Sync + 'static {
+pub(crate) trait LogsClient: Send + Sync + 'static {
     fn create_log_group(
         &self,
         group: &str,
@@ -35,13 +35,13 @@ pub trait LogsClient: Send + Sync + 'static {
 
 /// [`LogsClient`] over the AWS SDK client.
 #[derive(Debug, Clone)]
-pub struct SdkLogsClient {
+pub(crate) struct SdkLogsClient {
     client: aws_sdk_cloudwatchlogs::Client,
     timeout: Duration,
 }
 
 impl SdkLogsClient {
-    pub fn new(client: aws_sdk_cloudwatchlogs::Client, timeout: Duration) -> Self {
+    pub(crate) fn new(client: aws_sdk_cloudwatchlogs::Client, timeout: Duration) -> Self {
         SdkLogsClient { client, timeout }
     }
 }

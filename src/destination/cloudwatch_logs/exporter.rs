@@ -23,7 +23,7 @@ const RESOURCE_ALREADY_EXISTS: &str = "ResourceAlreadyExistsException";
 const DATA_ALREADY_ACCEPTED: &str = "DataAlreadyAcceptedException";
 
 /// Sends log events to CloudWatch Logs.
-pub struct CloudWatchLogs<A: LogsClient = SdkLogsClient> {
+pub(crate) struct CloudWatchLogs<A: LogsClient = SdkLogsClient> {
     api: A,
     config: LaneConfig,
     resources: KnownResources,
@@ -33,7 +33,7 @@ pub struct CloudWatchLogs<A: LogsClient = SdkLogsClient> {
 }
 
 impl<A: LogsClient> CloudWatchLogs<A> {
-    pub fn new(api: A, config: LaneConfig, status: Arc<DestinationStatus>) -> Self {
+    pub(crate) fn new(api: A, config: LaneConfig, status: Arc<DestinationStatus>) -> Self {
         CloudWatchLogs {
             api,
             config,
@@ -44,8 +44,9 @@ impl<A: LogsClient> CloudWatchLogs<A> {
         }
     }
 
+    #[cfg(test)]
     /// What the lane knows exists.
-    pub fn resources(&self) -> &KnownResources {
+    pub(crate) fn resources(&self) -> &KnownResources {
         &self.resources
     }
 
@@ -66,7 +67,7 @@ impl<A: LogsClient> CloudWatchLogs<A> {
         let target = format!("{group} / {stream}");
         match self.api.create_log_stream(group, stream).await {
             Ok(()) => {
-                tracing::info!(destination = %Destination::CloudWatchLogs, log_group = group, log_stream = stream, "created log stream")
+                tracing::info!(destination = %Destination::CloudWatchLogs, log_group = group, log_stream = stream, "created log stream");
             }
             Err(error) if error.is_code(RESOURCE_ALREADY_EXISTS) => {}
             Err(error) if error.is_code(RESOURCE_NOT_FOUND) => {

@@ -7,16 +7,16 @@ use super::settings::CloudWatchLogsSettings;
 use crate::translate::otlp_to_cloudwatch::{CloudWatchTranslation, NameKind, RequestLog, Template, TemplateError};
 
 /// The retention periods CloudWatch Logs offers (PutRetentionPolicy `retentionInDays`).
-pub const RETENTION_DAYS: &[u32] =
+pub(crate) const RETENTION_DAYS: &[u32] =
     &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 /// Most tags on one log group.
-pub const MAX_TAGS: usize = 50;
+pub(crate) const MAX_TAGS: usize = 50;
 const MAX_TAG_KEY_CHARS: usize = 128;
 const MAX_TAG_VALUE_CHARS: usize = 256;
 
 /// The key whose absence keeps the destination off.
-pub const LOG_GROUP_KEY: &str = "destinations.cloudwatch_logs.log_group";
+pub(crate) const LOG_GROUP_KEY: &str = "destinations.cloudwatch_logs.log_group";
 
 /// A `destinations.cloudwatch_logs` value CloudWatch Logs would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,7 +38,7 @@ fn retention_list() -> String {
 
 /// What the lane needs from the settings, checked.
 #[derive(Debug, Clone)]
-pub struct LaneConfig {
+pub(crate) struct LaneConfig {
     pub translation: CloudWatchTranslation,
     pub request_log: Option<RequestLog>,
     /// For PutRetentionPolicy on the groups waggle creates.
@@ -48,7 +48,7 @@ pub struct LaneConfig {
 
 impl LaneConfig {
     /// Checks the templates, retention and tags. `log_group` must be set (see [`wants_aws`](super::wants_aws)).
-    pub fn from_settings(settings: &CloudWatchLogsSettings) -> Result<LaneConfig, CloudWatchLogsConfigError> {
+    pub(crate) fn from_settings(settings: &CloudWatchLogsSettings) -> Result<LaneConfig, CloudWatchLogsConfigError> {
         let group_source = settings.log_group.as_deref().unwrap_or_default();
         let group = template(group_source, NameKind::LogGroup, LOG_GROUP_KEY)?;
         let stream = template(&settings.log_stream, NameKind::LogStream, "destinations.cloudwatch_logs.log_stream")?;

@@ -54,11 +54,7 @@ mod setup;
 #[cfg(test)]
 mod tests;
 
-pub use client::{LogsClient, SdkLogsClient};
-pub use exporter::CloudWatchLogs;
-pub use lane_config::{CloudWatchLogsConfigError, LOG_GROUP_KEY, LaneConfig, MAX_TAGS, RETENTION_DAYS};
-pub use request::LogBatchRequest;
-pub use resources::{KnownResources, MAX_KNOWN_STREAMS};
+pub(crate) use lane_config::CloudWatchLogsConfigError;
 pub use settings::{CloudWatchLogsSettings, RequestLogSettings};
 pub(crate) use setup::{NotStarted, lane_settings, set_up};
-pub use setup::{aws_access, has_log_group, same_access, wants_aws};
+pub(crate) use setup::{aws_access, same_access, wants_aws};

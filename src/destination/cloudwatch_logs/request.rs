@@ -14,7 +14,7 @@ use crate::translate::otlp_to_cloudwatch::{EventBatch, MAX_EVENT_AGE, Prepared};
 
 /// One PutLogEvents call: one group and stream, sorted events within every limit.
 #[derive(Debug)]
-pub struct LogBatchRequest {
+pub(crate) struct LogBatchRequest {
     pub(super) batch: EventBatch,
     /// Events taken out before a retry because they had become too old to send; reported as
     /// `too_old` with the next success (until then counted among the request's items).
@@ -22,11 +22,12 @@ pub struct LogBatchRequest {
 }
 
 impl LogBatchRequest {
-    pub fn new(batch: EventBatch) -> Self {
+    pub(crate) fn new(batch: EventBatch) -> Self {
         LogBatchRequest { batch, expired: 0 }
     }
 
-    pub fn batch(&self) -> &EventBatch {
+    #[cfg(test)]
+    pub(crate) fn batch(&self) -> &EventBatch {
         &self.batch
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Most (group, stream) pairs remembered. A `{date}` stream is a new pair each day, so this
 /// holds thousands of service-days before it is emptied.
-pub const MAX_KNOWN_STREAMS: usize = 10_000;
+pub(crate) const MAX_KNOWN_STREAMS: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct Known {
@@ -21,7 +21,7 @@ struct Known {
 
 /// The lane's memory of which log groups and streams exist.
 #[derive(Debug, Default)]
-pub struct KnownResources {
+pub(crate) struct KnownResources {
     known: Mutex<Known>,
 }
 
@@ -32,13 +32,13 @@ impl KnownResources {
     }
 
     /// Whether this stream was created (or found to exist) already.
-    pub fn has_stream(&self, group: &str, stream: &str) -> bool {
+    pub(crate) fn has_stream(&self, group: &str, stream: &str) -> bool {
         // A tuple of Strings cannot be looked up by (&str, &str) without allocating; the
         // allocation is two short names per request.
         self.lock().streams.contains(&(group.to_owned(), stream.to_owned()))
     }
 
-    pub fn remember_stream(&self, group: &str, stream: &str) {
+    pub(crate) fn remember_stream(&self, group: &str, stream: &str) {
         let mut known = self.lock();
         if known.streams.len() >= MAX_KNOWN_STREAMS {
             known.streams.clear();
@@ -48,27 +48,28 @@ impl KnownResources {
 
     /// Forgets a stream CloudWatch Logs says is gone (deleted, or its group deleted), so the
     /// next request creates it again.
-    pub fn forget_stream(&self, group: &str, stream: &str) {
+    pub(crate) fn forget_stream(&self, group: &str, stream: &str) {
         self.lock().streams.remove(&(group.to_owned(), stream.to_owned()));
     }
 
     /// Records that waggle created `group` and must still set its retention.
-    pub fn owe_retention(&self, group: &str, days: i32) {
+    pub(crate) fn owe_retention(&self, group: &str, days: i32) {
         self.lock().retention_owed.insert(group.to_owned(), days);
     }
 
     /// The retention still owed to `group`, if any.
-    pub fn retention_owed(&self, group: &str) -> Option<i32> {
+    pub(crate) fn retention_owed(&self, group: &str) -> Option<i32> {
         self.lock().retention_owed.get(group).copied()
     }
 
     /// The retention of `group` was set (or will never be): stop trying.
-    pub fn settle_retention(&self, group: &str) {
+    pub(crate) fn settle_retention(&self, group: &str) {
         self.lock().retention_owed.remove(group);
     }
 
+    #[cfg(test)]
     /// Streams remembered now (for tests and diagnostics).
-    pub fn known_streams(&self) -> usize {
+    pub(crate) fn known_streams(&self) -> usize {
         self.lock().streams.len()
     }
 }

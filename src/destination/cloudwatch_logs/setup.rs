@@ -17,17 +17,17 @@ use crate::pipeline::lane::LaneSettings;
 use crate::telemetry::status::DestinationStatus;
 
 /// Whether a log group is named (an empty one counts as unset).
-pub fn has_log_group(settings: &CloudWatchLogsSettings) -> bool {
+pub(crate) fn has_log_group(settings: &CloudWatchLogsSettings) -> bool {
     settings.log_group.as_deref().is_some_and(|group| !group.is_empty())
 }
 
 /// Whether the destination would run if AWS access is found: enabled and a log group named.
-pub fn wants_aws(settings: &CloudWatchLogsSettings) -> bool {
+pub(crate) fn wants_aws(settings: &CloudWatchLogsSettings) -> bool {
     settings.enabled && has_log_group(settings)
 }
 
 /// The AWS access for CloudWatch Logs: each of its own keys, else the X-Ray destination's.
-pub fn aws_access(settings: &CloudWatchLogsSettings, xray: &XraySettings) -> AwsAccess {
+pub(crate) fn aws_access(settings: &CloudWatchLogsSettings, xray: &XraySettings) -> AwsAccess {
     AwsAccess {
         region: settings.region.clone().or_else(|| xray.region.clone()),
         role_arn: settings.role_arn.clone().or_else(|| xray.role_arn.clone()),
@@ -37,7 +37,7 @@ pub fn aws_access(settings: &CloudWatchLogsSettings, xray: &XraySettings) -> Aws
 }
 
 /// Whether two lookups would find the same AWS access, so one can serve both.
-pub fn same_access(a: &AwsAccess, b: &AwsAccess) -> bool {
+pub(crate) fn same_access(a: &AwsAccess, b: &AwsAccess) -> bool {
     a.region == b.region
         && a.role_arn == b.role_arn
         && a.local_mode == b.local_mode

@@ -16,6 +16,11 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
+use super::client::LogsClient;
+use super::exporter::CloudWatchLogs;
+use super::lane_config::{LaneConfig, MAX_TAGS, RETENTION_DAYS};
+use super::request::LogBatchRequest;
+use super::resources::{KnownResources, MAX_KNOWN_STREAMS};
 use super::*;
 use crate::aws::AwsCallError;
 use crate::aws::classify::classify;
@@ -23,8 +28,9 @@ use crate::config::{CloudWatchLogsSettings, XraySettings};
 use crate::destination::{ExportError, Exporter};
 use crate::model::{Batch, Destination, LossReason, SharedBatch, Signal};
 use crate::telemetry::status::DestinationStatus;
+use crate::translate::otlp_to_cloudwatch::batch::MAX_EVENT_LEAD;
 use crate::translate::otlp_to_cloudwatch::{EventBatch, MAX_EVENT_AGE, unix_ms};
-use crate::translate::otlp_to_cloudwatch::{LogEvent, MAX_EVENT_LEAD, MessageFormat};
+use crate::translate::otlp_to_cloudwatch::{LogEvent, MessageFormat};
 
 // ---- a scripted CloudWatch Logs ------------------------------------------------------------
 
@@ -719,8 +725,8 @@ fn the_request_log_defaults_to_the_destinations_log_group() {
     with_request_log.request_log.enabled = true;
     let config = LaneConfig::from_settings(&with_request_log).expect("valid");
     let request_log = config.request_log.expect("request log on");
-    assert_eq!(request_log.group.as_str(), "/waggle/{service.name}");
-    assert_eq!(request_log.stream.as_str(), "{host.name}/requests/{date}");
+    assert_eq!(request_log.group.to_string(), "/waggle/{service.name}");
+    assert_eq!(request_log.stream.to_string(), "{host.name}/requests/{date}");
 }
 
 #[test]

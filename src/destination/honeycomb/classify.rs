@@ -15,7 +15,7 @@ use crate::destination::{ExportError, Rejected, Sent};
 use crate::model::{LossReason, Signal};
 
 /// Turns Honeycomb's answer into the lane's outcome.
-pub fn classify(
+pub(crate) fn classify(
     signal: Signal,
     items: usize,
     status: StatusCode,
@@ -108,7 +108,7 @@ fn error_message(body: &[u8]) -> String {
 /// The wait a throttled answer asks for: `Retry-After` (seconds or an HTTP date), else the
 /// reset of an exhausted `RateLimit` header (`limit=100, remaining=0, reset=30` or
 /// `"default";r=0;t=30`).
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if let Some(value) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
         let value = value.trim();
         if let Ok(seconds) = value.parse::<u64>() {

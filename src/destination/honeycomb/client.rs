@@ -24,7 +24,7 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Honeycomb's answer to one request, as it came.
 #[derive(Debug, Clone)]
-pub struct HoneycombResponse {
+pub(crate) struct HoneycombResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     /// Up to 64 KiB of the body; empty when it could not be read in full.
@@ -33,7 +33,7 @@ pub struct HoneycombResponse {
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum PostError {
+pub(crate) enum PostError {
     /// The request could not be made at all.
     #[error("{0}")]
     Invalid(String),
@@ -45,13 +45,13 @@ pub enum PostError {
 }
 
 /// Posts request bodies to Honeycomb.
-pub trait HoneycombClient: Send + Sync + 'static {
+pub(crate) trait HoneycombClient: Send + Sync + 'static {
     /// POSTs `body` (compressed OTLP/protobuf) to the endpoint of `signal`.
     fn post(&self, signal: Signal, body: Bytes) -> impl Future<Output = Result<HoneycombResponse, PostError>> + Send;
 }
 
 /// [`HoneycombClient`] over hyper: HTTP/1.1 or HTTP/2, TLS with the webpki roots.
-pub struct HyperClient {
+pub(crate) struct HyperClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// By [`Signal::index`].
     urls: [http::Uri; 3],
@@ -61,7 +61,7 @@ pub struct HyperClient {
 }
 
 impl HyperClient {
-    pub fn new(settings: &HoneycombSettings) -> Result<Self, HoneycombError> {
+    pub(crate) fn new(settings: &HoneycombSettings) -> Result<Self, HoneycombError> {
         let base = settings.base_url();
         let url = |path: &str| -> Result<http::Uri, HoneycombError> {
             format!("{base}{path}")
@@ -144,7 +144,7 @@ fn request_headers(settings: &HoneycombSettings, signal: Signal) -> Result<Heade
 
 /// Classic keys need a dataset header on traces and logs too: 32 lowercase hex characters, or a
 /// 64-character `hc?ic_…` ingest key.
-pub fn is_classic_key(key: &str) -> bool {
+pub(crate) fn is_classic_key(key: &str) -> bool {
     let hex32 = key.len() == 32 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let ingest = key.len() == 64 && key.starts_with("hc") && key.get(3..6) == Some("ic_");
     hex32 || ingest

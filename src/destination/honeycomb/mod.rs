@@ -26,15 +26,15 @@ use crate::model::{SharedBatch, Signal};
 use crate::telemetry::ratelimit::LogLimiter;
 use crate::telemetry::status::DestinationStatus;
 
-pub use classify::{classify, retry_after};
-pub use client::{HoneycombClient, HoneycombResponse, HyperClient, PostError, is_classic_key};
-pub use request::HoneycombRequest;
+pub(crate) use classify::classify;
+pub(crate) use client::{HoneycombClient, HyperClient};
+pub(crate) use request::HoneycombRequest;
 pub use settings::{HoneycombRegion, HoneycombSettings};
-pub use setup::HoneycombError;
+pub(crate) use setup::HoneycombError;
 pub(crate) use setup::{HoneycombSetup, setup};
 
 /// Sends OTLP to Honeycomb through a [`HoneycombClient`].
-pub struct Honeycomb<C = HyperClient> {
+pub(crate) struct Honeycomb<C = HyperClient> {
     client: C,
     compression: Compression,
     max_request_size: usize,
@@ -43,7 +43,7 @@ pub struct Honeycomb<C = HyperClient> {
 }
 
 impl<C: HoneycombClient> Honeycomb<C> {
-    pub fn new(client: C, settings: &HoneycombSettings, status: Arc<DestinationStatus>) -> Self {
+    pub(crate) fn new(client: C, settings: &HoneycombSettings, status: Arc<DestinationStatus>) -> Self {
         Honeycomb {
             client,
             compression: settings.compression,
@@ -103,6 +103,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use prost::Message;
 
+    use super::client::{HoneycombResponse, PostError};
     use super::*;
     use crate::config::Secret;
     use crate::model::{Batch, Destination, LossReason};

@@ -9,7 +9,7 @@ use crate::model::{LossReason, SharedBatch, Signal};
 
 /// One request to Honeycomb.
 #[derive(Debug)]
-pub struct HoneycombRequest {
+pub(crate) struct HoneycombRequest {
     pub(super) signal: Signal,
     /// Compressed OTLP/protobuf.
     pub(super) body: Bytes,

@@ -13,7 +13,7 @@ use crate::aws::AwsCallError;
 use crate::aws::client::call;
 
 /// The calls the X-Ray destination makes.
-pub trait XrayClient: Send + Sync + 'static {
+pub(crate) trait XrayClient: Send + Sync + 'static {
     /// Sends segment documents; returns the ones X-Ray did not process.
     fn put_trace_segments(
         &self,
@@ -30,7 +30,7 @@ pub trait XrayClient: Send + Sync + 'static {
 
 /// Who is reporting the daemon telemetry: sent with every PutTelemetryRecords call.
 #[derive(Debug, Clone, Default)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub hostname: Option<String>,
     pub instance_id: Option<String>,
     pub resource_arn: Option<String>,
@@ -38,7 +38,7 @@ pub struct Identity {
 
 impl Identity {
     /// `AWS_HOSTNAME` / `AWS_INSTANCE_ID` as the daemon reads them, else the kernel's host name.
-    pub fn from_env(env: &std::collections::BTreeMap<String, String>, resource_arn: Option<String>) -> Self {
+    pub(crate) fn from_env(env: &std::collections::BTreeMap<String, String>, resource_arn: Option<String>) -> Self {
         let hostname = env
             .get("AWS_HOSTNAME")
             .cloned()
@@ -49,13 +49,13 @@ impl Identity {
 
 /// [`XrayClient`] over the AWS SDK client.
 #[derive(Debug, Clone)]
-pub struct SdkXrayClient {
+pub(crate) struct SdkXrayClient {
     client: aws_sdk_xray::Client,
     timeout: Duration,
 }
 
 impl SdkXrayClient {
-    pub fn new(client: aws_sdk_xray::Client, timeout: Duration) -> Self {
+    pub(crate) fn new(client: aws_sdk_xray::Client, timeout: Duration) -> Self {
         SdkXrayClient { client, timeout }
     }
 }

@@ -18,7 +18,7 @@ use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
 
 /// Sends segment documents to X-Ray.
-pub struct Xray<C: XrayClient = SdkXrayClient> {
+pub(crate) struct Xray<C: XrayClient = SdkXrayClient> {
     client: C,
     translation: XrayTranslation,
     max_documents: usize,
@@ -30,7 +30,7 @@ pub struct Xray<C: XrayClient = SdkXrayClient> {
 impl<C: XrayClient> Xray<C> {
     /// An exporter sending at most `max_documents` (1 to 50) per call; connection problems are
     /// counted in `errors` (for the daemon telemetry), credential problems shown on `status`.
-    pub fn new(
+    pub(crate) fn new(
         client: C,
         translation: XrayTranslation,
         max_documents: usize,

@@ -20,15 +20,11 @@
 //! made, behind a trait), [`exporter`], [`telemetry`] (the daemon's PutTelemetryRecords) and
 //! [`setup`] (built from settings and AWS access).
 
-pub mod client;
-pub mod exporter;
-pub mod request;
+pub(crate) mod client;
+pub(crate) mod exporter;
+pub(crate) mod request;
 mod settings;
 pub(crate) mod setup;
-pub mod telemetry;
+pub(crate) mod telemetry;
 
-pub use client::{Identity, SdkXrayClient, XrayClient};
-pub use exporter::Xray;
-pub use request::{Document, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_CALL, XrayRequest};
 pub use settings::XraySettings;
-pub use telemetry::{BackendErrors, Telemetry, TelemetryCounts};

@@ -10,14 +10,14 @@ use crate::translate::otlp_to_xray::XrayTranslation;
 /// X-Ray's limit on one segment document ("64 KB"). Raw SDK documents are refused only past
 /// 64 KiB (a UDP datagram cannot even carry that much); translated documents are kept under
 /// the stricter 64,000 bytes by the translation itself.
-pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 /// X-Ray's cap on documents per PutTraceSegments call.
-pub const MAX_DOCUMENTS_PER_CALL: usize = 50;
+pub(crate) const MAX_DOCUMENTS_PER_CALL: usize = 50;
 
 /// One segment document on its way to X-Ray.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     pub json: String,
     pub id: String,
     pub trace_id: String,
@@ -25,7 +25,7 @@ pub struct Document {
 
 /// One PutTraceSegments call.
 #[derive(Debug)]
-pub struct XrayRequest {
+pub(crate) struct XrayRequest {
     pub(crate) documents: Vec<Document>,
 }
 

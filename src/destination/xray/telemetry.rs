@@ -43,7 +43,7 @@ const REJECTED_REASONS: [LossReason; 6] = [
 
 /// Connection problems, as the daemon reports them in its telemetry.
 #[derive(Debug, Default)]
-pub struct BackendErrors {
+pub(crate) struct BackendErrors {
     pub timeout: AtomicI32,
     pub connection_refused: AtomicI32,
     pub http_4xx: AtomicI32,
@@ -55,7 +55,7 @@ pub struct BackendErrors {
 impl BackendErrors {
     /// Counts a failed X-Ray call under the daemon's kind of connection problem. A request that
     /// could not be built is no connection problem and is not counted.
-    pub fn record(&self, error: &AwsCallError) {
+    pub(crate) fn record(&self, error: &AwsCallError) {
         let counter = match error {
             AwsCallError::Service { status, .. } if *status >= 500 => &self.http_5xx,
             AwsCallError::Service { .. } => &self.http_4xx,
@@ -90,7 +90,7 @@ fn is_refused(text: &str) -> bool {
 
 /// Where the telemetry reads its counts.
 #[derive(Debug, Clone)]
-pub struct TelemetryCounts {
+pub(crate) struct TelemetryCounts {
     /// The X-Ray lane's: sent, refused, dropped.
     pub lane: Arc<DestinationCounts>,
     /// The X-Ray UDP receiver's: segments received, datagrams rejected.
@@ -148,7 +148,7 @@ impl Totals {
 }
 
 /// What the telemetry task reads and sends.
-pub struct Telemetry<C: XrayClient = SdkXrayClient> {
+pub(crate) struct Telemetry<C: XrayClient = SdkXrayClient> {
     pub client: C,
     pub counts: TelemetryCounts,
     pub identity: Identity,
@@ -157,7 +157,7 @@ pub struct Telemetry<C: XrayClient = SdkXrayClient> {
 }
 
 /// Sends a record every interval once the first segment arrived, until `stop`.
-pub async fn run<C: XrayClient>(telemetry: Telemetry<C>, stop: CancellationToken) {
+pub(crate) async fn run<C: XrayClient>(telemetry: Telemetry<C>, stop: CancellationToken) {
     let Telemetry { client, counts, identity, interval } = telemetry;
     let interval = interval.max(Duration::from_millis(100));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);

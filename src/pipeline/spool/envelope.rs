@@ -124,11 +124,11 @@ pub fn decode(envelope: Bytes) -> Result<DecodedRecord, EnvelopeError> {
 }
 
 /// The protobuf of an OTLP request: as received when it was kept, else encoded now.
-fn otlp_bytes<R: prost::Message + Default>(request: &crate::model::OtlpRequest<R>) -> Bytes {
+fn otlp_bytes<R: Message + Default>(request: &crate::model::OtlpRequest<R>) -> Bytes {
     match request.protobuf() {
         Some(bytes) => bytes.clone(),
         // Without protobuf the request was made decoded (OTLP/JSON), so this always encodes.
-        None => request.decoded().map(prost::Message::encode_to_vec).unwrap_or_default().into(),
+        None => request.decoded().map(Message::encode_to_vec).unwrap_or_default().into(),
     }
 }
 

@@ -35,7 +35,7 @@
 pub mod envelope;
 mod reader;
 mod recovery;
-pub mod segment;
+pub(crate) mod segment;
 mod writer;
 
 use std::collections::VecDeque;

@@ -17,16 +17,16 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// The first bytes of every segment file: "waggle spool", format 1.
-pub const FILE_MAGIC: [u8; 8] = *b"WGLSPL01";
+pub(crate) const FILE_MAGIC: [u8; 8] = *b"WGLSPL01";
 /// Bytes before the first record.
-pub const FILE_HEADER_LEN: u64 = FILE_MAGIC.len() as u64;
+pub(crate) const FILE_HEADER_LEN: u64 = FILE_MAGIC.len() as u64;
 /// Bytes before each record's envelope: length and checksum.
-pub const RECORD_HEADER_LEN: u64 = 8;
+pub(crate) const RECORD_HEADER_LEN: u64 = 8;
 /// Longest envelope accepted: well above the largest request a receiver takes (20 MiB).
-pub const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
+pub(crate) const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
 
 /// A record's length and checksum followed by its envelope, ready to append to a segment.
-pub fn frame(envelope: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn frame(envelope: &[u8]) -> Option<Vec<u8>> {
     let length = u32::try_from(envelope.len()).ok().filter(|&length| length <= MAX_RECORD_LEN)?;
     let length_bytes = length.to_le_bytes();
     let mut framed = Vec::with_capacity(envelope.len() + RECORD_HEADER_LEN as usize);
@@ -42,7 +42,7 @@ fn checksum(length_bytes: [u8; 4], envelope: &[u8]) -> u32 {
 
 /// What was found where a record should start.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// A whole record whose checksum matches; its envelope was read into the buffer. The
     /// next record starts `RECORD_HEADER_LEN + length` bytes further on.
     Record { length: u64 },
@@ -58,7 +58,7 @@ pub enum Frame {
 
 /// Why the data stops being readable at some offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TornTail {
+pub(crate) enum TornTail {
     #[error("{available} bytes where a record header ({RECORD_HEADER_LEN} bytes) should be")]
     PartialHeader { available: u64 },
     #[error("a record length of {length} bytes, but only {available} bytes follow")]
@@ -69,7 +69,7 @@ pub enum TornTail {
 
 /// Reads the record that starts at `offset` of data that ends at `end`, from a reader
 /// positioned at `offset`. On [`Frame::Record`] the envelope is in `envelope`.
-pub fn read_next(reader: &mut impl Read, offset: u64, end: u64, envelope: &mut Vec<u8>) -> io::Result<Frame> {
+pub(crate) fn read_next(reader: &mut impl Read, offset: u64, end: u64, envelope: &mut Vec<u8>) -> io::Result<Frame> {
     let available = end.saturating_sub(offset);
     if available == 0 {
         return Ok(Frame::End);
@@ -100,7 +100,7 @@ pub fn read_next(reader: &mut impl Read, offset: u64, end: u64, envelope: &mut V
 }
 
 /// [`read_next`] at a position of a file, without moving a shared file cursor.
-pub fn read_at(file: &File, offset: u64, end: u64, envelope: &mut Vec<u8>) -> io::Result<Frame> {
+pub(crate) fn read_at(file: &File, offset: u64, end: u64, envelope: &mut Vec<u8>) -> io::Result<Frame> {
     read_next(&mut PositionalReader { file, position: offset }, offset, end, envelope)
 }
 
@@ -124,7 +124,7 @@ impl Read for PositionalReader<'_> {
 }
 
 /// The bytes a framed envelope of `envelope_len` bytes takes on disk.
-pub fn framed_len(envelope_len: u64) -> u64 {
+pub(crate) fn framed_len(envelope_len: u64) -> u64 {
     RECORD_HEADER_LEN + envelope_len
 }
 
@@ -148,7 +148,7 @@ pub(crate) fn remove_file(lane: crate::model::Destination, path: &Path) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => {
-            tracing::warn!(destination = %lane, file = %path.display(), %error, "cannot delete spool segment")
+            tracing::warn!(destination = %lane, file = %path.display(), %error, "cannot delete spool segment");
         }
     }
 }
@@ -258,7 +258,7 @@ mod tests {
         let path = dir.path().join("segment");
         let mut data = FILE_MAGIC.to_vec();
         data.extend(records(&[b"first", b"second"]));
-        std::fs::write(&path, &data).unwrap();
+        fs::write(&path, &data).unwrap();
         let file = File::open(&path).unwrap();
         let mut envelope = Vec::new();
         let second = FILE_HEADER_LEN + framed_len(5);

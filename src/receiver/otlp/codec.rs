@@ -88,7 +88,7 @@ pub struct InvalidId {
 /// A checked request (decoded, or for protobuf possibly only checked), its item count and its
 /// size as protobuf.
 #[derive(Debug)]
-pub struct Decoded<R> {
+pub(crate) struct Decoded<R> {
     pub request: OtlpRequest<R>,
     /// Spans, log records or data points.
     pub items: usize,
@@ -97,7 +97,7 @@ pub struct Decoded<R> {
 }
 
 /// One of the three OTLP export requests.
-pub trait ExportRequest: prost::Message + Default + DeserializeOwned + Send + Sized + 'static {
+pub(crate) trait ExportRequest: prost::Message + Default + DeserializeOwned + Send + Sized + 'static {
     const SIGNAL: Signal;
     /// Spans, log records or data points in the request.
     fn items(&self) -> usize;
@@ -115,7 +115,7 @@ pub trait ExportRequest: prost::Message + Default + DeserializeOwned + Send + Si
 /// Decodes and checks a request body. An empty body is an empty request in either format.
 /// Protobuf keeps its bytes, for lanes that forward OTLP as it came, and traces are only
 /// checked ([`wire`]): the first lane that needs their spans decodes them.
-pub fn decode<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, DecodeError> {
+pub(crate) fn decode<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, DecodeError> {
     if body.is_empty() {
         return Ok(Decoded { request: OtlpRequest::from_decoded(R::default()), items: 0, encoded_len: 0 });
     }

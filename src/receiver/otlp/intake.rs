@@ -23,13 +23,16 @@ use crate::telemetry::ratelimit::LogLimiter;
 /// traces at ~300 MB/s and serde_json OTLP/JSON at ~320 MB/s of JSON, so 64 KiB is ~0.2 ms of
 /// work, against ~12 µs for a `spawn_blocking` round trip (6%). Decoding 1 MiB in place would
 /// hold a runtime thread for ~3.6 ms, delaying every other request on it.
-pub const INLINE_DECODE_BYTES: usize = 64 * 1024;
+pub(crate) const INLINE_DECODE_BYTES: usize = 64 * 1024;
 
 /// How often a receiver may log a WARN line about bad input (and, separately, refusals).
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// [`codec::decode`], moved to a blocking thread for bodies of [`INLINE_DECODE_BYTES`] or more.
-pub async fn decode_off_runtime<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, ReceiveError> {
+pub(crate) async fn decode_off_runtime<R: ExportRequest>(
+    body: Bytes,
+    format: Format,
+) -> Result<Decoded<R>, ReceiveError> {
     if body.len() < INLINE_DECODE_BYTES {
         return Ok(codec::decode(body, format)?);
     }
@@ -41,7 +44,7 @@ pub async fn decode_off_runtime<R: ExportRequest>(body: Bytes, format: Format) -
 
 /// What both OTLP receivers share past decoding: the router, the counts and the WARN lines.
 #[derive(Debug)]
-pub struct OtlpIntake {
+pub(crate) struct OtlpIntake {
     receiver: Receiver,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
@@ -51,7 +54,7 @@ pub struct OtlpIntake {
 
 impl OtlpIntake {
     /// `receiver` names it in metrics and logs: OTLP/HTTP or OTLP/gRPC.
-    pub fn new(receiver: Receiver, router: Arc<Router>, metrics: Arc<Metrics>) -> OtlpIntake {
+    pub(crate) fn new(receiver: Receiver, router: Arc<Router>, metrics: Arc<Metrics>) -> OtlpIntake {
         OtlpIntake {
             receiver,
             router,
@@ -63,7 +66,7 @@ impl OtlpIntake {
 
     /// Hands a decoded request to every target lane, or to none when one is full. A request
     /// without items is answered as accepted without being routed.
-    pub fn route<R: ExportRequest>(&self, decoded: Decoded<R>) -> Result<(), ReceiveError> {
+    pub(crate) fn route<R: ExportRequest>(&self, decoded: Decoded<R>) -> Result<(), ReceiveError> {
         let items = decoded.items;
         if items == 0 {
             return Ok(());
@@ -85,7 +88,7 @@ impl OtlpIntake {
 
     /// Counts a request answered with an error and logs it at WARN, rate-limited. Never logs
     /// header values. `signal` is `None` when the path named none.
-    pub fn record_failure(&self, signal: Option<Signal>, error: &ReceiveError, peer: Option<SocketAddr>) {
+    pub(crate) fn record_failure(&self, signal: Option<Signal>, error: &ReceiveError, peer: Option<SocketAddr>) {
         let signal = signal.map_or("unknown", Signal::as_str);
         let receiver = self.receiver;
         let reason = error.reason();

@@ -6,9 +6,9 @@
 //! the two servers use all of them.
 
 pub mod body;
-pub mod codec;
+pub(crate) mod codec;
 pub mod error;
 pub mod grpc;
 pub mod http;
-pub mod intake;
-pub mod wire;
+pub(crate) mod intake;
+pub(crate) mod wire;

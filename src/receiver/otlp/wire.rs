@@ -18,7 +18,7 @@ const SPAN_ID_LEN: usize = 8;
 
 /// Spans in a valid `ExportTraceServiceRequest` whose ids are all the right length; `None`
 /// when prost must look at it (it may be invalid).
-pub fn check_traces(body: &[u8]) -> Option<usize> {
+pub(crate) fn check_traces(body: &[u8]) -> Option<usize> {
     let mut spans = 0;
     let mut fields = Fields::new(body);
     while let Some((tag, wire)) = fields.next_key()? {

@@ -9,26 +9,26 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use super::template::Template;
 
 /// Most events in one PutLogEvents request.
-pub const MAX_BATCH_EVENTS: usize = 10_000;
+pub(crate) const MAX_BATCH_EVENTS: usize = 10_000;
 /// Most bytes in one PutLogEvents request, counted as UTF-8 message bytes plus
 /// [`EVENT_OVERHEAD_BYTES`] per event.
-pub const MAX_BATCH_BYTES: usize = 1_048_576;
+pub(crate) const MAX_BATCH_BYTES: usize = 1_048_576;
 /// What CloudWatch Logs adds to each event's message bytes when sizing a batch.
-pub const EVENT_OVERHEAD_BYTES: usize = 26;
+pub(crate) const EVENT_OVERHEAD_BYTES: usize = 26;
 /// The longest message sent: one event with its overhead fills a batch (1 MiB). Longer
 /// messages are cut on a character boundary and end with [`TRUNCATION_MARKER`].
-pub const MAX_EVENT_MESSAGE_BYTES: usize = MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES;
+pub(crate) const MAX_EVENT_MESSAGE_BYTES: usize = MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES;
 /// Ends every truncated message, so a reader sees it was cut.
-pub const TRUNCATION_MARKER: &str = "…[truncated by waggle]";
+pub(crate) const TRUNCATION_MARKER: &str = "…[truncated by waggle]";
 /// Longest time between the first and last event of one request. Exactly 24 h is allowed:
 /// the API says a batch "cannot span more than 24 hours".
-pub const MAX_BATCH_SPAN: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_BATCH_SPAN: Duration = Duration::from_secs(24 * 60 * 60);
 /// Oldest event accepted, relative to now. An event exactly 14 days old is sent: the API
 /// rejects events "more than 14 days in the past".
-pub const MAX_EVENT_AGE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+pub(crate) const MAX_EVENT_AGE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 /// Furthest an event may be ahead of now. An event exactly 2 hours ahead is sent: the API
 /// rejects events "more than 2 hours in the future".
-pub const MAX_EVENT_LEAD: Duration = Duration::from_secs(2 * 60 * 60);
+pub(crate) const MAX_EVENT_LEAD: Duration = Duration::from_secs(2 * 60 * 60);
 
 const MAX_BATCH_SPAN_MS: i64 = duration_ms(MAX_BATCH_SPAN);
 const MAX_EVENT_AGE_MS: i64 = duration_ms(MAX_EVENT_AGE);
@@ -40,7 +40,7 @@ const fn duration_ms(duration: Duration) -> i64 {
 }
 
 /// Milliseconds since the Unix epoch (0 before it).
-pub fn unix_ms(time: SystemTime) -> i64 {
+pub(crate) fn unix_ms(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
 }
 
@@ -52,7 +52,7 @@ pub(super) fn nanos_to_ms(unix_nanos: u64) -> i64 {
 
 /// One CloudWatch Logs event: what PutLogEvents calls an `InputLogEvent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEvent {
+pub(crate) struct LogEvent {
     /// Milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     pub message: String,
@@ -60,7 +60,7 @@ pub struct LogEvent {
 
 impl LogEvent {
     /// This event's share of a request's size limit.
-    pub fn batch_bytes(&self) -> usize {
+    pub(crate) fn batch_bytes(&self) -> usize {
         self.message.len() + EVENT_OVERHEAD_BYTES
     }
 }
@@ -68,7 +68,7 @@ impl LogEvent {
 /// The events of one PutLogEvents request: one group and stream, sorted by timestamp, within
 /// every request limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventBatch {
+pub(crate) struct EventBatch {
     pub group: String,
     pub stream: String,
     pub events: Vec<LogEvent>,
@@ -78,7 +78,7 @@ pub struct EventBatch {
 
 /// What to send, and what was dropped or cut on the way (for counters and logs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub batches: Vec<EventBatch>,
     /// Events more than [`MAX_EVENT_AGE`] older than now: CloudWatch Logs would reject them.
     pub dropped_too_old: usize,
@@ -92,19 +92,21 @@ pub struct Prepared {
 
 impl Prepared {
     /// Events in all batches.
-    pub fn event_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn event_count(&self) -> usize {
         self.batches.iter().map(|batch| batch.events.len()).sum()
     }
 
     /// Events that will not be sent.
-    pub fn dropped(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn dropped(&self) -> usize {
         self.dropped_too_old + self.dropped_too_new + self.dropped_empty
     }
 }
 
 /// A (group, stream) pair registered with a [`Batcher`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionId(usize);
+pub(crate) struct PartitionId(usize);
 
 #[derive(Debug)]
 struct Partition {
@@ -119,7 +121,7 @@ struct Partition {
 /// their messages are built only if they pass. Batches come out per pair in the order the
 /// pairs were first seen.
 #[derive(Debug)]
-pub struct Batcher {
+pub(crate) struct Batcher {
     now_ms: i64,
     partitions: Vec<Partition>,
     partition_index: HashMap<(String, String), usize>,
@@ -127,7 +129,7 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn new(now: SystemTime) -> Batcher {
+    pub(crate) fn new(now: SystemTime) -> Batcher {
         Batcher {
             now_ms: unix_ms(now),
             partitions: Vec::new(),
@@ -137,12 +139,12 @@ impl Batcher {
     }
 
     /// The `now` this batcher judges timestamps against, in Unix milliseconds.
-    pub fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.now_ms
     }
 
     /// The partition for a group and stream, registered on first use.
-    pub fn partition(&mut self, group: String, stream: String) -> PartitionId {
+    pub(crate) fn partition(&mut self, group: String, stream: String) -> PartitionId {
         let key = (group, stream);
         if let Some(&index) = self.partition_index.get(&key) {
             return PartitionId(index);
@@ -156,7 +158,12 @@ impl Batcher {
     /// Adds an event at `timestamp_ms` whose message `build_message` makes. Events outside the
     /// accepted window are counted and dropped without building their message; empty messages
     /// are counted and dropped; messages over [`MAX_EVENT_MESSAGE_BYTES`] are truncated.
-    pub fn push_with(&mut self, partition: PartitionId, timestamp_ms: i64, build_message: impl FnOnce() -> String) {
+    pub(crate) fn push_with(
+        &mut self,
+        partition: PartitionId,
+        timestamp_ms: i64,
+        build_message: impl FnOnce() -> String,
+    ) {
         if timestamp_ms < self.now_ms.saturating_sub(MAX_EVENT_AGE_MS) {
             self.outcome.dropped_too_old += 1;
             return;
@@ -178,15 +185,16 @@ impl Batcher {
         }
     }
 
+    #[cfg(test)]
     /// Adds an event (see [`Batcher::push_with`]).
-    pub fn push(&mut self, partition: PartitionId, event: LogEvent) {
+    pub(crate) fn push(&mut self, partition: PartitionId, event: LogEvent) {
         let LogEvent { timestamp_ms, message } = event;
         self.push_with(partition, timestamp_ms, || message);
     }
 
     /// Sorts each partition's events by timestamp (stable: equal timestamps keep their arrival
     /// order) and splits them into requests within every limit.
-    pub fn finish(self) -> Prepared {
+    pub(crate) fn finish(self) -> Prepared {
         let mut prepared = self.outcome;
         for Partition { group, stream, mut events } in self.partitions {
             if events.is_empty() {

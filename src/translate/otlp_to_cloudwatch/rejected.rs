@@ -20,7 +20,7 @@ use aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo;
 
 /// What a batch lost to `rejectedLogEventsInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedSummary {
+pub(crate) struct RejectedSummary {
     /// Events in the batch as sent.
     pub batch_len: usize,
     /// Events `[0, too_old)` were more than 14 days old.
@@ -37,18 +37,18 @@ pub struct RejectedSummary {
 
 impl RejectedSummary {
     /// Whether every event of the batch was stored.
-    pub fn all_accepted(&self) -> bool {
+    pub(crate) fn all_accepted(&self) -> bool {
         self.rejected == 0
     }
 
     /// Events stored.
-    pub fn accepted(&self) -> usize {
+    pub(crate) fn accepted(&self) -> usize {
         self.batch_len - self.rejected
     }
 }
 
 /// Counts and explains the events of a `batch_len`-event batch that CloudWatch Logs rejected.
-pub fn explain_rejected(info: &RejectedLogEventsInfo, batch_len: usize) -> RejectedSummary {
+pub(crate) fn explain_rejected(info: &RejectedLogEventsInfo, batch_len: usize) -> RejectedSummary {
     let clamp = |index: Option<i32>| index.map(|index| usize::try_from(index).unwrap_or(0).min(batch_len));
     let too_old_end = clamp(info.too_old_log_event_end_index());
     let expired_end = clamp(info.expired_log_event_end_index());

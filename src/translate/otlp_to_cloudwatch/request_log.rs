@@ -41,7 +41,7 @@ const CLIENT_ADDRESS_KEYS: &[&str] =
 
 /// Where and how the request log is written.
 #[derive(Debug, Clone)]
-pub struct RequestLog {
+pub(crate) struct RequestLog {
     pub format: MessageFormat,
     pub group: Template,
     pub stream: Template,
@@ -49,7 +49,7 @@ pub struct RequestLog {
 
 impl RequestLog {
     /// The request-log batches for these trace requests, judged against `now`.
-    pub fn prepare(&self, requests: &[&ExportTraceServiceRequest], now: SystemTime) -> Prepared {
+    pub(crate) fn prepare(&self, requests: &[&ExportTraceServiceRequest], now: SystemTime) -> Prepared {
         let mut batcher = Batcher::new(now);
         for request in requests {
             self.add_to(&mut batcher, &request.resource_spans);
@@ -58,7 +58,7 @@ impl RequestLog {
     }
 
     /// Adds one event per server span to `batcher`.
-    pub fn add_to(&self, batcher: &mut Batcher, resource_spans: &[ResourceSpans]) {
+    pub(crate) fn add_to(&self, batcher: &mut Batcher, resource_spans: &[ResourceSpans]) {
         for resource_spans in resource_spans {
             let resource = resource_spans.resource.as_ref().map_or(&[][..], |resource| &resource.attributes[..]);
             let mut destination = ResourceDestination::new(&self.group, &self.stream, resource);

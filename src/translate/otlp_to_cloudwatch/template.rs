@@ -23,10 +23,10 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use super::json;
 
 /// What an unresolved placeholder renders as.
-pub const UNRESOLVED_PLACEHOLDER: &str = "unknown";
+pub(crate) const UNRESOLVED_PLACEHOLDER: &str = "unknown";
 
 /// The longest log group or log stream name CloudWatch Logs accepts, in characters.
-pub const MAX_NAME_CHARS: usize = 512;
+pub(crate) const MAX_NAME_CHARS: usize = 512;
 
 /// The prefix CloudWatch Logs reserves for log groups that AWS services create.
 const RESERVED_GROUP_PREFIX: &str = "aws/";
@@ -90,7 +90,7 @@ enum Piece {
 
 /// A parsed group or stream name template. Parse once at start-up, render per resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     source: String,
     kind: NameKind,
     pieces: Vec<Piece>,
@@ -98,7 +98,7 @@ pub struct Template {
 
 impl Template {
     /// Parses `source` as a name template of `kind`.
-    pub fn parse(source: &str, kind: NameKind) -> Result<Template, TemplateError> {
+    pub(crate) fn parse(source: &str, kind: NameKind) -> Result<Template, TemplateError> {
         if source.is_empty() {
             return Err(TemplateError::Empty { kind });
         }
@@ -153,19 +153,14 @@ impl Template {
         Ok(Template { source: source.to_owned(), kind, pieces })
     }
 
-    /// The template as written.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
     /// Whether the rendered name depends on the event's date.
-    pub fn uses_date(&self) -> bool {
+    pub(crate) fn uses_date(&self) -> bool {
         self.pieces.contains(&Piece::Date)
     }
 
     /// The name for events of a resource with these attributes, logged at `timestamp_ms`
     /// (milliseconds since the Unix epoch; only `{date}` reads it).
-    pub fn render(&self, resource: &[KeyValue], timestamp_ms: i64) -> String {
+    pub(crate) fn render(&self, resource: &[KeyValue], timestamp_ms: i64) -> String {
         let mut name = String::with_capacity(self.source.len() + 32);
         let mut value = String::new();
         for piece in &self.pieces {

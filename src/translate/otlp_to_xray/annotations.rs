@@ -7,19 +7,19 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Annotations per document at most; X-Ray indexes 50 per trace.
-pub const MAX_ANNOTATIONS: usize = 50;
+pub(crate) const MAX_ANNOTATIONS: usize = 50;
 /// X-Ray's limit on annotation keys.
-pub const MAX_ANNOTATION_KEY_CHARS: usize = 500;
+pub(super) const MAX_ANNOTATION_KEY_CHARS: usize = 500;
 /// X-Ray's limit on annotation string values, in Unicode characters.
-pub const MAX_ANNOTATION_VALUE_CHARS: usize = 1_000;
+pub(super) const MAX_ANNOTATION_VALUE_CHARS: usize = 1_000;
 
 /// Annotations in the order they were added.
 #[derive(Default)]
-pub struct Annotations<'a>(Vec<(Cow<'a, str>, AnnotationValue<'a>)>);
+pub(super) struct Annotations<'a>(Vec<(Cow<'a, str>, AnnotationValue<'a>)>);
 
 /// The value types X-Ray can index.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AnnotationValue<'a> {
+pub(super) enum AnnotationValue<'a> {
     Str(&'a str),
     Int(i64),
     Double(f64),
@@ -28,7 +28,7 @@ pub enum AnnotationValue<'a> {
 
 /// Why an attribute could not become an annotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotAnnotated {
+pub(super) enum NotAnnotated {
     /// Not a string, int, finite double or bool.
     Type,
     /// [`MAX_ANNOTATIONS`] reached.
@@ -38,12 +38,12 @@ pub enum NotAnnotated {
 }
 
 impl<'a> Annotations<'a> {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// Adds `key` = `value` as an annotation, with the key fixed and long strings cut.
-    pub fn add(&mut self, key: &'a str, value: &'a AnyValue) -> Result<(), NotAnnotated> {
+    pub(super) fn add(&mut self, key: &'a str, value: &'a AnyValue) -> Result<(), NotAnnotated> {
         let value = annotation_value(value).ok_or(NotAnnotated::Type)?;
         if self.0.len() >= MAX_ANNOTATIONS {
             return Err(NotAnnotated::Full);
@@ -59,7 +59,7 @@ impl<'a> Annotations<'a> {
 
 /// A scalar OTLP value as an annotation value; strings cut to
 /// [`MAX_ANNOTATION_VALUE_CHARS`]. `None` for other types and non-finite doubles.
-pub fn annotation_value(value: &AnyValue) -> Option<AnnotationValue<'_>> {
+pub(super) fn annotation_value(value: &AnyValue) -> Option<AnnotationValue<'_>> {
     match value.value.as_ref()? {
         Value::StringValue(text) => Some(AnnotationValue::Str(truncate_chars(text, MAX_ANNOTATION_VALUE_CHARS))),
         Value::IntValue(int) => Some(AnnotationValue::Int(*int)),
@@ -71,7 +71,7 @@ pub fn annotation_value(value: &AnyValue) -> Option<AnnotationValue<'_>> {
 
 /// X-Ray annotation keys allow `[A-Za-z0-9_.]`; anything else becomes `_`. At most
 /// [`MAX_ANNOTATION_KEY_CHARS`]. Borrowed when the key is already valid.
-pub fn fix_annotation_key(key: &str) -> Cow<'_, str> {
+pub(super) fn fix_annotation_key(key: &str) -> Cow<'_, str> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
     let valid = key.chars().all(allowed);
     if valid && key.len() <= MAX_ANNOTATION_KEY_CHARS {
@@ -82,7 +82,7 @@ pub fn fix_annotation_key(key: &str) -> Cow<'_, str> {
 }
 
 /// The first `max` characters of `text`, cut on a character boundary.
-pub fn truncate_chars(text: &str, max: usize) -> &str {
+pub(super) fn truncate_chars(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((end, _)) => &text[..end],
         None => text,

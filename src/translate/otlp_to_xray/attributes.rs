@@ -11,19 +11,19 @@ macro_rules! keys {
     ($($variant:ident = $key:literal => $group:ident,)*) => {
         /// An attribute key with a meaning for X-Ray.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Key { $($variant,)* }
+        pub(crate) enum Key { $($variant,)* }
 
         impl Key {
-            pub const COUNT: usize = [$(Key::$variant,)*].len();
+            pub(crate) const COUNT: usize = [$(Key::$variant,)*].len();
 
-            pub fn of(key: &str) -> Option<Key> {
+            pub(crate) fn of(key: &str) -> Option<Key> {
                 match key {
                     $($key => Some(Key::$variant),)*
                     _ => None,
                 }
             }
 
-            pub fn group(self) -> Group {
+            pub(crate) fn group(self) -> Group {
                 match self { $(Key::$variant => Group::$group,)* }
             }
         }
@@ -98,7 +98,7 @@ keys! {
 
 /// Which part of the document a key feeds, deciding whether it is left out of metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
+pub(super) enum Group {
     /// Kept in metadata too (unless it gave the document its name).
     Keep,
     /// Always turned into a field of its own.
@@ -116,7 +116,7 @@ pub enum Group {
 }
 
 /// A span's attributes, with the known ones indexed by [`Key`].
-pub struct SpanAttributes<'a> {
+pub(super) struct SpanAttributes<'a> {
     pub all: &'a [KeyValue],
     /// The known key of each attribute of `all`, same order.
     pub keys: Vec<Option<Key>>,
@@ -124,7 +124,7 @@ pub struct SpanAttributes<'a> {
 }
 
 impl<'a> SpanAttributes<'a> {
-    pub fn index(all: &'a [KeyValue]) -> Self {
+    pub(super) fn index(all: &'a [KeyValue]) -> Self {
         let mut known = [None; Key::COUNT];
         let keys = all
             .iter()
@@ -139,30 +139,30 @@ impl<'a> SpanAttributes<'a> {
         SpanAttributes { all, keys, known }
     }
 
-    pub fn value(&self, key: Key) -> Option<&'a AnyValue> {
+    pub(super) fn value(&self, key: Key) -> Option<&'a AnyValue> {
         self.known[key as usize]
     }
 
-    pub fn has(&self, key: Key) -> bool {
+    pub(super) fn has(&self, key: Key) -> bool {
         self.known[key as usize].is_some()
     }
 
     /// A non-empty string value.
-    pub fn str(&self, key: Key) -> Option<&'a str> {
+    pub(super) fn str(&self, key: Key) -> Option<&'a str> {
         self.value(key).and_then(as_str).filter(|text| !text.is_empty())
     }
 
     /// The first key with a non-empty string value.
-    pub fn first_str(&self, keys: &[Key]) -> Option<(Key, &'a str)> {
+    pub(super) fn first_str(&self, keys: &[Key]) -> Option<(Key, &'a str)> {
         keys.iter().find_map(|&key| Some((key, self.str(key)?)))
     }
 
     /// A whole number (from an int, an integral double or a numeric string).
-    pub fn int(&self, key: Key) -> Option<i64> {
+    pub(super) fn int(&self, key: Key) -> Option<i64> {
         self.value(key).and_then(as_int)
     }
 
-    pub fn bool(&self, key: Key) -> Option<bool> {
+    pub(super) fn bool(&self, key: Key) -> Option<bool> {
         match self.value(key)?.value.as_ref()? {
             Value::BoolValue(flag) => Some(*flag),
             Value::StringValue(text) => text.parse().ok(),
@@ -171,28 +171,28 @@ impl<'a> SpanAttributes<'a> {
     }
 
     /// A string array, or a single string as a one-element list.
-    pub fn strings(&self, key: Key) -> Vec<&'a str> {
+    pub(super) fn strings(&self, key: Key) -> Vec<&'a str> {
         self.value(key).map(string_list).unwrap_or_default()
     }
 }
 
 /// Looks up one attribute in a list (for resources and events, which are read rarely).
-pub fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+pub(super) fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
     attributes.iter().find(|attribute| attribute.key == key).and_then(|attribute| attribute.value.as_ref())
 }
 
-pub fn find_str<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+pub(super) fn find_str<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     find(attributes, key).and_then(as_str).filter(|text| !text.is_empty())
 }
 
-pub fn as_str(value: &AnyValue) -> Option<&str> {
+pub(super) fn as_str(value: &AnyValue) -> Option<&str> {
     match value.value.as_ref()? {
         Value::StringValue(text) => Some(text),
         _ => None,
     }
 }
 
-pub fn as_int(value: &AnyValue) -> Option<i64> {
+pub(super) fn as_int(value: &AnyValue) -> Option<i64> {
     match value.value.as_ref()? {
         Value::IntValue(int) => Some(*int),
         Value::DoubleValue(double) if double.fract() == 0.0 && double.abs() < 9.0e18 => Some(*double as i64),
@@ -201,7 +201,7 @@ pub fn as_int(value: &AnyValue) -> Option<i64> {
     }
 }
 
-pub fn as_bool(value: &AnyValue) -> Option<bool> {
+pub(super) fn as_bool(value: &AnyValue) -> Option<bool> {
     match value.value.as_ref()? {
         Value::BoolValue(flag) => Some(*flag),
         _ => None,
@@ -209,7 +209,7 @@ pub fn as_bool(value: &AnyValue) -> Option<bool> {
 }
 
 /// A string array, or a single string as a one-element list.
-pub fn string_list(value: &AnyValue) -> Vec<&str> {
+pub(super) fn string_list(value: &AnyValue) -> Vec<&str> {
     match &value.value {
         Some(Value::StringValue(text)) => vec![text.as_str()],
         Some(Value::ArrayValue(array)) => array.values.iter().filter_map(as_str).collect(),
@@ -220,7 +220,7 @@ pub fn string_list(value: &AnyValue) -> Vec<&str> {
 /// An OTLP value written as JSON: arrays and key-value lists nest, bytes become hex,
 /// non-finite doubles `null` (JSON has no NaN).
 #[derive(Clone, Copy)]
-pub struct OtlpJson<'a>(pub &'a AnyValue);
+pub(super) struct OtlpJson<'a>(pub &'a AnyValue);
 
 impl Serialize for OtlpJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -11,7 +11,7 @@ use super::attributes::{Key, SpanAttributes, find, find_str, string_list};
 
 /// `service`: the application's version and runtime, from the resource.
 #[derive(Serialize, Default)]
-pub struct Service<'a> {
+pub(super) struct Service<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -21,10 +21,10 @@ pub struct Service<'a> {
 }
 
 /// Prefix of resource attributes in `metadata.default`.
-pub const RESOURCE_METADATA_PREFIX: &str = "otel.resource.";
+pub(super) const RESOURCE_METADATA_PREFIX: &str = "otel.resource.";
 
 /// A resource, read once for all of its spans.
-pub struct ResourceContext<'a> {
+pub(super) struct ResourceContext<'a> {
     pub attributes: &'a [KeyValue],
     /// `otel.resource.<key>` for each attribute, same order.
     pub metadata_keys: Vec<String>,
@@ -47,7 +47,7 @@ pub struct ResourceContext<'a> {
 }
 
 impl<'a> ResourceContext<'a> {
-    pub fn new(resource: Option<&'a Resource>) -> Self {
+    pub(super) fn new(resource: Option<&'a Resource>) -> Self {
         let attributes = resource.map(|resource| resource.attributes.as_slice()).unwrap_or_default();
         let get = |key: &str| find_str(attributes, key);
         let provider = get("cloud.provider");
@@ -157,7 +157,7 @@ fn log_groups(attributes: &[KeyValue]) -> Vec<LogGroup<'_>> {
 }
 
 /// The `aws` object of a document, and whether `rpc.method` became its operation.
-pub fn aws<'a>(
+pub(super) fn aws<'a>(
     attributes: &SpanAttributes<'a>,
     resource: &'a ResourceContext<'a>,
     is_segment: bool,
@@ -220,7 +220,7 @@ fn xray_info<'a>(
 }
 
 #[derive(Serialize)]
-pub struct Aws<'a> {
+pub(super) struct Aws<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,7 +272,7 @@ impl Aws<'_> {
 }
 
 #[derive(Serialize)]
-pub struct XrayInfo<'a> {
+pub(super) struct XrayInfo<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sdk: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -284,7 +284,7 @@ pub struct XrayInfo<'a> {
 }
 
 #[derive(Serialize)]
-pub struct Ec2<'a> {
+pub(super) struct Ec2<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,7 +296,7 @@ pub struct Ec2<'a> {
 }
 
 #[derive(Serialize)]
-pub struct Ecs<'a> {
+pub(super) struct Ecs<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -316,7 +316,7 @@ pub struct Ecs<'a> {
 }
 
 #[derive(Serialize)]
-pub struct Eks<'a> {
+pub(super) struct Eks<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -326,7 +326,7 @@ pub struct Eks<'a> {
 }
 
 #[derive(Serialize)]
-pub struct ElasticBeanstalk<'a> {
+pub(super) struct ElasticBeanstalk<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -336,7 +336,7 @@ pub struct ElasticBeanstalk<'a> {
 }
 
 #[derive(Serialize)]
-pub struct LogGroup<'a> {
+pub(super) struct LogGroup<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_group: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -12,15 +12,15 @@ use super::ids::push_hex;
 use super::stack::{Frame, Parsed, StackFormat, parse};
 
 /// The OpenTelemetry span event name for exceptions.
-pub const EXCEPTION_EVENT: &str = "exception";
+pub(super) const EXCEPTION_EVENT: &str = "exception";
 
 #[derive(Serialize)]
-pub struct Cause<'a> {
+pub(super) struct Cause<'a> {
     pub exceptions: Vec<Exception<'a>>,
 }
 
 #[derive(Serialize)]
-pub struct Exception<'a> {
+pub(super) struct Exception<'a> {
     pub id: Cow<'a, str>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub exception_type: Option<&'a str>,
@@ -43,7 +43,7 @@ pub struct Exception<'a> {
 }
 
 /// What the span says about its failure.
-pub struct Failure<'a> {
+pub(super) struct Failure<'a> {
     pub kind: SpanKind,
     /// `telemetry.sdk.language` of the resource.
     pub language: Option<&'a str>,
@@ -55,7 +55,7 @@ pub struct Failure<'a> {
 }
 
 /// The `cause`, or `None` when the span recorded no exception and did not fail with a message.
-pub fn cause<'a>(events: &'a [Event], failure: &Failure<'a>) -> Option<Cause<'a>> {
+pub(super) fn cause<'a>(events: &'a [Event], failure: &Failure<'a>) -> Option<Cause<'a>> {
     let remote = matches!(failure.kind, SpanKind::Client | SpanKind::Producer);
     let mut exceptions = Vec::new();
     for event in events.iter().filter(|event| event.name == EXCEPTION_EVENT) {

@@ -18,7 +18,7 @@ use super::sql::Sql;
 
 /// One segment or streamed subsegment.
 #[derive(Serialize)]
-pub struct Document<'a> {
+pub(super) struct Document<'a> {
     pub name: Cow<'a, str>,
     pub id: &'a str,
     pub trace_id: &'a str,
@@ -65,14 +65,14 @@ pub struct Document<'a> {
 }
 
 impl Service<'_> {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.version.is_none() && self.runtime.is_none() && self.runtime_version.is_none()
     }
 }
 
 /// A span link.
 #[derive(Serialize)]
-pub struct Link<'a> {
+pub(super) struct Link<'a> {
     pub trace_id: String,
     pub id: String,
     #[serde(skip_serializing_if = "AttributeMap::is_empty")]
@@ -80,10 +80,10 @@ pub struct Link<'a> {
 }
 
 /// OTLP attributes written as a JSON object.
-pub struct AttributeMap<'a>(pub &'a [KeyValue]);
+pub(super) struct AttributeMap<'a>(pub &'a [KeyValue]);
 
 impl AttributeMap<'_> {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }

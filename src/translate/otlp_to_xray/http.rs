@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::attributes::{Key, SpanAttributes};
 
 #[derive(Serialize)]
-pub struct Http<'a> {
+pub(super) struct Http<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<HttpRequest<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -18,7 +18,7 @@ pub struct Http<'a> {
 }
 
 #[derive(Serialize, Default)]
-pub struct HttpRequest<'a> {
+pub(super) struct HttpRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,7 +32,7 @@ pub struct HttpRequest<'a> {
 }
 
 #[derive(Serialize, Default)]
-pub struct HttpResponse {
+pub(super) struct HttpResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,7 +57,7 @@ const HTTP_MARKERS: [Key; 13] = [
 ];
 
 /// The `http` block, or `None` for a span without HTTP attributes.
-pub fn http<'a>(kind: SpanKind, attributes: &SpanAttributes<'a>) -> Option<Http<'a>> {
+pub(super) fn http<'a>(kind: SpanKind, attributes: &SpanAttributes<'a>) -> Option<Http<'a>> {
     if !HTTP_MARKERS.iter().any(|&key| attributes.has(key)) {
         return None;
     }
@@ -87,13 +87,13 @@ pub fn http<'a>(kind: SpanKind, attributes: &SpanAttributes<'a>) -> Option<Http<
 }
 
 /// `http.status_code`, else `http.response.status_code`.
-pub fn status_code(attributes: &SpanAttributes<'_>) -> Option<i64> {
+pub(super) fn status_code(attributes: &SpanAttributes<'_>) -> Option<i64> {
     attributes.int(Key::HttpStatusCode).or_else(|| attributes.int(Key::HttpResponseStatusCode))
 }
 
 /// X-Ray's failure flags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flags {
+pub(super) struct Flags {
     /// A client error (4xx).
     pub error: bool,
     /// Throttled (429); also an error.
@@ -103,7 +103,7 @@ pub struct Flags {
 }
 
 /// 4xx → error (429 also throttle), 5xx → fault; no code in 400–599 and status ERROR → fault.
-pub fn flags(status_code: Option<i64>, span_failed: bool) -> Flags {
+pub(super) fn flags(status_code: Option<i64>, span_failed: bool) -> Flags {
     match status_code {
         Some(429) => Flags { error: true, throttle: true, fault: false },
         Some(400..=499) => Flags { error: true, ..Flags::default() },

@@ -12,32 +12,32 @@ use serde_json::{Map, Value};
 use super::attributes::OtlpJson;
 
 /// What a trimmed metadata value is replaced with.
-pub const TRUNCATED_MARKER: &str = "…(truncated)";
+pub(crate) const TRUNCATED_MARKER: &str = "…(truncated)";
 
 /// Where attributes without a namespace go.
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(super) const DEFAULT_NAMESPACE: &str = "default";
 /// Span attributes holding a metadata namespace as a JSON string (as the X-Ray receivers write).
-pub const NAMESPACE_ATTRIBUTE_PREFIX: &str = "aws.xray.metadata.";
+pub(super) const NAMESPACE_ATTRIBUTE_PREFIX: &str = "aws.xray.metadata.";
 /// Sample-rate keys the X-Ray → OTLP translation copies out of metadata into attributes.
 const SAMPLE_RATE_KEYS: [&str; 2] = ["SampleRate", "sampleRate"];
 
 /// The document's metadata, `default` first.
-pub struct Metadata<'a> {
+pub(super) struct Metadata<'a> {
     pub namespaces: Vec<Namespace<'a>>,
 }
 
-pub struct Namespace<'a> {
+pub(super) struct Namespace<'a> {
     pub name: Cow<'a, str>,
     pub entries: Vec<Entry<'a>>,
 }
 
-pub struct Entry<'a> {
+pub(super) struct Entry<'a> {
     pub key: Cow<'a, str>,
     pub value: MetaValue<'a>,
 }
 
 /// A metadata value: an attribute's value, parsed JSON, or the marker left by trimming.
-pub enum MetaValue<'a> {
+pub(super) enum MetaValue<'a> {
     Otlp(&'a AnyValue),
     Json(Value),
     Text(&'a str),
@@ -46,14 +46,14 @@ pub enum MetaValue<'a> {
 
 impl<'a> Metadata<'a> {
     /// Every value, for trimming.
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut MetaValue<'a>> {
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut MetaValue<'a>> {
         self.namespaces.iter_mut().flat_map(|namespace| namespace.entries.iter_mut().map(|entry| &mut entry.value))
     }
 }
 
 /// Collects metadata while the span's attributes are sorted, then assembles it.
 #[derive(Default)]
-pub struct MetadataBuilder<'a> {
+pub(super) struct MetadataBuilder<'a> {
     /// Parsed `aws.xray.metadata.default`.
     default_from_json: Map<String, Value>,
     attributes: Vec<Entry<'a>>,
@@ -64,14 +64,14 @@ pub struct MetadataBuilder<'a> {
 
 impl<'a> MetadataBuilder<'a> {
     /// A span attribute for `metadata.default`.
-    pub fn attribute(&mut self, key: &'a str, value: &'a AnyValue) {
+    pub(super) fn attribute(&mut self, key: &'a str, value: &'a AnyValue) {
         if value.value.is_some() {
             self.attributes.push(Entry { key: Cow::Borrowed(key), value: MetaValue::Otlp(value) });
         }
     }
 
     /// A resource attribute, its key already prefixed with `otel.resource.`.
-    pub fn resource(&mut self, prefixed_key: &'a str, value: &'a AnyValue) {
+    pub(super) fn resource(&mut self, prefixed_key: &'a str, value: &'a AnyValue) {
         if value.value.is_some() {
             self.resource.push(Entry { key: Cow::Borrowed(prefixed_key), value: MetaValue::Otlp(value) });
         }
@@ -80,7 +80,7 @@ impl<'a> MetadataBuilder<'a> {
     /// An `aws.xray.metadata.<namespace>` attribute. A JSON object becomes the namespace
     /// (`default` merges into the default namespace); anything else is kept as a string
     /// under the attribute's own key.
-    pub fn namespace_json(&mut self, attribute_key: &'a str, namespace: &'a str, json: &'a str) {
+    pub(super) fn namespace_json(&mut self, attribute_key: &'a str, namespace: &'a str, json: &'a str) {
         match serde_json::from_str::<Map<String, Value>>(json) {
             Ok(fields) if namespace.eq_ignore_ascii_case(DEFAULT_NAMESPACE) => self.default_from_json.extend(fields),
             Ok(fields) => self.namespaces.push((namespace, fields)),
@@ -91,7 +91,7 @@ impl<'a> MetadataBuilder<'a> {
     /// The metadata, or `None` when there is none. Keys from `aws.xray.metadata.default`
     /// win over attributes of the same name; a sample-rate attribute that only repeats a
     /// parsed namespace's value is not written twice.
-    pub fn build(self) -> Option<Metadata<'a>> {
+    pub(super) fn build(self) -> Option<Metadata<'a>> {
         let MetadataBuilder { default_from_json, attributes, resource, namespaces: parsed } = self;
         let is_new = |entry: &Entry<'_>| {
             !default_from_json.contains_key(entry.key.as_ref())

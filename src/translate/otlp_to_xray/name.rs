@@ -7,12 +7,12 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use super::attributes::{Key, SpanAttributes};
 
 /// X-Ray's limit on names, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub(super) const MAX_NAME_CHARS: usize = 200;
 /// The name when nothing usable is left.
-pub const DEFAULT_NAME: &str = "span";
+pub(super) const DEFAULT_NAME: &str = "span";
 
 /// The name, where it came from, and the namespace.
-pub struct Naming<'a> {
+pub(super) struct Naming<'a> {
     pub name: Cow<'a, str>,
     /// The attribute the name was taken from verbatim, if any (not repeated in metadata).
     pub source: Option<Key>,
@@ -20,7 +20,7 @@ pub struct Naming<'a> {
 }
 
 /// Chooses the name by the Collector's precedence and the namespace by its rules.
-pub fn naming<'a>(
+pub(super) fn naming<'a>(
     span_name: &'a str,
     kind: SpanKind,
     attributes: &SpanAttributes<'a>,
@@ -96,7 +96,7 @@ fn database_name<'a>(attributes: &SpanAttributes<'a>) -> Option<Cow<'a, str>> {
 
 /// The host of `scheme://[user[:password]@]host[:port][/…]` (`jdbc:` ignored); `None` when
 /// the text has no such host.
-pub fn url_host(url: &str) -> Option<&str> {
+pub(super) fn url_host(url: &str) -> Option<&str> {
     let url = url.strip_prefix("jdbc:").unwrap_or(url);
     let (_, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -120,7 +120,7 @@ fn namespace(kind: SpanKind, attributes: &SpanAttributes<'_>, is_subsegment: boo
 /// Keeps Unicode letters, ASCII digits, space and `_ . : / % & # = + - @` (X-Ray's name
 /// rules), cut to [`MAX_NAME_CHARS`] characters; [`DEFAULT_NAME`] when nothing is left.
 /// Borrowed when the name is already valid.
-pub fn sanitize_name(name: Cow<'_, str>) -> Cow<'_, str> {
+pub(super) fn sanitize_name(name: Cow<'_, str>) -> Cow<'_, str> {
     let mut characters = 0;
     let valid = name.chars().all(|c| {
         characters += 1;

@@ -5,11 +5,11 @@ use crate::model::LossReason;
 
 /// The largest document sent. X-Ray's quota says "64 KB"; 64,000 is the smaller reading,
 /// so a document is never refused over the unit.
-pub const MAX_DOCUMENT_BYTES: usize = 64_000;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 64_000;
 
 /// One segment or subsegment document, ready to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XrayDocument {
+pub(crate) struct XrayDocument {
     /// `1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx`, for logs and for matching unprocessed segments.
     pub trace_id: String,
     /// The document's `id` (16 hex digits).
@@ -20,7 +20,7 @@ pub struct XrayDocument {
 
 /// What came out of one request's spans.
 #[derive(Debug, Default)]
-pub struct Translated {
+pub(crate) struct Translated {
     pub documents: Vec<XrayDocument>,
     /// Spans that could not become a document, one entry each.
     pub rejected: Vec<Rejected>,
@@ -30,7 +30,7 @@ pub struct Translated {
 
 /// Why a span could not be made a document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Untranslatable {
+pub(crate) enum Untranslatable {
     #[error("trace id is {0} bytes, not 16")]
     TraceIdLength(usize),
     #[error("trace id is all zeros")]
@@ -51,7 +51,7 @@ pub enum Untranslatable {
 
 impl Untranslatable {
     /// The metrics label: `too_large` for size, `invalid` for the rest.
-    pub fn reason(&self) -> LossReason {
+    pub(crate) fn reason(&self) -> LossReason {
         match self {
             Untranslatable::TooLarge { .. } => LossReason::TooLarge,
             _ => LossReason::Invalid,

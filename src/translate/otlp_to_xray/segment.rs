@@ -21,7 +21,7 @@ use super::size::serialize_within_limit;
 use super::sql::sql;
 
 /// The translation settings, prepared once per request.
-pub struct Options<'o> {
+pub(super) struct Options<'o> {
     pub indexed: &'o HashSet<&'o str>,
     pub index_all: bool,
     pub validate_trace_id_time: bool,
@@ -29,13 +29,13 @@ pub struct Options<'o> {
 }
 
 /// A document, and whether its metadata was trimmed to fit.
-pub struct Made {
+pub(super) struct Made {
     pub document: XrayDocument,
     pub trimmed: bool,
 }
 
 /// Translates one span; `resource` is its resource, read once for all its spans.
-pub fn translate_span(
+pub(super) fn translate_span(
     span: &Span,
     resource: &ResourceContext<'_>,
     options: &Options<'_>,

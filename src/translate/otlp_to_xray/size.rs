@@ -10,13 +10,13 @@ use super::metadata::{MetaValue, Metadata, TRUNCATED_MARKER};
 use super::outcome::{MAX_DOCUMENT_BYTES, Untranslatable};
 
 /// A serialized document and whether metadata had to give way.
-pub struct Serialized {
+pub(super) struct Serialized {
     pub json: Vec<u8>,
     pub trimmed: bool,
 }
 
 /// Serializes `document`, trimming its metadata when it is over [`MAX_DOCUMENT_BYTES`].
-pub fn serialize_within_limit(document: &mut Document<'_>) -> Result<Serialized, Untranslatable> {
+pub(super) fn serialize_within_limit(document: &mut Document<'_>) -> Result<Serialized, Untranslatable> {
     let json = serialize(document)?;
     if json.len() <= MAX_DOCUMENT_BYTES {
         return Ok(Serialized { json, trimmed: false });

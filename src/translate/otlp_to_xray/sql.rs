@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::attributes::{Key, SpanAttributes};
 
 #[derive(Serialize)]
-pub struct Sql<'a> {
+pub(super) struct Sql<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,12 +39,12 @@ const SQL_SYSTEMS: [&str; 14] = [
     "oracle.db",
 ];
 
-pub fn is_sql(system: &str) -> bool {
+pub(super) fn is_sql(system: &str) -> bool {
     SQL_SYSTEMS.iter().any(|sql| sql.eq_ignore_ascii_case(system))
 }
 
 /// The `sql` block, or `None` when the span is not a call to a SQL database.
-pub fn sql<'a>(attributes: &SpanAttributes<'a>) -> Option<Sql<'a>> {
+pub(super) fn sql<'a>(attributes: &SpanAttributes<'a>) -> Option<Sql<'a>> {
     let (_, system) = attributes.first_str(&[Key::DbSystem, Key::DbSystemName])?;
     if !is_sql(system) {
         return None;

@@ -8,13 +8,13 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 /// Frames kept per exception; the rest are counted in `truncated`.
-pub const MAX_FRAMES: usize = 50;
+pub(super) const MAX_FRAMES: usize = 50;
 /// Exceptions taken from one stack trace (the thrown one and its causes).
-pub const MAX_CHAINED: usize = 16;
+pub(super) const MAX_CHAINED: usize = 16;
 
 /// One stack frame. X-Ray lists the innermost call first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Frame<'a> {
+pub(super) struct Frame<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,7 +26,7 @@ pub struct Frame<'a> {
 /// An exception found in a stack trace. The first of a chain is the one thrown (its type
 /// and message come from the event's attributes); each next one caused the previous.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Parsed<'a> {
+pub(super) struct Parsed<'a> {
     pub exception_type: Option<&'a str>,
     pub message: Option<Cow<'a, str>>,
     pub frames: Vec<Frame<'a>>,
@@ -71,7 +71,7 @@ impl<'a> Parsed<'a> {
 
 /// How a stack trace is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StackFormat {
+pub(super) enum StackFormat {
     /// `\tat pkg.Class.method(File.java:12)`, `Caused by: …`.
     Java,
     /// What the X-Ray → OTLP translation writes: `\tat label(path: line)`, no chaining.
@@ -90,7 +90,7 @@ pub enum StackFormat {
 
 impl StackFormat {
     /// The format for a `telemetry.sdk.language`; unknown languages are detected from the text.
-    pub fn for_language(language: Option<&str>, stacktrace: &str) -> StackFormat {
+    pub(super) fn for_language(language: Option<&str>, stacktrace: &str) -> StackFormat {
         let known = |name: &str| language.is_some_and(|language| language.eq_ignore_ascii_case(name));
         if known("java") {
             StackFormat::Java
@@ -109,7 +109,7 @@ impl StackFormat {
 }
 
 /// Guesses the format from the first line that gives it away.
-pub fn detect(stacktrace: &str) -> StackFormat {
+pub(super) fn detect(stacktrace: &str) -> StackFormat {
     for line in stacktrace.lines() {
         if line.starts_with("  File \"") {
             return StackFormat::Python;
@@ -132,7 +132,7 @@ pub fn detect(stacktrace: &str) -> StackFormat {
 
 /// Parses `stacktrace`; the result has at least one entry (the thrown exception). When
 /// the chosen format finds nothing, the format detected from the text is tried.
-pub fn parse(format: StackFormat, stacktrace: &str) -> Vec<Parsed<'_>> {
+pub(super) fn parse(format: StackFormat, stacktrace: &str) -> Vec<Parsed<'_>> {
     let parsed = parse_as(format, stacktrace);
     let found_nothing = matches!(parsed.as_slice(), [only] if only.frames.is_empty());
     if found_nothing && format != StackFormat::XrayRendering {

@@ -6,19 +6,19 @@ use serde_json::Value;
 
 /// Attributes in the order they were added (so the output is deterministic).
 #[derive(Debug, Default)]
-pub struct Attributes(Vec<KeyValue>);
+pub(super) struct Attributes(Vec<KeyValue>);
 
 impl Attributes {
-    pub fn into_vec(self) -> Vec<KeyValue> {
+    pub(super) fn into_vec(self) -> Vec<KeyValue> {
         self.0
     }
 
-    pub fn contains(&self, key: &str) -> bool {
+    pub(super) fn contains(&self, key: &str) -> bool {
         self.0.iter().any(|kv| kv.key == key)
     }
 
     /// Adds or replaces an attribute.
-    pub fn put(&mut self, key: impl Into<String>, value: OtlpValue) {
+    pub(super) fn put(&mut self, key: impl Into<String>, value: OtlpValue) {
         let key = key.into();
         let value = Some(AnyValue { value: Some(value) });
         match self.0.iter_mut().find(|kv| kv.key == key) {
@@ -27,33 +27,33 @@ impl Attributes {
         }
     }
 
-    pub fn string(&mut self, key: &str, value: &str) {
+    pub(super) fn string(&mut self, key: &str, value: &str) {
         self.put(key, OtlpValue::StringValue(value.to_owned()));
     }
 
-    pub fn opt_string(&mut self, key: &str, value: Option<&String>) {
+    pub(super) fn opt_string(&mut self, key: &str, value: Option<&String>) {
         if let Some(value) = value {
             self.string(key, value);
         }
     }
 
-    pub fn int(&mut self, key: &str, value: i64) {
+    pub(super) fn int(&mut self, key: &str, value: i64) {
         self.put(key, OtlpValue::IntValue(value));
     }
 
-    pub fn opt_int(&mut self, key: &str, value: Option<i64>) {
+    pub(super) fn opt_int(&mut self, key: &str, value: Option<i64>) {
         if let Some(value) = value {
             self.int(key, value);
         }
     }
 
-    pub fn opt_bool(&mut self, key: &str, value: Option<bool>) {
+    pub(super) fn opt_bool(&mut self, key: &str, value: Option<bool>) {
         if let Some(value) = value {
             self.put(key, OtlpValue::BoolValue(value));
         }
     }
 
-    pub fn strings(&mut self, key: &str, values: impl IntoIterator<Item = String>) {
+    pub(super) fn strings(&mut self, key: &str, values: impl IntoIterator<Item = String>) {
         let values = values.into_iter().map(|s| AnyValue { value: Some(OtlpValue::StringValue(s)) }).collect();
         self.put(key, OtlpValue::ArrayValue(ArrayValue { values }));
     }
@@ -61,7 +61,7 @@ impl Attributes {
 
 /// An annotation-like JSON scalar as a typed attribute value: strings, booleans, integers
 /// (that fit i64) and other numbers (as doubles). `None` for null, arrays and objects.
-pub fn scalar_value(value: &Value) -> Option<OtlpValue> {
+pub(super) fn scalar_value(value: &Value) -> Option<OtlpValue> {
     match value {
         Value::String(text) => Some(OtlpValue::StringValue(text.clone())),
         Value::Bool(flag) => Some(OtlpValue::BoolValue(*flag)),

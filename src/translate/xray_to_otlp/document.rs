@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 /// A segment, an embedded subsegment or a streamed (independent) subsegment.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Segment {
+pub(super) struct Segment {
     pub name: Option<String>,
     pub id: Option<String>,
     /// Required on segments and streamed subsegments; embedded subsegments inherit it.
@@ -47,19 +47,19 @@ pub struct Segment {
 
 impl Segment {
     /// Embedded subsegments, or none.
-    pub fn subsegments(&self) -> &[Segment] {
+    pub(super) fn subsegments(&self) -> &[Segment] {
         self.subsegments.as_deref().unwrap_or_default()
     }
 
     /// A subsegment sent on its own: `"type":"subsegment"` with a `parent_id`.
-    pub fn is_streamed_subsegment(&self) -> bool {
+    pub(super) fn is_streamed_subsegment(&self) -> bool {
         self.parent_id.is_some() && self.document_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("subsegment"))
     }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Service {
+pub(super) struct Service {
     pub version: Option<String>,
     pub runtime: Option<String>,
     pub runtime_version: Option<String>,
@@ -67,14 +67,14 @@ pub struct Service {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Http {
+pub(super) struct Http {
     pub request: Option<HttpRequest>,
     pub response: Option<HttpResponse>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct HttpRequest {
+pub(super) struct HttpRequest {
     pub method: Option<String>,
     pub url: Option<String>,
     pub user_agent: Option<String>,
@@ -84,7 +84,7 @@ pub struct HttpRequest {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct HttpResponse {
+pub(super) struct HttpResponse {
     /// A number (some SDKs: a numeric string).
     pub status: Option<Value>,
     /// A number or a string.
@@ -93,7 +93,7 @@ pub struct HttpResponse {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Aws {
+pub(super) struct Aws {
     pub account_id: Option<String>,
     pub operation: Option<String>,
     pub region: Option<String>,
@@ -112,7 +112,7 @@ pub struct Aws {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct XraySdk {
+pub(super) struct XraySdk {
     /// e.g. "X-Ray for Python".
     pub sdk: Option<String>,
     pub sdk_version: Option<String>,
@@ -121,7 +121,7 @@ pub struct XraySdk {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Ec2 {
+pub(super) struct Ec2 {
     pub instance_id: Option<String>,
     pub availability_zone: Option<String>,
     pub instance_size: Option<String>,
@@ -130,7 +130,7 @@ pub struct Ec2 {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Ecs {
+pub(super) struct Ecs {
     pub container: Option<String>,
     pub container_id: Option<String>,
     pub task_arn: Option<String>,
@@ -143,7 +143,7 @@ pub struct Ecs {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Eks {
+pub(super) struct Eks {
     pub cluster_name: Option<String>,
     pub pod: Option<String>,
     pub container_id: Option<String>,
@@ -151,7 +151,7 @@ pub struct Eks {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct ElasticBeanstalk {
+pub(super) struct ElasticBeanstalk {
     pub environment_name: Option<String>,
     pub version_label: Option<String>,
     /// A number (some SDKs: a string).
@@ -160,14 +160,14 @@ pub struct ElasticBeanstalk {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct LogGroup {
+pub(super) struct LogGroup {
     pub log_group: Option<String>,
     pub arn: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Sql {
+pub(super) struct Sql {
     pub url: Option<String>,
     pub connection_string: Option<String>,
     pub sanitized_query: Option<String>,
@@ -181,21 +181,21 @@ pub struct Sql {
 /// `cause`: either the id of an exception recorded elsewhere in the trace, or the exceptions.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum Cause {
+pub(super) enum Cause {
     ExceptionId(String),
     Exceptions(CauseObject),
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct CauseObject {
+pub(super) struct CauseObject {
     pub working_directory: Option<String>,
     pub exceptions: Option<Vec<Exception>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Exception {
+pub(super) struct Exception {
     pub id: Option<String>,
     pub message: Option<String>,
     #[serde(rename = "type")]
@@ -210,7 +210,7 @@ pub struct Exception {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct StackFrame {
+pub(super) struct StackFrame {
     pub path: Option<String>,
     pub line: Option<Value>,
     pub label: Option<String>,
@@ -219,14 +219,14 @@ pub struct StackFrame {
 /// A span link (newer SDKs and the OTel-to-X-Ray exporter write these).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Link {
+pub(super) struct Link {
     pub trace_id: Option<String>,
     pub id: Option<String>,
     pub attributes: Option<Map<String, Value>>,
 }
 
 /// A whole number from a JSON number or numeric string; `None` for anything else.
-pub fn lenient_int(value: &Value) -> Option<i64> {
+pub(super) fn lenient_int(value: &Value) -> Option<i64> {
     match value {
         Value::Number(number) => number
             .as_i64()

@@ -2,7 +2,7 @@
 
 /// An X-Ray trace id that is not `1-<8 hex>-<24 hex>`, or a span id that is not 16 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
+pub(super) enum IdError {
     #[error("trace id {0:?} is not 1-<8 hex digits>-<24 hex digits>")]
     TraceId(String),
     #[error("{field} {value:?} is not 16 hex digits")]
@@ -12,7 +12,7 @@ pub enum IdError {
 }
 
 /// `1-5f84c7a1-e7d1852db8c4fd35d88bf49a` → the 16 bytes `5f84c7a1e7d1852db8c4fd35d88bf49a`.
-pub fn decode_trace_id(trace_id: &str) -> Result<[u8; 16], IdError> {
+pub(super) fn decode_trace_id(trace_id: &str) -> Result<[u8; 16], IdError> {
     let invalid = || IdError::TraceId(shorten(trace_id));
     let bytes = trace_id.as_bytes();
     if bytes.len() != 35 || &bytes[..2] != b"1-" || bytes[10] != b'-' {
@@ -28,7 +28,7 @@ pub fn decode_trace_id(trace_id: &str) -> Result<[u8; 16], IdError> {
 }
 
 /// `6226467e3f845502` → 8 bytes. `field` names the id in the error.
-pub fn decode_span_id(field: &'static str, span_id: &str) -> Result<[u8; 8], IdError> {
+pub(super) fn decode_span_id(field: &'static str, span_id: &str) -> Result<[u8; 8], IdError> {
     let mut decoded = [0u8; 8];
     if span_id.len() != 16 || hex::decode_to_slice(span_id, &mut decoded).is_err() {
         return Err(IdError::SpanId { field, value: shorten(span_id) });
@@ -50,7 +50,7 @@ fn shorten(text: &str) -> String {
 /// microsecond are noise from the float; rounding to the microsecond keeps every digit an
 /// SDK meant (SDKs write microseconds or fewer) and turns `1478293361.271` into exactly
 /// `1478293361271000000`. `None` for negative, non-finite or out-of-range values.
-pub fn seconds_to_unix_nanos(seconds: f64) -> Option<u64> {
+pub(super) fn seconds_to_unix_nanos(seconds: f64) -> Option<u64> {
     if !seconds.is_finite() || seconds < 0.0 {
         return None;
     }

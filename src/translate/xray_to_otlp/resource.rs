@@ -7,11 +7,11 @@ use super::document::{Aws, Segment, lenient_int};
 
 /// `service.name` when a streamed subsegment's segment is not in the same batch: the OTel
 /// default for an unknown service.
-pub const UNKNOWN_SERVICE: &str = "unknown_service";
+pub(super) const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// Resource attributes of a document. `service_name` is the segment's name (for a streamed
 /// subsegment, the name of the segment it belongs to, when known).
-pub fn resource_attributes(document: &Segment, service_name: &str) -> Vec<KeyValue> {
+pub(super) fn resource_attributes(document: &Segment, service_name: &str) -> Vec<KeyValue> {
     let mut attributes = Attributes::default();
     attributes.string("service.name", service_name);
     if let Some(service) = &document.service {

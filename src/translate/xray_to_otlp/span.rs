@@ -14,7 +14,7 @@ use super::ids::{IdError, decode_span_id, decode_trace_id, seconds_to_unix_nanos
 
 /// Why a document could not be converted. The whole document is rejected.
 #[derive(Debug, thiserror::Error)]
-pub enum ConvertError {
+pub(super) enum ConvertError {
     #[error("not a segment document: {0}")]
     Json(#[from] serde_json::Error),
     #[error("{what} has no \"{field}\"")]
@@ -27,7 +27,7 @@ pub enum ConvertError {
 
 /// Whether a span comes from a segment (a service's handling of a request) or a subsegment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpanRole {
+pub(super) enum SpanRole {
     /// A top-level segment document.
     Segment,
     /// An embedded subsegment, or a streamed subsegment document.
@@ -36,7 +36,7 @@ pub enum SpanRole {
 
 /// Appends the span of `segment`, then those of its embedded subsegments (depth first).
 /// `inherited_trace_id` is the enclosing segment's; `parent` the enclosing span's id.
-pub fn push_spans(
+pub(super) fn push_spans(
     segment: &Segment,
     inherited_trace_id: Option<[u8; 16]>,
     parent: Option<[u8; 8]>,
@@ -114,7 +114,7 @@ fn describe(segment: &Segment, role: SpanRole) -> String {
 /// The awsxrayreceiver's rule, for segments and subsegments alike: `aws` or `remote`
 /// namespace → CLIENT; else an `http.request.client_ip` (a request the service received) →
 /// SERVER; else (`local`, no namespace, a segment of a background job) INTERNAL.
-pub fn span_kind(segment: &Segment) -> SpanKind {
+pub(super) fn span_kind(segment: &Segment) -> SpanKind {
     match segment.namespace.as_deref() {
         Some("aws" | "remote") => SpanKind::Client,
         _ if client_ip(segment).is_some() => SpanKind::Server,
@@ -134,7 +134,7 @@ fn http_status(segment: &Segment) -> Option<i64> {
 /// as in the awsxrayreceiver), when X-Ray flagged `error` (4xx), `throttle` (429) or `fault`
 /// (5xx), or when there is a `cause`. A cause that is only an exception id (the exception is
 /// recorded on another subsegment) becomes the status message. Otherwise UNSET.
-pub fn status(segment: &Segment) -> Status {
+pub(super) fn status(segment: &Segment) -> Status {
     let http_failed = http_status(segment).is_some_and(|code| !(100..400).contains(&code));
     let flagged = [segment.error, segment.throttle, segment.fault].contains(&Some(true));
     let failed = http_failed || flagged || segment.cause.is_some();
@@ -216,7 +216,7 @@ fn add_sql(segment: &Segment, attributes: &mut Attributes) {
 }
 
 /// Splits `scheme://host[:port]/database[?query]` into (`scheme://host[:port]`, `database`).
-pub fn split_sql_url(url: &str) -> (&str, Option<&str>) {
+pub(super) fn split_sql_url(url: &str) -> (&str, Option<&str>) {
     let without_query = url.split('?').next().unwrap_or(url);
     let Some(scheme_end) = without_query.find("//").map(|i| i + 2) else { return (url, None) };
     match without_query[scheme_end..].rfind('/') {
@@ -297,7 +297,7 @@ fn exception_event(exception: &Exception, time_unix_nano: u64) -> Event {
 }
 
 /// The awsxrayreceiver's rendering: `Type: message` then `\tat label(path: line)` per frame.
-pub fn stacktrace(exception: &Exception) -> String {
+pub(super) fn stacktrace(exception: &Exception) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,

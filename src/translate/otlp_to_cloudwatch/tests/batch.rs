@@ -1,9 +1,9 @@
 //! Request limits at their exact boundaries, the time window, truncation and ordering.
 
-use super::super::{
-    Batcher, EVENT_OVERHEAD_BYTES, LogEvent, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_EVENT_MESSAGE_BYTES, Prepared,
-    TRUNCATION_MARKER,
+use super::super::batch::{
+    EVENT_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_EVENT_MESSAGE_BYTES, TRUNCATION_MARKER,
 };
+use super::super::{Batcher, LogEvent, Prepared};
 use super::{DAY_MS, HOUR_MS, NOW_MS, logs_request, now, raw_translation, record_at, resource_logs, service};
 
 fn event(timestamp_ms: i64, message: &str) -> LogEvent {

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::json;
 
-use super::super::annotations::{MAX_ANNOTATION_VALUE_CHARS, fix_annotation_key};
-use super::super::{MAX_ANNOTATIONS, XrayTranslation};
+use super::super::XrayTranslation;
+use super::super::annotations::{MAX_ANNOTATION_VALUE_CHARS, MAX_ANNOTATIONS, fix_annotation_key};
 use super::*;
 
 fn indexing(keys: &[&str]) -> XrayTranslation {

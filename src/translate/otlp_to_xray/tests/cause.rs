@@ -85,7 +85,7 @@ fn exception_events_become_exceptions() {
     let mut failed = child(SpanKind::Internal, vec![]);
     failed.events = vec![
         exception_event(vec![kv("exception.type", string("ValueError")), kv("exception.message", string("bad cart"))]),
-        opentelemetry_proto::tonic::trace::v1::span::Event { name: "log".to_owned(), ..Default::default() },
+        Event { name: "log".to_owned(), ..Default::default() },
         exception_event(vec![kv("exception.type", string("KeyError")), kv("exception.message", string("'id'"))]),
     ];
     let exceptions = document(failed)["cause"]["exceptions"].clone();

@@ -87,7 +87,7 @@ fn a_bad_span_does_not_stop_the_others() {
 }
 
 /// A translation with the time check on, and a span whose trace id epoch is `now + offset`.
-fn checked(offset_secs: i64) -> super::super::Translated {
+fn checked(offset_secs: i64) -> Translated {
     let now_secs = 1_700_000_000i64;
     let epoch = u32::try_from(now_secs + offset_secs).unwrap_or_default();
     let mut traced = span(SpanKind::Server, vec![]);

@@ -4,7 +4,8 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::super::{MAX_DOCUMENT_BYTES, XrayTranslation};
+use super::super::XrayTranslation;
+use super::super::outcome::MAX_DOCUMENT_BYTES;
 use super::*;
 
 const KEYS: [&str; 24] = [

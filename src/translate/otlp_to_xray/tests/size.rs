@@ -3,10 +3,12 @@
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-use super::super::{MAX_DOCUMENT_BYTES, TRUNCATED_MARKER, XrayTranslation};
+use super::super::XrayTranslation;
+use super::super::metadata::TRUNCATED_MARKER;
+use super::super::outcome::MAX_DOCUMENT_BYTES;
 use super::*;
 
-fn translate(span: Span) -> super::super::Translated {
+fn translate(span: Span) -> Translated {
     translate_with(&XrayTranslation::default(), vec![], vec![span])
 }
 
