@@ -122,25 +122,25 @@ fn settings() -> CloudWatchLogsSettings {
     }
 }
 
-struct Lane {
+struct ScriptedLogsLane {
     api: Arc<ScriptedApi>,
     exporter: CloudWatchLogs<Arc<ScriptedApi>>,
     status: Arc<DestinationStatus>,
 }
 
-fn lane_with(settings: CloudWatchLogsSettings) -> Lane {
+fn lane_with(settings: CloudWatchLogsSettings) -> ScriptedLogsLane {
     let api = Arc::new(ScriptedApi::default());
     let status = Arc::new(DestinationStatus::new(Destination::CloudWatchLogs, true, "test", vec!["logs"]));
     let config = LaneConfig::from_settings(&settings).expect("valid settings");
     let exporter = CloudWatchLogs::new(Arc::clone(&api), config, Arc::clone(&status));
-    Lane { api, exporter, status }
+    ScriptedLogsLane { api, exporter, status }
 }
 
-fn lane() -> Lane {
+fn lane() -> ScriptedLogsLane {
     lane_with(settings())
 }
 
-impl Lane {
+impl ScriptedLogsLane {
     fn calls(&self) -> Vec<Call> {
         std::mem::take(&mut *self.api.calls.lock().expect("calls lock"))
     }

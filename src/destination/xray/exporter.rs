@@ -168,14 +168,14 @@ mod tests {
         }
     }
 
-    struct Lane {
+    struct ScriptedXrayLane {
         xray: StdArc<ScriptedXray>,
         exporter: Xray<StdArc<ScriptedXray>>,
         status: Arc<DestinationStatus>,
         errors: Arc<BackendErrors>,
     }
 
-    fn lane_with_cap(max_documents: usize) -> Lane {
+    fn lane_with_cap(max_documents: usize) -> ScriptedXrayLane {
         let xray = StdArc::new(ScriptedXray::default());
         let status = Arc::new(DestinationStatus::new(Destination::Xray, true, "test", vec!["traces"]));
         let errors = Arc::new(BackendErrors::default());
@@ -186,10 +186,10 @@ mod tests {
             Arc::clone(&errors),
             Arc::clone(&status),
         );
-        Lane { xray, exporter, status, errors }
+        ScriptedXrayLane { xray, exporter, status, errors }
     }
 
-    fn lane() -> Lane {
+    fn lane() -> ScriptedXrayLane {
         lane_with_cap(50)
     }
 
@@ -197,7 +197,7 @@ mod tests {
         lane().exporter
     }
 
-    impl Lane {
+    impl ScriptedXrayLane {
         fn answer(&self, answer: Result<Vec<UnprocessedTraceSegment>, AwsCallError>) {
             self.xray.answers.lock().unwrap().push_back(answer);
         }

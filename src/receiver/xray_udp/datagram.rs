@@ -180,8 +180,8 @@ enum HeaderKey {
 
 impl<'de> Deserialize<'de> for HeaderKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
+        struct HeaderKeyVisitor;
+        impl Visitor<'_> for HeaderKeyVisitor {
             type Value = HeaderKey;
 
             fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -196,7 +196,7 @@ impl<'de> Deserialize<'de> for HeaderKey {
                 })
             }
         }
-        deserializer.deserialize_str(KeyVisitor)
+        deserializer.deserialize_str(HeaderKeyVisitor)
     }
 }
 
@@ -282,8 +282,8 @@ enum DocumentKey {
 
 impl<'de> Deserialize<'de> for DocumentKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
+        struct DocumentKeyVisitor;
+        impl Visitor<'_> for DocumentKeyVisitor {
             type Value = DocumentKey;
 
             fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -298,7 +298,7 @@ impl<'de> Deserialize<'de> for DocumentKey {
                 })
             }
         }
-        deserializer.deserialize_str(KeyVisitor)
+        deserializer.deserialize_str(DocumentKeyVisitor)
     }
 }
 
