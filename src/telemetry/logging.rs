@@ -1,6 +1,9 @@
-//! Log output: text or JSON lines, to standard output or a file, filtered by level.
+//! Log output: text or JSON lines, to standard output or a file, filtered by level (or by
+//! `RUST_LOG` when it is set). Text is coloured only on a terminal, and never with `NO_COLOR`.
 
+use std::ffi::OsStr;
 use std::fs::OpenOptions;
+use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use tracing_subscriber::EnvFilter;
@@ -32,9 +35,25 @@ pub fn filter(level: &str) -> Result<EnvFilter, LoggingError> {
         .map_err(|e| LoggingError::Level { level: level.to_string(), reason: e.to_string() })
 }
 
+/// The filter in force: `RUST_LOG` when it is set and not empty, else the configured level.
+pub fn effective_filter(level: &str, rust_log: Option<&OsStr>) -> Result<EnvFilter, LoggingError> {
+    match rust_log.and_then(OsStr::to_str).filter(|value| !value.trim().is_empty()) {
+        Some(directives) => EnvFilter::builder()
+            .parse(directives)
+            .map_err(|e| LoggingError::Level { level: format!("RUST_LOG={directives}"), reason: e.to_string() }),
+        None => filter(level),
+    }
+}
+
+/// Colour codes only for a person at a terminal: not in a file, a pipe or `docker logs`, and
+/// never when `NO_COLOR` is set to anything (<https://no-color.org>).
+pub fn use_colour(writes_to_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    writes_to_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
 /// Installs the global subscriber.
 pub fn init(settings: &LogSettings) -> Result<(), LoggingError> {
-    let filter = filter(&settings.level)?;
+    let filter = effective_filter(&settings.level, std::env::var_os("RUST_LOG").as_deref())?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
     match &settings.file {
         Some(path) => {
@@ -50,7 +69,8 @@ pub fn init(settings: &LogSettings) -> Result<(), LoggingError> {
             }
         }
         None => {
-            let builder = builder.with_writer(std::io::stdout);
+            let colour = use_colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+            let builder = builder.with_ansi(colour).with_writer(std::io::stdout);
             match settings.format {
                 LogFormat::Json => builder.json().init(),
                 LogFormat::Text => builder.init(),
@@ -69,6 +89,29 @@ mod tests {
         for level in ["info", "warn", "info,waggle=debug", "dev", "prod", "PROD"] {
             assert!(filter(level).is_ok(), "{level}");
         }
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None), "a pipe or a file");
+    }
+
+    #[test]
+    fn rust_log_replaces_the_configured_level() {
+        let filter = effective_filter("info", Some(OsStr::new("warn,waggle::app=debug"))).unwrap();
+        assert_eq!(filter.to_string(), "waggle::app=debug,warn");
+        let filter = effective_filter("debug", Some(OsStr::new(" "))).unwrap();
+        assert_eq!(filter.to_string(), "debug", "an empty RUST_LOG is unset");
+        assert_eq!(effective_filter("info", None).unwrap().to_string(), "info");
+    }
+
+    #[test]
+    fn a_bad_rust_log_names_the_variable() {
+        let error = effective_filter("info", Some(OsStr::new("loud=["))).unwrap_err().to_string();
+        assert!(error.contains("RUST_LOG=loud=["), "{error}");
     }
 
     #[test]
