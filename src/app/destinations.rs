@@ -188,6 +188,7 @@ impl Destinations {
         counts: Arc<DestinationCounts>,
     ) {
         let name = status.name;
+        status.attach_counts(Arc::clone(&counts));
         self.metrics.show_destination(name, &lane.signals);
         let directory = spool::lane_directory(&self.data_dir, name);
         let spool = match spool {

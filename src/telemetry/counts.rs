@@ -4,8 +4,11 @@
 //! the X-Ray daemon telemetry read the totals here instead of reading them back out of the
 //! registry by label text.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
 
 use crate::model::{Destination, LossReason, Signal};
 use crate::telemetry::metrics::Metrics;
@@ -79,6 +82,36 @@ impl DestinationCounts {
     pub fn dropped_total(&self, signal: Signal) -> u64 {
         self.by_signal[signal.index()].dropped.iter().map(|count| count.load(Ordering::Relaxed)).sum()
     }
+
+    /// The totals of one signal, as `/status` shows them: reasons with no items left out.
+    pub fn totals(&self, signal: Signal) -> SignalTotals {
+        let by_reason = |counts: &[AtomicU64; LossReason::ALL.len()]| {
+            LossReason::ALL
+                .into_iter()
+                .filter_map(|reason| {
+                    let items = counts[reason.index()].load(Ordering::Relaxed);
+                    (items > 0).then_some((reason.as_str(), items))
+                })
+                .collect()
+        };
+        let counts = &self.by_signal[signal.index()];
+        SignalTotals {
+            sent: counts.sent.load(Ordering::Relaxed),
+            failed: by_reason(&counts.failed),
+            dropped: by_reason(&counts.dropped),
+        }
+    }
+}
+
+/// What a destination did with one signal's items since start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SignalTotals {
+    /// Items the destination acknowledged.
+    pub sent: u64,
+    /// Items the destination refused (or would have), by reason.
+    pub failed: BTreeMap<&'static str, u64>,
+    /// Items the lane could not hold or deliver, by reason.
+    pub dropped: BTreeMap<&'static str, u64>,
 }
 
 /// What one receiver took in and turned away, since start, for readers other than Prometheus
@@ -130,5 +163,17 @@ mod tests {
         assert!(exported.contains(
             r#"waggle_destination_failed_items_total{destination="xray",signal="traces",reason="too_large"} 2"#
         ));
+    }
+
+    #[test]
+    fn totals_name_only_the_reasons_that_happened() {
+        let counts = DestinationCounts::new(Destination::Honeycomb, Arc::new(Metrics::new()));
+        counts.record_sent(Signal::Logs, 7);
+        counts.record_dropped(Signal::Logs, LossReason::RetriesExhausted, 2);
+        let totals = counts.totals(Signal::Logs);
+        assert_eq!(totals.sent, 7);
+        assert!(totals.failed.is_empty());
+        assert_eq!(totals.dropped, BTreeMap::from([("retries_exhausted", 2)]));
+        assert_eq!(counts.totals(Signal::Traces), SignalTotals::default());
     }
 }

@@ -1,17 +1,21 @@
 //! What `/status` reports for each destination: on or off and why, last success, last error.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::model::Destination;
+use crate::model::{Destination, Signal};
+use crate::telemetry::counts::{DestinationCounts, SignalTotals};
 
 /// The live state of one destination, updated by its lane after each request.
 #[derive(Debug)]
 pub struct DestinationStatus {
     pub name: Destination,
     state: Mutex<StatusState>,
+    /// What the lane counted, once it runs.
+    counts: OnceLock<Arc<DestinationCounts>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -35,6 +39,10 @@ pub struct StatusReport {
     pub name: Destination,
     #[serde(flatten)]
     state: StatusState,
+    /// Per signal the destination takes: items sent, refused and dropped since start (only
+    /// for a destination whose lane runs).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    items: BTreeMap<Signal, SignalTotals>,
 }
 
 impl DestinationStatus {
@@ -42,6 +50,7 @@ impl DestinationStatus {
         DestinationStatus {
             name,
             state: Mutex::new(StatusState { enabled, reason: reason.into(), signals, ..Default::default() }),
+            counts: OnceLock::new(),
         }
     }
 
@@ -74,8 +83,22 @@ impl DestinationStatus {
         self.lock().reason.clone()
     }
 
+    /// Shows the lane's counts on `/status` from now on (the first call wins).
+    pub fn attach_counts(&self, counts: Arc<DestinationCounts>) {
+        let _ = self.counts.set(counts);
+    }
+
     pub fn report(&self) -> StatusReport {
-        StatusReport { name: self.name, state: self.lock().clone() }
+        let state = self.lock().clone();
+        let items = match self.counts.get() {
+            Some(counts) => Signal::ALL
+                .into_iter()
+                .filter(|signal| state.signals.contains(&signal.as_str()))
+                .map(|signal| (signal, counts.totals(signal)))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        StatusReport { name: self.name, state, items }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StatusState> {
@@ -94,5 +117,37 @@ mod rfc3339_opt {
             Some(time) => serializer.serialize_str(&humantime::format_rfc3339_millis(*time).to_string()),
             None => serializer.serialize_none(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LossReason;
+    use crate::telemetry::metrics::Metrics;
+
+    #[test]
+    fn a_running_lane_reports_its_items_per_signal_it_takes() {
+        let status = DestinationStatus::new(Destination::Honeycomb, true, "OTLP/HTTP", vec!["traces", "logs"]);
+        let counts = Arc::new(DestinationCounts::new(Destination::Honeycomb, Arc::new(Metrics::new())));
+        status.attach_counts(Arc::clone(&counts));
+        counts.record_sent(Signal::Traces, 40);
+        counts.record_failed(Signal::Traces, LossReason::PartialSuccess, 2);
+        counts.record_dropped(Signal::Logs, LossReason::Shutdown, 5);
+        let report = serde_json::to_value(status.report()).unwrap();
+        assert_eq!(
+            report["items"],
+            serde_json::json!({
+                "traces": {"sent": 40, "failed": {"partial_success": 2}, "dropped": {}},
+                "logs": {"sent": 0, "failed": {}, "dropped": {"shutdown": 5}},
+            })
+        );
+    }
+
+    #[test]
+    fn a_destination_that_is_off_has_no_items() {
+        let status = DestinationStatus::new(Destination::Xray, false, "no AWS region", vec!["traces"]);
+        let report = serde_json::to_value(status.report()).unwrap();
+        assert!(report.get("items").is_none(), "{report}");
     }
 }

@@ -92,3 +92,24 @@ def test_empty_store_answers_empty_lists(waggle):
     assert waggle.traces() == []
     assert waggle.logs() == []
     assert waggle.metrics_list() == []
+
+
+def test_status_counts_what_each_destination_took(waggle):
+    trace_id = new_trace_id()
+    request = otlp_trace_request(trace_id=trace_id)
+    for _ in range(3):
+        extra = request.resource_spans[0].scope_spans[0].spans.add()
+        extra.CopyFrom(request.resource_spans[0].scope_spans[0].spans[0])
+        extra.span_id = bytes.fromhex(new_span_id())
+    assert post_otlp(waggle, "/v1/traces", request.SerializeToString()).status_code == 200
+    waggle.wait_for_spans(trace_id, 4)
+
+    def local_items():
+        status = waggle.get_json("/status")
+        local = next(d for d in status["destinations"] if d["name"] == "local")
+        return local["items"]
+
+    wait_for(lambda: local_items()["traces"]["sent"] == 4, what="/status counting the 4 stored spans")
+    items = local_items()
+    assert items["traces"] == {"sent": 4, "failed": {}, "dropped": {}}, items
+    assert {"traces", "logs", "metrics"} == set(items), items
