@@ -163,6 +163,20 @@ fn spawn_lane<E: Exporter>(
     common::spawn_lane(name, exporter, settings, metrics)
 }
 
+/// The X-Ray UDP receiver on a free loopback port, in front of `lanes`; cancel the token to stop it.
+async fn serve_on_loopback(
+    lanes: Vec<lane::LaneHandle>,
+    metrics: &Arc<Metrics>,
+) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let router = Arc::new(Router::new(lanes, Arc::clone(metrics), Duration::from_secs(1), Duration::from_secs(3600)));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let address = socket.local_addr().expect("local address");
+    let shutdown = CancellationToken::new();
+    let counts = Arc::new(ReceiverCounts::default());
+    let serving = tokio::spawn(xray_udp::serve(socket, router, Arc::clone(metrics), counts, shutdown.clone()));
+    (address, shutdown, serving)
+}
+
 /// A running receiver on 127.0.0.1 with one recording lane behind it.
 struct Harness {
     address: SocketAddr,
@@ -190,18 +204,7 @@ impl Harness {
             let _ = dead_task.await;
             lanes.push(dead);
         }
-        let router =
-            Arc::new(Router::new(lanes, Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let address = socket.local_addr().expect("local address");
-        let shutdown = CancellationToken::new();
-        let serving = tokio::spawn(xray_udp::serve(
-            socket,
-            router,
-            Arc::clone(&metrics),
-            Arc::new(ReceiverCounts::default()),
-            shutdown.clone(),
-        ));
+        let (address, shutdown, serving) = serve_on_loopback(lanes, &metrics).await;
         Harness { address, metrics, delivered, shutdown, serving }
     }
 
@@ -382,18 +385,7 @@ async fn measure_receive_loop_throughput() {
     // Accepts and counts, keeping nothing.
     let exporter = ScriptedExporter::default();
     let (lane, _lane_task) = lane::spawn(Destination::Xray, exporter, settings, context);
-    let router =
-        Arc::new(Router::new(vec![lane], Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let address = socket.local_addr().expect("local address");
-    let shutdown = CancellationToken::new();
-    let serving = tokio::spawn(xray_udp::serve(
-        socket,
-        router,
-        Arc::clone(&metrics),
-        Arc::new(ReceiverCounts::default()),
-        shutdown.clone(),
-    ));
+    let (address, shutdown, serving) = serve_on_loopback(vec![lane], &metrics).await;
 
     let datagram = read_data("run1_001_xray_udp.bin");
     let total = 300_000u64;
