@@ -1,44 +1,49 @@
 //! The local store destination: the lane in front of the embedded store ([`crate::store`]).
 //!
-//! [`LocalStore`] is the lane's exporter. `build` flattens a batch into rows on the lane's task
-//! (X-Ray segments are converted to OTLP spans there first), so spans are stored in one shape
-//! whatever their source; `send` hands the rows to the store's writer thread, which commits
-//! each request in one transaction.
+//! [`LocalStore`] is the lane's exporter. `build` converts X-Ray segments to OTLP spans (so
+//! spans are stored in one shape whatever their source) and keeps the batches, shared with the
+//! other lanes; `send` appends their decoded requests to the store's open blocks.
 
 mod settings;
 mod setup;
 
 use std::path::Path;
 
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
 use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
 use crate::model::LossReason;
 use crate::model::{Payload, SharedBatch, Signal};
-use crate::store::{Flattener, Rows, StoreError, StoreReader, StoreStats, StoreWriter, WriteError};
+use crate::store::{AppendError, Invalid, StoreError, StoreOptions, StoreReader, StoreStats, StoreWriter};
 use crate::translate::xray_to_otlp;
 
 pub use settings::LocalStoreSettings;
 pub(crate) use setup::{LocalSetup, OpenFailed, setup};
 
-/// The local store's exporter (the write side). Dropping it lets the writer finish the write
-/// in progress, close the database and release its lock before the drop returns.
+/// The local store's exporter (the write side). Dropping it seals what is open, waits for the
+/// writes and releases the store's lock before the drop returns.
 pub struct LocalStore {
     writer: StoreWriter,
 }
 
-/// Rows ready for one write transaction.
+/// What one send appends: the lane's batches (shared, already decoded where another lane
+/// needed them) and the spans converted from X-Ray segments.
 #[derive(Debug)]
 pub struct StoreRequest {
-    /// Spans, log records or metric data points: kept apart from the rows, which are away at
-    /// the writer while a send is in progress.
+    /// Spans, log records or metric data points.
     items: usize,
-    rows: Rows,
+    xray_spans: Vec<ResourceSpans>,
+    batches: Vec<SharedBatch>,
+    /// Parts appended by an earlier attempt (0 is the X-Ray spans, then each batch), so a
+    /// retried send never appends a part twice.
+    appended: usize,
 }
 
 impl LocalStore {
-    /// Opens (or creates) the store at `path`, creating its directory, and brings it under
-    /// `max_size` bytes. Fails with a [`StoreError`] that says what is wrong, never panics.
-    pub fn open(path: &Path, max_size: u64) -> Result<(LocalStore, StoreReader), StoreError> {
-        let (writer, reader) = StoreWriter::open(path, max_size)?;
+    /// Opens (or creates) the store in `directory`. Fails with a [`StoreError`] that says what
+    /// is wrong, never panics.
+    pub fn open(directory: &Path, options: StoreOptions) -> Result<(LocalStore, StoreReader), StoreError> {
+        let (writer, reader) = StoreWriter::open(directory, options)?;
         Ok((LocalStore { writer }, reader))
     }
 
@@ -46,38 +51,58 @@ impl LocalStore {
     pub fn stats(&self) -> StoreStats {
         self.writer.stats()
     }
+
+    /// Seals every open block and waits until it is written.
+    pub fn flush(&self) {
+        self.writer.flush();
+    }
+
+    /// Waits until every block already sealed is written: what a send refused as "behind"
+    /// waits for.
+    pub fn wait_for_writes(&self) {
+        self.writer.wait_for_writes();
+    }
 }
 
 impl Exporter for LocalStore {
     type Request = StoreRequest;
 
-    /// One request per call: the lane hands over batches of one signal, and each payload is
-    /// flattened by its own kind (`signal` adds nothing).
+    /// One request per call: the lane hands over batches of one signal.
     fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<StoreRequest> {
-        let mut flattener = Flattener::default();
         // X-Ray documents are converted together: streamed subsegments find their segment.
         let (xray_spans, mut rejected) = xray_to_otlp::convert_batches(batches);
-        flattener.add_resource_spans(&xray_spans);
+        let mut kept = Vec::with_capacity(batches.len());
+        let mut items: usize = xray_spans.iter().map(spans_in).sum();
+        let mut invalid = Invalid::default();
         for batch in batches {
-            match &batch.payload {
-                Payload::Traces(request) => match request.decoded() {
-                    Ok(request) => flattener.add_resource_spans(&request.resource_spans),
-                    Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
-                },
-                Payload::XraySegments(_) => {}
-                Payload::Logs(request) => match request.decoded() {
-                    Ok(request) => flattener.add_resource_logs(&request.resource_logs),
-                    Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
-                },
-                Payload::Metrics(request) => match request.decoded() {
-                    Ok(request) => flattener.add_resource_metrics(&request.resource_metrics),
-                    Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
-                },
+            let decoded = match &batch.payload {
+                Payload::Traces(request) => request.decoded().map(|decoded| invalid.count(&decoded.resource_spans)),
+                Payload::Logs(request) => request.decoded().map(|_| ()),
+                Payload::Metrics(request) => request.decoded().map(|_| ()),
+                Payload::XraySegments(_) => continue,
+            };
+            match decoded {
+                Ok(()) => {
+                    items += batch.items;
+                    kept.push(SharedBatch::clone(batch));
+                }
+                Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
             }
         }
-        let (rows, items, invalid) = flattener.finish();
-        rejected.extend(invalid);
-        let requests = if rows.is_empty() { Vec::new() } else { vec![StoreRequest { items, rows }] };
+        if invalid.spans > 0 {
+            items -= invalid.spans.min(items);
+            rejected.push(Rejected {
+                items: invalid.spans,
+                reason: LossReason::Invalid,
+                detail: format!(
+                    "{} span(s) without a valid trace or span id; first: {}",
+                    invalid.spans,
+                    invalid.first.unwrap_or_default()
+                ),
+            });
+        }
+        let requests =
+            if items == 0 { Vec::new() } else { vec![StoreRequest { items, xray_spans, batches: kept, appended: 0 }] };
         Built { requests, rejected }
     }
 
@@ -86,19 +111,46 @@ impl Exporter for LocalStore {
     }
 
     async fn send(&self, request: &mut StoreRequest) -> Result<Sent, ExportError> {
-        self.writer.write(&mut request.rows).await.map_err(export_error)?;
+        // Spans with invalid ids were counted by `build`; the store skips them.
+        if request.appended == 0 {
+            self.writer.append_spans(&request.xray_spans).map_err(export_error)?;
+            request.appended = 1;
+        }
+        while let Some(batch) = request.batches.get(request.appended - 1) {
+            match &batch.payload {
+                Payload::Traces(otlp) => {
+                    if let Ok(decoded) = otlp.decoded() {
+                        self.writer.append_spans(&decoded.resource_spans).map_err(export_error)?;
+                    }
+                }
+                Payload::Logs(otlp) => {
+                    if let Ok(decoded) = otlp.decoded() {
+                        self.writer.append_logs(&decoded.resource_logs).map_err(export_error)?;
+                    }
+                }
+                Payload::Metrics(otlp) => {
+                    if let Ok(decoded) = otlp.decoded() {
+                        self.writer.append_metrics(&decoded.resource_metrics).map_err(export_error)?;
+                    }
+                }
+                Payload::XraySegments(_) => {}
+            }
+            request.appended += 1;
+        }
         Ok(Sent::all(request.items))
     }
 }
 
-/// How a failed write counts for the lane: a busy database is retried, anything else is lost.
-fn export_error(error: WriteError) -> ExportError {
+fn spans_in(resource_spans: &ResourceSpans) -> usize {
+    resource_spans.scope_spans.iter().map(|scope| scope.spans.len()).sum()
+}
+
+/// How a failed append counts for the lane: a store that is behind is retried (the lane backs
+/// off and, when full, sheds or refuses); a closed store loses the rows.
+fn export_error(error: AppendError) -> ExportError {
     let reason = error.to_string();
     match error {
-        WriteError::Busy(_) => ExportError::retryable(reason),
-        WriteError::Failed(_) => ExportError::permanent(LossReason::StoreError, reason),
-        WriteError::Closed | WriteError::WriterStopped | WriteError::StoppedDuringWrite => {
-            ExportError::permanent(LossReason::StoreStopped, reason)
-        }
+        AppendError::Behind(_) => ExportError::retryable(reason),
+        AppendError::Closed => ExportError::permanent(LossReason::StoreStopped, reason),
     }
 }

@@ -15,8 +15,11 @@ destination_settings! {
     /// The embedded store: every signal, on disk under `data_dir`, queryable on the admin port.
     pub struct LocalStoreSettings {
         pub enabled: bool,
-        /// Size the store is kept under; the oldest rows are evicted past it.
+        /// Size the store's blocks on disk are kept under; the oldest are evicted past it.
         pub max_size: ByteSize,
+        /// Data older than this is evicted (whole traces).
+        #[serde(with = "humantime_serde")]
+        pub max_age: Duration,
     }
 }
 
@@ -25,6 +28,7 @@ impl Default for LocalStoreSettings {
         LocalStoreSettings {
             enabled: true,
             max_size: ByteSize::mib(256),
+            max_age: Duration::from_secs(24 * 3600),
             signals: Signal::ALL.to_vec(),
             queue_size: ByteSize::mib(64),
             batch_max_items: 2048,
@@ -35,6 +39,17 @@ impl Default for LocalStoreSettings {
             // The store is on disk already and never down for long.
             spool: false,
             spool_max_size: ByteSize::mib(256),
+        }
+    }
+}
+
+impl LocalStoreSettings {
+    /// The store's limits, with the default block policy.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            max_bytes: self.max_size.as_u64(),
+            max_age: self.max_age,
+            ..crate::store::StoreOptions::default()
         }
     }
 }

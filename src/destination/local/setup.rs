@@ -32,12 +32,17 @@ pub(crate) fn setup(settings: &LocalStoreSettings, data_dir: &Path) -> Result<Lo
     if !settings.enabled {
         return Ok(LocalSetup::Off("disabled by destinations.local.enabled = false"));
     }
-    let path = store::db_path(data_dir);
-    let (store, reader) = match LocalStore::open(&path, settings.max_size.as_u64()) {
+    let path = store::store_path(data_dir);
+    let (store, reader) = match LocalStore::open(&path, settings.store_options()) {
         Ok(opened) => opened,
         Err(source) => return Err(OpenFailed { path, source }),
     };
-    let reason = format!("embedded store at {} (max {})", path.display(), settings.max_size);
+    let reason = format!(
+        "embedded store at {} (max {}, {})",
+        path.display(),
+        settings.max_size,
+        humantime::format_duration(settings.max_age)
+    );
     Ok(LocalSetup::On(OpenedStore { store, reader, reason }))
 }
 
@@ -53,7 +58,7 @@ mod tests {
         let settings = LocalStoreSettings { enabled: false, ..LocalStoreSettings::default() };
         let Ok(LocalSetup::Off(reason)) = setup(&settings, dir.path()) else { panic!("not off") };
         assert_eq!(reason, "disabled by destinations.local.enabled = false");
-        assert!(!store::db_path(dir.path()).exists());
+        assert!(!store::store_path(dir.path()).exists());
     }
 
     #[test]
@@ -61,16 +66,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let settings = LocalStoreSettings { max_size: ByteSize::mib(8), ..LocalStoreSettings::default() };
         let Ok(LocalSetup::On(opened)) = setup(&settings, dir.path()) else { panic!("not on") };
-        let path = store::db_path(dir.path());
-        assert_eq!(opened.reason, format!("embedded store at {} (max {})", path.display(), ByteSize::mib(8)));
+        let path = store::store_path(dir.path());
+        assert_eq!(opened.reason, format!("embedded store at {} (max {}, 1day)", path.display(), ByteSize::mib(8)));
         assert!(path.exists());
     }
 
     #[test]
     fn a_store_that_cannot_be_opened_names_its_path() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(store::db_path(dir.path()), b"not a database, not at all").unwrap();
+        std::fs::write(store::store_path(dir.path()), b"a file where the store's directory goes").unwrap();
         let Err(failed) = setup(&LocalStoreSettings::default(), dir.path()) else { panic!("opened") };
-        assert_eq!(failed.path, store::db_path(dir.path()));
+        assert_eq!(failed.path, store::store_path(dir.path()));
     }
 }

@@ -1,0 +1,548 @@
+//! Open blocks: OTLP requests appended row by row into growing columns, until the block is
+//! sealed. Appending a span copies its values into the columns; nothing is allocated per span
+//! except when a new attribute key or resource first appears in the block.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, metric};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
+use super::block::{Block, Column, Group, Kind, attribute_key, key};
+use super::encode::{DataPoints, Events, Hex, Links};
+use super::value::{OwnedValue, ValueColumn};
+
+/// Spans that cannot be stored (no valid trace or span id), with the first one described.
+#[derive(Debug, Default)]
+pub(crate) struct Invalid {
+    pub spans: usize,
+    pub first: Option<String>,
+}
+
+impl Invalid {
+    /// Counts the spans of a request the store will skip.
+    pub(crate) fn count(&mut self, resource_spans: &[ResourceSpans]) {
+        let spans = resource_spans.iter().flat_map(|resource| &resource.scope_spans).flat_map(|scope| &scope.spans);
+        for span in spans {
+            if id::<16>(&span.trace_id).is_some() && id::<8>(&span.span_id).is_some() {
+                continue;
+            }
+            self.spans += 1;
+            if self.first.is_none() {
+                self.first = Some(format!(
+                    "span {:?} with trace id {:?} ({} bytes) and span id {:?} ({} bytes)",
+                    span.name,
+                    Hex(&span.trace_id).to_string(),
+                    span.trace_id.len(),
+                    Hex(&span.span_id).to_string(),
+                    span.span_id.len()
+                ));
+            }
+        }
+    }
+}
+
+/// The attribute columns of an open block, found by key.
+#[derive(Debug, Default)]
+struct AttributeColumns {
+    index: HashMap<Box<str>, usize>,
+    columns: Vec<(Box<str>, ValueColumn)>,
+}
+
+impl AttributeColumns {
+    fn push(&mut self, row: usize, attributes: &[KeyValue]) {
+        for attribute in attributes {
+            let column = match self.index.get(attribute.key.as_str()) {
+                Some(&column) => column,
+                None => {
+                    self.index.insert(attribute.key.as_str().into(), self.columns.len());
+                    self.columns.push((attribute_key(&attribute.key), ValueColumn::default()));
+                    self.columns.len() - 1
+                }
+            };
+            let column = &mut self.columns[column].1;
+            match attribute.value.as_ref() {
+                Some(value) if value.value.is_some() => column.push_any(row, Some(value)),
+                // An attribute without a value is kept, as JSON null.
+                _ => column.push_json(row, &()),
+            }
+        }
+    }
+
+    fn raw_bytes(&self) -> usize {
+        self.columns.iter().map(|(_, column)| column.raw_bytes()).sum()
+    }
+
+    fn into_columns(self, columns: &mut HashMap<Box<str>, Column>) {
+        columns.extend(self.columns.into_iter().map(|(name, values)| (name, Column::Values(values))));
+    }
+
+    fn copy_into(&self, columns: &mut HashMap<Box<str>, Column>, wanted: &dyn Fn(&str) -> bool) {
+        for (name, values) in &self.columns {
+            if wanted(name) {
+                columns.insert(name.clone(), Column::Values(values.clone()));
+            }
+        }
+    }
+}
+
+/// The distinct resources and scopes of an open block.
+#[derive(Debug, Default)]
+struct Groups {
+    groups: Vec<Group>,
+    /// A group's identity: its resource and scope as encoded bytes.
+    index: HashMap<Vec<u8>, usize>,
+    /// Reused for each lookup.
+    scratch: Vec<u8>,
+}
+
+impl Groups {
+    fn find_or_add(&mut self, resource: Option<&Resource>, scope: Option<&InstrumentationScope>) -> i64 {
+        use prost::Message;
+        self.scratch.clear();
+        if let Some(resource) = resource {
+            resource.encode(&mut self.scratch).unwrap_or_default();
+        }
+        self.scratch.push(0xff);
+        if let Some(scope) = scope {
+            self.scratch.extend_from_slice(scope.name.as_bytes());
+            self.scratch.push(0);
+            self.scratch.extend_from_slice(scope.version.as_bytes());
+        }
+        if let Some(&group) = self.index.get(&self.scratch) {
+            return group as i64;
+        }
+        let group = Group {
+            resource: resource
+                .map(|resource| {
+                    resource
+                        .attributes
+                        .iter()
+                        .filter_map(|kv| Some((kv.key.clone(), OwnedValue::from_any(kv.value.as_ref())?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            scope_name: scope.map(|scope| scope.name.clone()).unwrap_or_default(),
+            scope_version: scope.map(|scope| scope.version.clone()).unwrap_or_default(),
+        };
+        self.groups.push(group);
+        self.index.insert(self.scratch.clone(), self.groups.len() - 1);
+        (self.groups.len() - 1) as i64
+    }
+
+    fn shared(&self) -> Arc<[Group]> {
+        self.groups.iter().cloned().collect()
+    }
+}
+
+/// The fixed columns of one signal's open block, by name.
+trait FixedColumns {
+    fn fixed(&self) -> Vec<(&'static str, &dyn ColumnSource)>;
+}
+
+/// Something that can hand out a copy of itself as a [`Column`].
+trait ColumnSource {
+    fn to_column(&self) -> Column;
+}
+
+impl ColumnSource for Vec<[u8; 16]> {
+    fn to_column(&self) -> Column {
+        Column::Id16(self.clone())
+    }
+}
+
+impl ColumnSource for Vec<[u8; 8]> {
+    fn to_column(&self) -> Column {
+        Column::Id8(self.clone())
+    }
+}
+
+impl ColumnSource for Vec<i64> {
+    fn to_column(&self) -> Column {
+        Column::Int(self.clone())
+    }
+}
+
+impl ColumnSource for ValueColumn {
+    fn to_column(&self) -> Column {
+        Column::Values(self.clone())
+    }
+}
+
+/// An open block of one signal: its rows so far.
+#[derive(Debug)]
+pub(crate) struct OpenBlock {
+    kind: Kind,
+    rows: usize,
+    fixed: Fixed,
+    attributes: AttributeColumns,
+    groups: Groups,
+    /// Bytes of text and numbers appended (what the columns hold before compression).
+    raw_bytes: usize,
+}
+
+/// The fixed columns of each signal.
+#[derive(Debug)]
+enum Fixed {
+    Spans(Box<SpanColumns>),
+    Logs(Box<LogColumns>),
+    Metrics(Box<MetricColumns>),
+}
+
+#[derive(Debug, Default)]
+struct SpanColumns {
+    trace_id: Vec<[u8; 16]>,
+    span_id: Vec<[u8; 8]>,
+    parent_span_id: Vec<[u8; 8]>,
+    start: Vec<i64>,
+    end: Vec<i64>,
+    group: Vec<i64>,
+    kind: Vec<i64>,
+    status_code: Vec<i64>,
+    name: ValueColumn,
+    status_message: ValueColumn,
+    trace_state: ValueColumn,
+    events: ValueColumn,
+    links: ValueColumn,
+}
+
+#[derive(Debug, Default)]
+struct LogColumns {
+    time: Vec<i64>,
+    record_time: Vec<i64>,
+    observed_time: Vec<i64>,
+    group: Vec<i64>,
+    severity_number: Vec<i64>,
+    trace_id: Vec<[u8; 16]>,
+    span_id: Vec<[u8; 8]>,
+    severity_text: ValueColumn,
+    body: ValueColumn,
+}
+
+#[derive(Debug, Default)]
+struct MetricColumns {
+    time: Vec<i64>,
+    group: Vec<i64>,
+    name: ValueColumn,
+    description: ValueColumn,
+    unit: ValueColumn,
+    metric_type: ValueColumn,
+    temporality: ValueColumn,
+    monotonic: ValueColumn,
+    data_points: ValueColumn,
+}
+
+impl FixedColumns for SpanColumns {
+    fn fixed(&self) -> Vec<(&'static str, &dyn ColumnSource)> {
+        vec![
+            (key::TRACE_ID, &self.trace_id),
+            (key::SPAN_ID, &self.span_id),
+            (key::PARENT_SPAN_ID, &self.parent_span_id),
+            (key::TIME, &self.start),
+            (key::END, &self.end),
+            (key::GROUP, &self.group),
+            (key::SPAN_KIND, &self.kind),
+            (key::STATUS_CODE, &self.status_code),
+            (key::NAME, &self.name),
+            (key::STATUS_MESSAGE, &self.status_message),
+            (key::TRACE_STATE, &self.trace_state),
+            (key::EVENTS, &self.events),
+            (key::LINKS, &self.links),
+        ]
+    }
+}
+
+impl FixedColumns for LogColumns {
+    fn fixed(&self) -> Vec<(&'static str, &dyn ColumnSource)> {
+        vec![
+            (key::TIME, &self.time),
+            (key::RECORD_TIME, &self.record_time),
+            (key::OBSERVED_TIME, &self.observed_time),
+            (key::GROUP, &self.group),
+            (key::SEVERITY_NUMBER, &self.severity_number),
+            (key::TRACE_ID, &self.trace_id),
+            (key::SPAN_ID, &self.span_id),
+            (key::SEVERITY_TEXT, &self.severity_text),
+            (key::BODY, &self.body),
+        ]
+    }
+}
+
+impl FixedColumns for MetricColumns {
+    fn fixed(&self) -> Vec<(&'static str, &dyn ColumnSource)> {
+        vec![
+            (key::TIME, &self.time),
+            (key::GROUP, &self.group),
+            (key::NAME, &self.name),
+            (key::DESCRIPTION, &self.description),
+            (key::UNIT, &self.unit),
+            (key::METRIC_TYPE, &self.metric_type),
+            (key::TEMPORALITY, &self.temporality),
+            (key::MONOTONIC, &self.monotonic),
+            (key::DATA_POINTS, &self.data_points),
+        ]
+    }
+}
+
+impl OpenBlock {
+    pub(crate) fn new(kind: Kind) -> OpenBlock {
+        let fixed = match kind {
+            Kind::Spans => Fixed::Spans(Box::default()),
+            Kind::Logs => Fixed::Logs(Box::default()),
+            Kind::Metrics => Fixed::Metrics(Box::default()),
+        };
+        OpenBlock { kind, rows: 0, fixed, attributes: AttributeColumns::default(), groups: Groups::default(), raw_bytes: 0 }
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn raw_bytes(&self) -> usize {
+        self.raw_bytes
+    }
+
+    /// Distinct trace ids among the rows (spans).
+    pub(crate) fn distinct_traces(&self) -> usize {
+        match &self.fixed {
+            Fixed::Spans(columns) => columns.trace_id.iter().collect::<std::collections::HashSet<_>>().len(),
+            _ => 0,
+        }
+    }
+
+    /// Changes whenever a new attribute column or resource appears in the block.
+    pub(crate) fn attribute_count(&self) -> usize {
+        self.attributes.columns.len() + self.groups.groups.len()
+    }
+
+    /// The column names of every attribute and resource attribute key in the block.
+    pub(crate) fn attribute_names(&self) -> Vec<Box<str>> {
+        let attributes = self.attributes.columns.iter().map(|(name, _)| name.clone());
+        let resources = self.groups.groups.iter().flat_map(|group| group.resource.iter());
+        attributes.chain(resources.map(|(key, _)| attribute_key(key))).collect()
+    }
+
+    /// Appends every span with valid ids (skipping the others). Returns the spans appended.
+    pub(crate) fn add_spans(&mut self, resource_spans: &[ResourceSpans]) -> usize {
+        let Fixed::Spans(columns) = &mut self.fixed else { return 0 };
+        let before = self.rows;
+        let attributes_before = self.attributes.raw_bytes();
+        let mut text_bytes = 0;
+        for resource_spans in resource_spans {
+            for scope_spans in &resource_spans.scope_spans {
+                let group = self.groups.find_or_add(resource_spans.resource.as_ref(), scope_spans.scope.as_ref());
+                for span in &scope_spans.spans {
+                    // Spans with invalid ids are counted by [`Invalid::count`] before they get here.
+                    let (Some(trace_id), Some(span_id)) = (id::<16>(&span.trace_id), id::<8>(&span.span_id)) else {
+                        continue;
+                    };
+                    let row = self.rows;
+                    columns.trace_id.push(trace_id);
+                    columns.span_id.push(span_id);
+                    columns.parent_span_id.push(id::<8>(&span.parent_span_id).unwrap_or_default());
+                    columns.start.push(nanos(span.start_time_unix_nano));
+                    columns.end.push(nanos(span.end_time_unix_nano));
+                    columns.group.push(group);
+                    columns.kind.push(i64::from(span.kind));
+                    columns.name.push_str(row, &span.name);
+                    text_bytes += span.name.len();
+                    if let Some(status) = &span.status {
+                        columns.status_code.push(i64::from(status.code));
+                        if !status.message.is_empty() {
+                            columns.status_message.push_str(row, &status.message);
+                            text_bytes += status.message.len();
+                        }
+                    } else {
+                        columns.status_code.push(0);
+                    }
+                    if !span.trace_state.is_empty() {
+                        columns.trace_state.push_str(row, &span.trace_state);
+                        text_bytes += span.trace_state.len();
+                    }
+                    if !span.events.is_empty() {
+                        columns.events.push_json(row, &Events(&span.events));
+                    }
+                    if !span.links.is_empty() {
+                        columns.links.push_json(row, &Links(&span.links));
+                    }
+                    self.attributes.push(row, &span.attributes);
+                    self.rows += 1;
+                }
+            }
+        }
+        let appended = self.rows - before;
+        // Events and links are rare; their text is counted with the attributes' below.
+        self.raw_bytes += appended * (16 + 8 + 8 + 8 * 5) + text_bytes;
+        self.raw_bytes += self.attributes.raw_bytes().saturating_sub(attributes_before);
+        appended
+    }
+
+    /// Appends every log record. Returns the records appended.
+    pub(crate) fn add_logs(&mut self, resource_logs: &[ResourceLogs]) -> usize {
+        let Fixed::Logs(columns) = &mut self.fixed else { return 0 };
+        let before = self.rows;
+        let attributes_before = self.attributes.raw_bytes() + columns.body.raw_bytes();
+        for resource_logs in resource_logs {
+            for scope_logs in &resource_logs.scope_logs {
+                let group = self.groups.find_or_add(resource_logs.resource.as_ref(), scope_logs.scope.as_ref());
+                for record in &scope_logs.log_records {
+                    let row = self.rows;
+                    let record_time = nanos(record.time_unix_nano);
+                    let observed_time = nanos(record.observed_time_unix_nano);
+                    columns.time.push(if record_time != 0 { record_time } else { observed_time });
+                    columns.record_time.push(record_time);
+                    columns.observed_time.push(observed_time);
+                    columns.group.push(group);
+                    columns.severity_number.push(i64::from(record.severity_number));
+                    columns.trace_id.push(id::<16>(&record.trace_id).unwrap_or_default());
+                    columns.span_id.push(id::<8>(&record.span_id).unwrap_or_default());
+                    if !record.severity_text.is_empty() {
+                        columns.severity_text.push_str(row, &record.severity_text);
+                    }
+                    columns.body.push_any(row, record.body.as_ref());
+                    self.attributes.push(row, &record.attributes);
+                    self.rows += 1;
+                }
+            }
+        }
+        let appended = self.rows - before;
+        self.raw_bytes += appended * (8 * 5 + 24);
+        self.raw_bytes += (self.attributes.raw_bytes() + columns.body.raw_bytes()).saturating_sub(attributes_before);
+        appended
+    }
+
+    /// Appends one row per metric (its data points as JSON). Returns the data points appended.
+    pub(crate) fn add_metrics(&mut self, resource_metrics: &[ResourceMetrics]) -> usize {
+        let Fixed::Metrics(columns) = &mut self.fixed else { return 0 };
+        let before = columns.data_points.raw_bytes() + columns.name.raw_bytes();
+        let mut points = 0;
+        for resource_metrics in resource_metrics {
+            for scope_metrics in &resource_metrics.scope_metrics {
+                let group =
+                    self.groups.find_or_add(resource_metrics.resource.as_ref(), scope_metrics.scope.as_ref());
+                for metric in &scope_metrics.metrics {
+                    let row = self.rows;
+                    let shape = MetricShape::of(metric.data.as_ref());
+                    columns.time.push(shape.latest_time);
+                    columns.group.push(group);
+                    columns.name.push_str(row, &metric.name);
+                    columns.description.push_str(row, &metric.description);
+                    columns.unit.push_str(row, &metric.unit);
+                    columns.metric_type.push_str(row, shape.metric_type);
+                    if let Some(temporality) = shape.aggregation_temporality {
+                        columns.temporality.push_str(row, temporality);
+                    }
+                    if let Some(monotonic) = shape.is_monotonic {
+                        columns.monotonic.push_bool(row, monotonic);
+                    }
+                    match &metric.data {
+                        Some(data) => columns.data_points.push_json(row, &DataPoints(data)),
+                        None => columns.data_points.push_json(row, &serde_json::json!([])),
+                    }
+                    points += shape.points.max(1);
+                    self.rows += 1;
+                }
+            }
+        }
+        self.raw_bytes += (columns.data_points.raw_bytes() + columns.name.raw_bytes()).saturating_sub(before);
+        points
+    }
+
+    /// A copy of the rows so far, with the columns `wanted` says yes to.
+    pub(crate) fn snapshot(&self, wanted: &dyn Fn(&str) -> bool) -> Block {
+        let mut columns = HashMap::new();
+        for (name, column) in self.fixed_columns() {
+            if wanted(name) {
+                columns.insert(name.into(), column.to_column());
+            }
+        }
+        self.attributes.copy_into(&mut columns, wanted);
+        Block { kind: self.kind, rows: self.rows, groups: self.groups.shared(), columns }
+    }
+
+    /// The block with every column, leaving this one empty.
+    pub(crate) fn take(&mut self) -> Block {
+        let full = std::mem::replace(self, OpenBlock::new(self.kind));
+        let mut block = full.snapshot(&|name| !name.starts_with(key::ATTRIBUTE_PREFIX));
+        full.attributes.into_columns(&mut block.columns);
+        block
+    }
+
+    fn fixed_columns(&self) -> Vec<(&'static str, &dyn ColumnSource)> {
+        match &self.fixed {
+            Fixed::Spans(columns) => columns.fixed(),
+            Fixed::Logs(columns) => columns.fixed(),
+            Fixed::Metrics(columns) => columns.fixed(),
+        }
+    }
+}
+
+/// What a metric's row records about its data besides the points themselves.
+struct MetricShape {
+    metric_type: &'static str,
+    aggregation_temporality: Option<&'static str>,
+    is_monotonic: Option<bool>,
+    points: usize,
+    latest_time: i64,
+}
+
+impl MetricShape {
+    fn of(data: Option<&metric::Data>) -> MetricShape {
+        fn latest(times: impl Iterator<Item = u64>) -> i64 {
+            nanos(times.max().unwrap_or(0))
+        }
+        let (metric_type, aggregation_temporality, is_monotonic, points, latest_time) = match data {
+            None => ("empty", None, None, 0, 0),
+            Some(metric::Data::Gauge(gauge)) => {
+                let times = gauge.data_points.iter().map(|p| p.time_unix_nano);
+                ("gauge", None, None, gauge.data_points.len(), latest(times))
+            }
+            Some(metric::Data::Sum(sum)) => {
+                let times = sum.data_points.iter().map(|p| p.time_unix_nano);
+                let temporality = Some(temporality(sum.aggregation_temporality));
+                ("sum", temporality, Some(sum.is_monotonic), sum.data_points.len(), latest(times))
+            }
+            Some(metric::Data::Histogram(histogram)) => {
+                let times = histogram.data_points.iter().map(|p| p.time_unix_nano);
+                let temporality = Some(temporality(histogram.aggregation_temporality));
+                ("histogram", temporality, None, histogram.data_points.len(), latest(times))
+            }
+            Some(metric::Data::ExponentialHistogram(histogram)) => {
+                let times = histogram.data_points.iter().map(|p| p.time_unix_nano);
+                let temporality = Some(temporality(histogram.aggregation_temporality));
+                ("exponential_histogram", temporality, None, histogram.data_points.len(), latest(times))
+            }
+            Some(metric::Data::Summary(summary)) => {
+                let times = summary.data_points.iter().map(|p| p.time_unix_nano);
+                ("summary", None, None, summary.data_points.len(), latest(times))
+            }
+        };
+        MetricShape { metric_type, aggregation_temporality, is_monotonic, points, latest_time }
+    }
+}
+
+fn temporality(value: i32) -> &'static str {
+    match value {
+        1 => "delta",
+        2 => "cumulative",
+        _ => "unspecified",
+    }
+}
+
+/// A trace (16 bytes) or span (8 bytes) id, if it has the right length and is not all zeros.
+pub(crate) fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    let id = <[u8; N]>::try_from(bytes).ok()?;
+    if id.iter().all(|byte| *byte == 0) { None } else { Some(id) }
+}
+
+/// Unix nanos as a signed number (times past 2262 are clamped).
+fn nanos(time: u64) -> i64 {
+    i64::try_from(time).unwrap_or(i64::MAX)
+}

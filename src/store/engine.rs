@@ -1,0 +1,615 @@
+//! The store engine: the open blocks rows are appended to, the sealed blocks on disk, and the
+//! thread that seals, writes and evicts them.
+//!
+//! Appending happens on the caller's thread under one mutex per request (never per row); when
+//! an open block is full it is swapped for an empty one and handed, still readable in memory, to
+//! the sealer thread, which compresses and writes it, adds it to the index and evicts what the
+//! bounds require. Readers see open, sealing and sealed blocks alike ([`Source`]).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
+use super::block::{Block, Kind, key};
+use super::block_file::{self, BLOCK_SUFFIX, BlockFileError, BlockMeta, TEMPORARY_SUFFIX};
+use super::builder::OpenBlock;
+use super::options::StoreOptions;
+use super::{StoreError, StoreStats};
+
+/// Blocks waiting to be written before appends are refused (the store is behind).
+const MAX_SEALING: usize = 4;
+/// Blocks that could not be written (disk full, …) kept readable in memory; past this the
+/// oldest is dropped.
+const MAX_UNWRITTEN: usize = 4;
+/// How often the sealer looks for open blocks to seal and data to age out.
+const TICK: Duration = Duration::from_millis(500);
+/// The longest [`EngineHandle::flush`] waits for the blocks it sealed to be written.
+const FLUSH_WAIT: Duration = Duration::from_secs(30);
+
+/// Why an append was not made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AppendError {
+    #[error("the local store is behind: {0} blocks are waiting to be written")]
+    Behind(usize),
+    #[error("the local store is closed")]
+    Closed,
+}
+
+/// A block as readers find it.
+#[derive(Clone)]
+pub(crate) enum Source {
+    /// Still growing: read through a snapshot.
+    Open(Kind),
+    /// Sealed, being written: read from memory.
+    Sealing(u64, Arc<Block>),
+    Sealed(Arc<BlockMeta>),
+}
+
+impl Source {
+    /// The block's sequence number; open blocks come after every sealed one.
+    pub(crate) fn seq(&self) -> u64 {
+        match self {
+            Source::Open(_) => u64::MAX,
+            Source::Sealing(seq, _) => *seq,
+            Source::Sealed(meta) => meta.seq,
+        }
+    }
+}
+
+struct OpenBlocks {
+    blocks: [OpenBlock; 3],
+    opened_at: [Option<Instant>; 3],
+}
+
+impl OpenBlocks {
+    fn slot(kind: Kind) -> usize {
+        match kind {
+            Kind::Spans => 0,
+            Kind::Logs => 1,
+            Kind::Metrics => 2,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    /// Oldest first, every kind.
+    sealed: VecDeque<Arc<BlockMeta>>,
+    sealing: Vec<(u64, Arc<Block>)>,
+    unwritten: VecDeque<(u64, Arc<Block>)>,
+    next_seq: u64,
+    sealed_bytes: u64,
+    /// Trace ids evicted whole, hidden in newer blocks up to and including the given `seq`.
+    tombstones: HashMap<[u8; 16], u64>,
+    evicted: Evicted,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Evicted {
+    bytes: u64,
+    blocks: u64,
+    traces: u64,
+    spans: u64,
+    logs: u64,
+    metrics: u64,
+}
+
+struct SealJob {
+    seq: u64,
+    block: Arc<Block>,
+    sealed_at: i64,
+}
+
+/// State shared by appenders, readers and the sealer thread.
+pub(crate) struct Engine {
+    directory: PathBuf,
+    options: StoreOptions,
+    open: Mutex<OpenBlocks>,
+    index: RwLock<Index>,
+    /// Every attribute column name (`a:…`) and resource attribute key seen since start.
+    columns_seen: RwLock<HashSet<Box<str>>>,
+    /// Signalled whenever a block has been written (or failed to be).
+    written: Condvar,
+    written_lock: Mutex<()>,
+}
+
+/// The engine and its sealer thread; dropping it seals what is open and waits for the writes.
+pub(crate) struct EngineHandle {
+    engine: Arc<Engine>,
+    jobs: Mutex<Option<mpsc::Sender<SealJob>>>,
+    sealer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    /// Opens the store in `directory`: reads every block's header, sets aside unreadable files,
+    /// and starts the sealer thread.
+    pub(crate) fn open(directory: &Path, options: StoreOptions) -> Result<EngineHandle, StoreError> {
+        std::fs::create_dir_all(directory)
+            .map_err(|source| StoreError::CreateDir { path: directory.to_path_buf(), source })?;
+        let index = read_index(directory)?;
+        let engine = Arc::new(Engine {
+            directory: directory.to_path_buf(),
+            options,
+            open: Mutex::new(OpenBlocks {
+                blocks: [OpenBlock::new(Kind::Spans), OpenBlock::new(Kind::Logs), OpenBlock::new(Kind::Metrics)],
+                opened_at: [None; 3],
+            }),
+            index: RwLock::new(index),
+            columns_seen: RwLock::new(HashSet::new()),
+            written: Condvar::new(),
+            written_lock: Mutex::new(()),
+        });
+        engine.note_columns_of_sealed();
+        engine.evict(unix_now());
+        let (jobs, queue) = mpsc::channel();
+        let sealer_engine = Arc::clone(&engine);
+        let sealer = std::thread::Builder::new()
+            .name("waggle-store".into())
+            .spawn(move || sealer_engine.run_sealer(&queue))
+            .map_err(StoreError::WriterThread)?;
+        Ok(EngineHandle { engine, jobs: Mutex::new(Some(jobs)), sealer: Some(sealer) })
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub(crate) fn append_spans(&self, spans: &[ResourceSpans]) -> Result<usize, AppendError> {
+        self.append(Kind::Spans, |block| block.add_spans(spans))
+    }
+
+    pub(crate) fn append_logs(&self, logs: &[ResourceLogs]) -> Result<usize, AppendError> {
+        self.append(Kind::Logs, |block| block.add_logs(logs))
+    }
+
+    pub(crate) fn append_metrics(&self, metrics: &[ResourceMetrics]) -> Result<usize, AppendError> {
+        self.append(Kind::Metrics, |block| block.add_metrics(metrics))
+    }
+
+    /// Waits (up to a bound) until every sealed block has been written.
+    pub(crate) fn wait_for_writes(&self) {
+        let deadline = Instant::now() + FLUSH_WAIT;
+        let mut guard = self.engine.written_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while !self.engine.read_index().sealing.is_empty() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            guard = match self.engine.written.wait_timeout(guard, left.min(TICK)) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// Seals every open block now and waits until every sealed block is written (shutdown,
+    /// tests).
+    pub(crate) fn flush(&self) {
+        {
+            let mut open = self.engine.lock_open();
+            for kind in [Kind::Spans, Kind::Logs, Kind::Metrics] {
+                self.seal(&mut open, kind);
+            }
+        }
+        self.wait_for_writes();
+    }
+
+    fn append(&self, kind: Kind, add: impl FnOnce(&mut OpenBlock) -> usize) -> Result<usize, AppendError> {
+        let sealing = self.engine.read_index().sealing.len();
+        if sealing >= MAX_SEALING {
+            return Err(AppendError::Behind(sealing));
+        }
+        let mut open = self.engine.lock_open();
+        let slot = OpenBlocks::slot(kind);
+        let attribute_columns = open.blocks[slot].attribute_count();
+        let added = add(&mut open.blocks[slot]);
+        if added > 0 && open.opened_at[slot].is_none() {
+            open.opened_at[slot] = Some(Instant::now());
+        }
+        if open.blocks[slot].attribute_count() != attribute_columns {
+            self.engine.note_columns(&open.blocks[slot]);
+        }
+        let block = &open.blocks[slot];
+        if block.rows() >= self.engine.options.block_rows || block.raw_bytes() >= self.engine.options.block_bytes {
+            if self.seal(&mut open, kind) {
+                return Ok(added);
+            }
+            return Err(AppendError::Closed);
+        }
+        Ok(added)
+    }
+
+    /// Hands the open block of `kind` to the sealer. False when the sealer has stopped.
+    fn seal(&self, open: &mut OpenBlocks, kind: Kind) -> bool {
+        seal_open(&self.engine, open, kind, |job| match &*self.jobs.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        })
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.flush();
+        drop(self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
+        if let Some(sealer) = self.sealer.take()
+            && sealer.join().is_err()
+        {
+            tracing::error!("the local store's sealer thread panicked");
+        }
+    }
+}
+
+/// Moves the open block of `kind` (if it has rows) into the sealing list and sends it.
+fn seal_open(engine: &Engine, open: &mut OpenBlocks, kind: Kind, send: impl FnOnce(SealJob) -> bool) -> bool {
+    let slot = OpenBlocks::slot(kind);
+    if open.blocks[slot].rows() == 0 {
+        return true;
+    }
+    let block = Arc::new(open.blocks[slot].take());
+    open.opened_at[slot] = None;
+    let seq = {
+        let mut index = engine.write_index();
+        let seq = index.next_seq;
+        index.next_seq += 1;
+        index.sealing.push((seq, Arc::clone(&block)));
+        seq
+    };
+    let sent = send(SealJob { seq, block, sealed_at: unix_now() });
+    if !sent {
+        engine.write_index().sealing.retain(|(sealing, _)| *sealing != seq);
+    }
+    sent
+}
+
+impl Engine {
+    fn lock_open(&self) -> MutexGuard<'_, OpenBlocks> {
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read_index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn options(&self) -> StoreOptions {
+        self.options
+    }
+
+    /// Writes blocks as they come; seals open blocks that have waited long enough and evicts
+    /// by age between writes. Returns once every sender is gone and the queue is empty.
+    fn run_sealer(&self, queue: &mpsc::Receiver<SealJob>) {
+        loop {
+            match queue.recv_timeout(TICK) {
+                Ok(job) => self.write_block(job),
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut due = Vec::new();
+                    {
+                        let mut open = self.lock_open();
+                        for kind in [Kind::Spans, Kind::Logs, Kind::Metrics] {
+                            let slot = OpenBlocks::slot(kind);
+                            if open.opened_at[slot].is_some_and(|at| at.elapsed() >= self.options.seal_after) {
+                                seal_open(self, &mut open, kind, |job| {
+                                    due.push(job);
+                                    true
+                                });
+                            }
+                        }
+                    }
+                    due.into_iter().for_each(|job| self.write_block(job));
+                    self.evict(unix_now());
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn write_block(&self, job: SealJob) {
+        let SealJob { seq, block, sealed_at } = job;
+        match block_file::write(&self.directory, seq, &block, sealed_at) {
+            Ok(meta) => {
+                let mut index = self.write_index();
+                index.sealed_bytes += meta.file_bytes;
+                index.sealed.push_back(Arc::new(meta));
+                index.sealing.retain(|(sealing, _)| *sealing != seq);
+            }
+            Err(error) => {
+                // The rows stay readable in memory until the next restart; the next block may
+                // find room again.
+                tracing::error!(%error, directory = %self.directory.display(), rows = block.rows, "local store: cannot write a block; its rows are kept in memory only");
+                let mut index = self.write_index();
+                index.sealing.retain(|(sealing, _)| *sealing != seq);
+                index.unwritten.push_back((seq, block));
+                if index.unwritten.len() > MAX_UNWRITTEN
+                    && let Some((_, dropped)) = index.unwritten.pop_front()
+                {
+                    let evicted = &mut index.evicted;
+                    match dropped.kind {
+                        Kind::Spans => evicted.spans += dropped.rows as u64,
+                        Kind::Logs => evicted.logs += dropped.rows as u64,
+                        Kind::Metrics => evicted.metrics += dropped.rows as u64,
+                    }
+                }
+            }
+        }
+        self.evict(unix_now());
+        let _guard = self.written_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.written.notify_all();
+    }
+
+    /// Evicts the oldest blocks while the store is over its size or they are over its age.
+    fn evict(&self, now: i64) {
+        let max_age = i64::try_from(self.options.max_age.as_nanos()).unwrap_or(i64::MAX);
+        loop {
+            let oldest = {
+                let index = self.read_index();
+                let Some(oldest) = index.sealed.front() else { return };
+                let too_big = index.sealed_bytes > self.options.max_bytes;
+                let too_old = now.saturating_sub(oldest.sealed_at) > max_age;
+                if !too_big && !too_old {
+                    return;
+                }
+                Arc::clone(oldest)
+            };
+            self.evict_block(&oldest);
+        }
+    }
+
+    /// Removes one block, hiding the rest of its traces wherever newer blocks hold them, so
+    /// every trace is either whole or gone.
+    fn evict_block(&self, oldest: &Arc<BlockMeta>) {
+        let continuing = if oldest.kind == Kind::Spans { self.traces_continuing_after(oldest) } else { Vec::new() };
+        if let Err(error) = std::fs::remove_file(&oldest.path)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, path = %oldest.path.display(), "local store: cannot delete an evicted block");
+        }
+        let mut index = self.write_index();
+        if index.sealed.front().is_some_and(|front| Arc::ptr_eq(front, oldest)) {
+            index.sealed.pop_front();
+        }
+        index.sealed_bytes = index.sealed_bytes.saturating_sub(oldest.file_bytes);
+        index.tombstones.retain(|_, until| *until > oldest.seq);
+        for (trace_id, until) in continuing {
+            index.tombstones.insert(trace_id, until);
+        }
+        let evicted = &mut index.evicted;
+        evicted.bytes += oldest.file_bytes;
+        evicted.blocks += 1;
+        match oldest.kind {
+            Kind::Spans => {
+                evicted.spans += oldest.rows;
+                evicted.traces += oldest.traces;
+            }
+            Kind::Logs => evicted.logs += oldest.rows,
+            Kind::Metrics => evicted.metrics += oldest.rows,
+        }
+    }
+
+    /// The trace ids of `oldest` that newer blocks (may) hold, each with the newest such block.
+    fn traces_continuing_after(&self, oldest: &BlockMeta) -> Vec<([u8; 16], u64)> {
+        let block = match block_file::load(oldest, &|name| name == key::TRACE_ID) {
+            Ok(block) => block,
+            Err(error) => {
+                tracing::warn!(%error, "local store: cannot read an evicted block's trace ids");
+                return Vec::new();
+            }
+        };
+        let ids: HashSet<[u8; 16]> = block.id16(key::TRACE_ID).iter().copied().collect();
+        let in_memory: HashSet<[u8; 16]> = {
+            let open = self.lock_open();
+            let snapshot = open.blocks[OpenBlocks::slot(Kind::Spans)].snapshot(&|name| name == key::TRACE_ID);
+            let index = self.read_index();
+            let sealing = index.sealing.iter().flat_map(|(_, block)| block.id16(key::TRACE_ID).iter().copied());
+            snapshot.id16(key::TRACE_ID).iter().copied().chain(sealing).filter(|id| ids.contains(id)).collect()
+        };
+        let index = self.read_index();
+        let beyond_sealed = index.next_seq + MAX_SEALING as u64;
+        let newer: Vec<&Arc<BlockMeta>> =
+            index.sealed.iter().rev().filter(|meta| meta.kind == Kind::Spans && meta.seq > oldest.seq).collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                if in_memory.contains(&id) {
+                    return Some((id, beyond_sealed));
+                }
+                newer.iter().find(|meta| meta.bloom.may_contain(&id)).map(|meta| (id, meta.seq))
+            })
+            .collect()
+    }
+
+    /// Blocks of `kind`, newest first.
+    pub(crate) fn sources(&self, kind: Kind) -> Vec<Source> {
+        let index = self.read_index();
+        let mut sources = vec![Source::Open(kind)];
+        let mut sealing: Vec<&(u64, Arc<Block>)> =
+            index.sealing.iter().chain(&index.unwritten).filter(|(_, block)| block.kind == kind).collect();
+        sealing.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        sources.extend(sealing.into_iter().map(|(seq, block)| Source::Sealing(*seq, Arc::clone(block))));
+        sources.extend(index.sealed.iter().rev().filter(|meta| meta.kind == kind).cloned().map(Source::Sealed));
+        sources
+    }
+
+    /// The block behind `source`, with the columns `wanted` says yes to (all of them for a
+    /// sealing block, which is in memory already).
+    pub(crate) fn load(&self, source: &Source, wanted: &dyn Fn(&str) -> bool) -> Result<Arc<Block>, StoreError> {
+        match source {
+            Source::Open(kind) => Ok(Arc::new(self.lock_open().blocks[OpenBlocks::slot(*kind)].snapshot(wanted))),
+            Source::Sealing(_, block) => Ok(Arc::clone(block)),
+            Source::Sealed(meta) => match block_file::load(meta, wanted) {
+                Ok(block) => Ok(Arc::new(block)),
+                // Evicted since it was listed: nothing there any more.
+                Err(BlockFileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(Arc::new(Block { kind: meta.kind, rows: 0, groups: Arc::from([]), columns: HashMap::new() }))
+                }
+                Err(error) => Err(StoreError::Block(error.to_string())),
+            },
+        }
+    }
+
+    /// Trace ids evicted whole: rows of these in blocks up to the given `seq` are hidden.
+    pub(crate) fn tombstones(&self) -> HashMap<[u8; 16], u64> {
+        self.read_index().tombstones.clone()
+    }
+
+    /// Whether any trace is hidden (so readers can skip the check).
+    pub(crate) fn has_tombstones(&self) -> bool {
+        !self.read_index().tombstones.is_empty()
+    }
+
+    /// Every (service, span name, kind) in the store.
+    pub(crate) fn operations(&self) -> HashSet<block_file::OperationKey> {
+        let sealed: Vec<Arc<BlockMeta>> = self.read_index().sealed.iter().cloned().collect();
+        let mut operations: HashSet<block_file::OperationKey> =
+            sealed.iter().flat_map(|meta| meta.operations.iter().cloned()).collect();
+        for source in self.sources(Kind::Spans) {
+            if matches!(source, Source::Sealed(_)) {
+                break;
+            }
+            let wanted = |name: &str| matches!(name, key::NAME | key::GROUP | key::SPAN_KIND);
+            if let Ok(block) = self.load(&source, &wanted) {
+                operations.extend(block_operations(&block));
+            }
+        }
+        operations
+    }
+
+    /// Whether a column of this name (`a:key`) or a resource attribute `key` was ever seen.
+    pub(crate) fn has_column(&self, name: &str) -> bool {
+        self.columns_seen.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(name)
+    }
+
+    fn note_columns(&self, block: &OpenBlock) {
+        let mut seen = self.columns_seen.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for name in block.attribute_names() {
+            if !seen.contains(&name) {
+                seen.insert(name);
+            }
+        }
+    }
+
+    fn note_columns_of_sealed(&self) {
+        let sealed: Vec<Arc<BlockMeta>> = self.read_index().sealed.iter().cloned().collect();
+        let mut seen = self.columns_seen.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for meta in &sealed {
+            for name in meta.column_names().filter(|name| name.starts_with(key::ATTRIBUTE_PREFIX)) {
+                if !seen.contains(name) {
+                    seen.insert(name.into());
+                }
+            }
+            for resource_key in &meta.resource_keys {
+                let name = super::block::attribute_key(resource_key);
+                seen.insert(name);
+            }
+        }
+    }
+
+    /// What the store holds now and has evicted since start-up.
+    pub(crate) fn stats(&self) -> StoreStats {
+        let open = self.lock_open();
+        let open_rows = |kind: Kind| open.blocks[OpenBlocks::slot(kind)].rows() as u64;
+        let buffered_bytes: usize = open.blocks.iter().map(OpenBlock::raw_bytes).sum();
+        let (open_spans, open_logs, open_metrics) = (open_rows(Kind::Spans), open_rows(Kind::Logs), open_rows(Kind::Metrics));
+        let open_traces = open.blocks[OpenBlocks::slot(Kind::Spans)].distinct_traces() as u64;
+        drop(open);
+        let index = self.read_index();
+        let mut stats = StoreStats {
+            max_bytes: self.options.max_bytes,
+            max_age_seconds: self.options.max_age.as_secs(),
+            bytes: index.sealed_bytes,
+            buffered_bytes: buffered_bytes as u64,
+            blocks: index.sealed.len() as u64,
+            spans: open_spans,
+            traces: open_traces,
+            logs: open_logs,
+            metrics: open_metrics,
+            evicted_bytes: index.evicted.bytes,
+            evicted_blocks: index.evicted.blocks,
+            evicted_traces: index.evicted.traces,
+            evicted_spans: index.evicted.spans,
+            evicted_logs: index.evicted.logs,
+            evicted_metrics: index.evicted.metrics,
+            ..StoreStats::default()
+        };
+        let mut span_bytes = 0;
+        let mut sealed_spans = 0;
+        for meta in &index.sealed {
+            match meta.kind {
+                Kind::Spans => {
+                    stats.spans += meta.rows;
+                    stats.traces += meta.traces;
+                    sealed_spans += meta.rows;
+                    span_bytes += meta.file_bytes;
+                }
+                Kind::Logs => stats.logs += meta.rows,
+                Kind::Metrics => stats.metrics += meta.rows,
+            }
+        }
+        for (_, block) in index.sealing.iter().chain(&index.unwritten) {
+            match block.kind {
+                Kind::Spans => stats.spans += block.rows as u64,
+                Kind::Logs => stats.logs += block.rows as u64,
+                Kind::Metrics => stats.metrics += block.rows as u64,
+            }
+        }
+        stats.bytes_per_span = span_bytes.checked_div(sealed_spans);
+        stats
+    }
+}
+
+/// The distinct (service, name, kind) of a block's spans.
+pub(crate) fn block_operations(block: &Block) -> HashSet<block_file::OperationKey> {
+    let kinds = block.ints(key::SPAN_KIND);
+    (0..block.rows)
+        .map(|row| block_file::OperationKey {
+            service: block.group(row).and_then(super::block::Group::service).unwrap_or("").to_owned(),
+            name: block.text(key::NAME, row).to_owned(),
+            kind: kinds.get(row).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// Reads the headers of every block in `directory`, oldest first. Files that are not readable
+/// blocks are renamed `*.corrupt` (with a warning) so they are neither read nor lost; leftover
+/// temporary files of an interrupted write are deleted.
+fn read_index(directory: &Path) -> Result<Index, StoreError> {
+    let entries = std::fs::read_dir(directory)
+        .map_err(|source| StoreError::Open { path: directory.to_path_buf(), source })?;
+    let mut blocks = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|name| name.to_str()) else { continue };
+        if name.ends_with(TEMPORARY_SUFFIX) {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let Some(seq) = name.strip_suffix(BLOCK_SUFFIX).and_then(|seq| seq.parse::<u64>().ok()) else { continue };
+        match block_file::read_meta(seq, &path) {
+            Ok(meta) => blocks.push(meta),
+            Err(error) => set_aside(&path, &error),
+        }
+    }
+    blocks.sort_by_key(|meta| meta.seq);
+    let next_seq = blocks.last().map_or(0, |meta| meta.seq + 1);
+    let sealed_bytes = blocks.iter().map(|meta| meta.file_bytes).sum();
+    Ok(Index { sealed: blocks.into_iter().map(Arc::new).collect(), next_seq, sealed_bytes, ..Index::default() })
+}
+
+fn set_aside(path: &Path, error: &BlockFileError) {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".corrupt");
+    match std::fs::rename(path, &aside) {
+        Ok(()) => tracing::warn!(%error, moved_to = %Path::new(&aside).display(), "local store: a block file is unreadable; moved aside, the rest of the store is served"),
+        Err(rename_error) => tracing::warn!(%error, %rename_error, "local store: a block file is unreadable and could not be moved aside; it is ignored"),
+    }
+}
+
+/// Now, in Unix nanos.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+}
