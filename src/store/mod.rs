@@ -8,6 +8,7 @@
 //! (`destination::local`) is the lane in front of the write side.
 
 mod encode;
+mod migrate;
 mod query;
 mod rows;
 mod schema;

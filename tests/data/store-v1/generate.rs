@@ -1,7 +1,7 @@
 //! Writes `tests/data/store-v1/`: a store made by the SQLite engine (schema version 1) through its
 //! real write path, and `written.json`, the OTLP/JSON of every request written, in order.
-//! Throwaway: run once on the release that still has that engine, with
-//! `cargo test --test gen_store_v1 -- --ignored`.
+//! Kept for the record, not compiled: it needs the SQLite engine. It ran as
+//! `tests/gen_store_v1.rs` with `cargo test --test gen_store_v1 -- --ignored` (see README.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,8 +143,16 @@ fn checkout_traces() -> ExportTraceServiceRequest {
                 ],
             )),
             scope_spans: vec![
-                ScopeSpans { scope: Some(scope("checkout.http", "2.1.0")), spans: vec![root, client], ..Default::default() },
-                ScopeSpans { scope: Some(scope("checkout.render", "")), spans: vec![internal, producer], ..Default::default() },
+                ScopeSpans {
+                    scope: Some(scope("checkout.http", "2.1.0")),
+                    spans: vec![root, client],
+                    ..Default::default()
+                },
+                ScopeSpans {
+                    scope: Some(scope("checkout.render", "")),
+                    spans: vec![internal, producer],
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         }],
@@ -203,7 +211,10 @@ fn first_logs() -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: vec![
             ResourceLogs {
-                resource: Some(resource("checkout", vec![text("service.version", "1.4.2"), text("host.name", "box-1")])),
+                resource: Some(resource(
+                    "checkout",
+                    vec![text("service.version", "1.4.2"), text("host.name", "box-1")],
+                )),
                 scope_logs: vec![ScopeLogs {
                     scope: Some(scope("checkout.log", "0.9")),
                     log_records: vec![string_body, structured_body],
@@ -260,7 +271,11 @@ fn first_metrics() -> ExportMetricsServiceRequest {
         name: "http.server.request.body.size".into(),
         description: "Bytes received".into(),
         unit: "By".into(),
-        data: Some(metric::Data::Sum(Sum { data_points: vec![counted], aggregation_temporality: 2, is_monotonic: true })),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![counted],
+            aggregation_temporality: 2,
+            is_monotonic: true,
+        })),
         ..Default::default()
     };
     let histogram = Metric {
@@ -352,7 +367,8 @@ fn first_metrics() -> ExportMetricsServiceRequest {
 /// Trace 0x02 (payments, one request) and a late span of trace 0x01 from another service.
 fn later_traces() -> ExportTraceServiceRequest {
     let mut consumer = span(2, 1, None, "process order", 5, 200, 260);
-    consumer.attributes = vec![text("messaging.system", "kafka"), kv("messaging.batch.message_count", Any::IntValue(1))];
+    consumer.attributes =
+        vec![text("messaging.system", "kafka"), kv("messaging.batch.message_count", Any::IntValue(1))];
     let mut child = span(2, 2, Some(1), "UPDATE orders", 3, 210, 250);
     child.attributes = vec![text("db.system", "postgresql")];
     let mut late = span(1, 5, Some(2), "card network call", 3, 20, 80);
