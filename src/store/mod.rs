@@ -14,6 +14,7 @@ mod bloom;
 mod builder;
 mod encode;
 mod engine;
+pub(crate) mod migrate;
 mod options;
 mod reader;
 mod value;
