@@ -1041,3 +1041,53 @@ async fn write_throughput() {
         spans as f64 / elapsed.as_secs_f64()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A store written by the previous release
+
+/// Copies the previous release's store (tests/data/store-v1/waggle.db) into a data directory.
+fn data_dir_with_v1_store(name: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    std::fs::create_dir_all(&dir.0).expect("data dir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/store-v1/waggle.db");
+    std::fs::copy(fixture, dir.0.join("waggle.db")).expect("fixture copied");
+    dir
+}
+
+#[tokio::test]
+async fn a_store_from_the_previous_release_is_imported_at_start() {
+    let data_dir = data_dir_with_v1_store("v1-import");
+    let (store, reader) = LocalStore::open(&store_path(&data_dir.0), StoreOptions::default()).expect("store opens");
+    store.import_previous(&data_dir.0);
+
+    let stats = reader.stats();
+    assert_eq!((stats.spans, stats.logs, stats.metrics, stats.traces), (9, 6, 6, 3), "{stats:?}");
+    let checkout = reader.trace([1; 16]).await.expect("query works").expect("trace 01…01 imported");
+    let services: Vec<Option<&str>> = checkout.spans.iter().map(|span| span.service.as_deref()).collect();
+    assert!(services.contains(&Some("checkout")) && services.contains(&Some("card-gateway")), "{services:?}");
+    assert!(reader.trace([2; 16]).await.expect("query works").is_some());
+    let logs = reader.recent_logs(None, 100).await.expect("query works");
+    assert_eq!(logs.len(), 6);
+}
+
+#[tokio::test]
+async fn the_previous_release_store_is_renamed_not_deleted() {
+    let data_dir = data_dir_with_v1_store("v1-renamed");
+    let (store, _reader) = LocalStore::open(&store_path(&data_dir.0), StoreOptions::default()).expect("store opens");
+    store.import_previous(&data_dir.0);
+
+    assert!(!data_dir.0.join("waggle.db").exists());
+    assert!(data_dir.0.join("waggle.db.migrated-v1").exists());
+}
+
+#[tokio::test]
+async fn an_unreadable_previous_store_is_set_aside_and_the_store_starts_empty() {
+    let dir = TempDir::new("v1-garbage");
+    std::fs::create_dir_all(&dir.0).expect("data dir");
+    std::fs::write(dir.0.join("waggle.db"), vec![0x5a; 8192]).expect("garbage written");
+    let (store, reader) = LocalStore::open(&store_path(&dir.0), StoreOptions::default()).expect("store opens");
+    store.import_previous(&dir.0);
+
+    assert_eq!(reader.stats().spans, 0);
+    assert!(dir.0.join("waggle.db.corrupt").exists());
+}

@@ -613,3 +613,115 @@ fn set_aside(path: &Path, error: &BlockFileError) {
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
+
+    use super::*;
+
+    fn one_span(trace: u8, span: u8) -> Vec<ResourceSpans> {
+        let span = Span {
+            trace_id: vec![trace; 16],
+            span_id: vec![span; 8],
+            name: format!("span {span}"),
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            ..Span::default()
+        };
+        vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans: vec![span], ..ScopeSpans::default() }],
+            ..ResourceSpans::default()
+        }]
+    }
+
+    fn open(directory: &Path) -> EngineHandle {
+        let options = StoreOptions { max_age: Duration::from_secs(3600), ..StoreOptions::default() };
+        EngineHandle::open(directory, options).expect("store opens")
+    }
+
+    fn sealed_at(handle: &EngineHandle) -> Vec<i64> {
+        handle.engine().read_index().sealed.iter().map(|meta| meta.sealed_at).collect()
+    }
+
+    const HOUR: i64 = 3600 * 1_000_000_000;
+
+    #[test]
+    fn blocks_younger_than_max_age_stay() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let handle = open(directory.path());
+        handle.append_spans(&one_span(1, 1)).expect("appends");
+        handle.flush();
+
+        handle.engine().evict(sealed_at(&handle)[0] + HOUR);
+        assert_eq!(handle.engine().stats().blocks, 1);
+    }
+
+    #[test]
+    fn blocks_older_than_max_age_are_evicted() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let handle = open(directory.path());
+        handle.append_spans(&one_span(1, 1)).expect("appends");
+        handle.flush();
+
+        handle.engine().evict(sealed_at(&handle)[0] + HOUR + 1);
+        let stats = handle.engine().stats();
+        assert_eq!((stats.blocks, stats.spans, stats.evicted_spans), (0, 0, 1), "{stats:?}");
+        assert_eq!(std::fs::read_dir(directory.path()).expect("lists").flatten().filter(is_block).count(), 0);
+    }
+
+    #[test]
+    fn age_eviction_takes_a_trace_whole_with_its_spans_in_younger_blocks() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let handle = open(directory.path());
+        handle.append_spans(&one_span(1, 1)).expect("appends");
+        handle.flush();
+        handle.append_spans(&one_span(1, 2)).expect("appends");
+        handle.append_spans(&one_span(2, 3)).expect("appends");
+        handle.flush();
+        let [older, younger] = sealed_at(&handle)[..] else { panic!("two blocks") };
+        assert!(younger > older);
+
+        handle.engine().evict(older + HOUR + 1);
+        assert_eq!(handle.engine().stats().blocks, 1);
+        let engine = handle.engine();
+        assert_eq!(super::super::reader::trace_spans(engine, [1; 16]).expect("reads").len(), 0);
+        assert_eq!(super::super::reader::trace_spans(engine, [2; 16]).expect("reads").len(), 1);
+    }
+
+    #[test]
+    fn a_hidden_trace_reappears_nowhere_once_its_last_block_is_gone() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let handle = open(directory.path());
+        handle.append_spans(&one_span(1, 1)).expect("appends");
+        handle.flush();
+        handle.append_spans(&one_span(1, 2)).expect("appends");
+        handle.flush();
+        let [older, younger] = sealed_at(&handle)[..] else { panic!("two blocks") };
+
+        handle.engine().evict(older + HOUR + 1);
+        assert_eq!(handle.engine().tombstones().len(), 1);
+        handle.engine().evict(younger + HOUR + 1);
+        assert!(handle.engine().tombstones().is_empty());
+    }
+
+    #[test]
+    fn appends_are_refused_while_too_many_blocks_wait_to_be_written() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let handle = open(directory.path());
+        {
+            let mut index = handle.engine().write_index();
+            for seq in 0..MAX_SEALING as u64 {
+                let block = Block { kind: Kind::Spans, rows: 0, groups: Arc::from([]), columns: HashMap::new() };
+                index.sealing.push((1000 + seq, Arc::new(block)));
+            }
+        }
+        let refused = handle.append_spans(&one_span(1, 1));
+        assert!(matches!(refused, Err(AppendError::Behind(MAX_SEALING))), "{refused:?}");
+        handle.engine().write_index().sealing.clear();
+    }
+
+    fn is_block(entry: &std::fs::DirEntry) -> bool {
+        entry.path().extension().is_some_and(|extension| extension == "block")
+    }
+}

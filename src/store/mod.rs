@@ -136,6 +136,32 @@ impl StoreWriter {
         self.handle.flush();
     }
 
+    /// Brings a store written by the previous release (SQLite `waggle.db` in `data_dir`) into
+    /// this one, oldest first, then renames the old file out of the way. Never fails start-up:
+    /// a file it cannot read is set aside, and any other problem is logged and left alone.
+    pub(crate) fn import_previous(&self, data_dir: &Path) {
+        let append = |chunk: migrate::V1Chunk| -> Result<(), AppendError> {
+            loop {
+                let appended = match &chunk {
+                    migrate::V1Chunk::Traces(request) => self.append_spans(&request.resource_spans),
+                    migrate::V1Chunk::Logs(request) => self.append_logs(&request.resource_logs),
+                    migrate::V1Chunk::Metrics(request) => self.append_metrics(&request.resource_metrics),
+                };
+                match appended {
+                    Ok(_) => return Ok(()),
+                    Err(AppendError::Behind(_)) => self.wait_for_writes(),
+                    Err(error) => return Err(error),
+                }
+            }
+        };
+        match migrate::migrate_v1_store(data_dir, migrate::DEFAULT_CHUNK_ITEMS, append) {
+            Ok(_) => self.flush(),
+            Err(error) => {
+                tracing::warn!(%error, "local store: the previous release's store was not imported; it is left where it is");
+            }
+        }
+    }
+
     /// Waits until every block already sealed is written.
     pub(crate) fn wait_for_writes(&self) {
         self.handle.wait_for_writes();

@@ -57,6 +57,11 @@ impl LocalStore {
         self.writer.flush();
     }
 
+    /// Imports a store written by the previous release in `data_dir`, if there is one.
+    pub fn import_previous(&self, data_dir: &Path) {
+        self.writer.import_previous(data_dir);
+    }
+
     /// Waits until every block already sealed is written: what a send refused as "behind"
     /// waits for.
     pub fn wait_for_writes(&self) {

@@ -37,6 +37,7 @@ pub(crate) fn setup(settings: &LocalStoreSettings, data_dir: &Path) -> Result<Lo
         Ok(opened) => opened,
         Err(source) => return Err(OpenFailed { path, source }),
     };
+    store.import_previous(data_dir);
     let reason = format!(
         "embedded store at {} (max {}, {})",
         path.display(),

@@ -5,10 +5,6 @@
 //!
 //! Start-up calls [`migrate_v1_store`] (or the parts it is made of: [`find_v1_store`],
 //! [`read_v1`], [`retire_v1_store`], [`set_aside_v1_store`]).
-#![cfg_attr(
-    not(test),
-    allow(dead_code, unused_imports, reason = "called by the columnar engine's start-up once it is wired in")
-)]
 
 mod chunk;
 mod v1;
