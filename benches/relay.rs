@@ -11,7 +11,17 @@
 //! (2000, of 100 spans each), `WAGGLE_BENCH_CLIENTS` (4), `WAGGLE_BENCH_INPUT` (`http`, `grpc`
 //! or `both`; `http`), `WAGGLE_BENCH_ARGS` (extra waggle arguments, whitespace-separated, e.g.
 //! `--set destinations.honeycomb.senders=2`), `WAGGLE_BENCH_IDLE` (`0` skips the idle
-//! measurement of the default configuration).
+//! measurement of the default configuration), `WAGGLE_BENCH_DISTINCT` (distinct requests the
+//! clients cycle through: 16, or 2000 with the store on, so a block never holds a span twice).
+//!
+//! `WAGGLE_BENCH_STORE` adds the local store:
+//! - `on`: the store beside the Honeycomb lane (the default configuration plus Honeycomb); a
+//!   round ends when the sink has every span *and* the store has stored every span.
+//! - `only`: the store as the only destination, loaded as fast as the clients go for
+//!   `WAGGLE_BENCH_SECONDS` (60); reports spans stored per second and the 429s answered.
+//!
+//! `WAGGLE_BENCH_RATE` (spans/s) paces the load instead of sending flat out: one round of
+//! `WAGGLE_BENCH_SECONDS` at that rate, reporting the share of one core waggle used.
 //!
 //! CPU is waggle's own `utime + stime` from `/proc/<pid>/stat` between the first request of a
 //! round and the moment the sink has counted every span of it; the sink's and the load
@@ -76,6 +86,19 @@ struct Options {
     inputs: Vec<Input>,
     extra_args: Vec<String>,
     idle: bool,
+    store: StoreMode,
+    distinct: usize,
+    seconds: u64,
+    /// Spans per second, when the load is paced.
+    rate: Option<usize>,
+}
+
+/// Whether the local store runs beside (or instead of) the Honeycomb lane.
+#[derive(Clone, Copy, PartialEq)]
+enum StoreMode {
+    Off,
+    On,
+    Only,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -109,7 +132,22 @@ impl Options {
         };
         let extra_args =
             std::env::var("WAGGLE_BENCH_ARGS").unwrap_or_default().split_whitespace().map(String::from).collect();
+        let store = match std::env::var("WAGGLE_BENCH_STORE").as_deref() {
+            Ok("on") => StoreMode::On,
+            Ok("only") => StoreMode::Only,
+            Ok("off") | Err(_) => StoreMode::Off,
+            Ok(other) => bail!("WAGGLE_BENCH_STORE={other}: expected off, on or only"),
+        };
+        let default_distinct = if store == StoreMode::Off { DISTINCT_REQUESTS } else { 2000 };
+        let rate = match std::env::var("WAGGLE_BENCH_RATE") {
+            Ok(value) => Some(value.parse::<usize>().with_context(|| format!("WAGGLE_BENCH_RATE={value}"))?.max(1)),
+            Err(_) => None,
+        };
         Ok(Options {
+            store,
+            distinct: number("WAGGLE_BENCH_DISTINCT", default_distinct)?.max(1),
+            seconds: number("WAGGLE_BENCH_SECONDS", 60)?.max(1) as u64,
+            rate,
             rounds: number("WAGGLE_BENCH_ROUNDS", 5)?.max(1),
             requests: number("WAGGLE_BENCH_REQUESTS", 2000)?.max(1),
             clients: number("WAGGLE_BENCH_CLIENTS", 4)?.max(1),
@@ -121,7 +159,7 @@ impl Options {
 }
 
 async fn run(options: Options, binary: PathBuf) -> anyhow::Result<()> {
-    let bodies = Arc::new(requests());
+    let bodies = Arc::new(requests(options.distinct));
     let body_bytes: usize = bodies.iter().map(|load| load.body.len()).sum();
     println!(
         "load: {} rounds × {} requests × {SPANS_PER_REQUEST} spans, {} clients, {:.0} B/span protobuf",
@@ -144,16 +182,111 @@ async fn run(options: Options, binary: PathBuf) -> anyhow::Result<()> {
 
     for input in options.inputs.iter().copied() {
         let sink = Sink::start().await?;
-        let config = relay_config(&scratch.path.join("relay-data"), sink.address);
+        let data_dir = scratch.path.join(format!("relay-data-{}", input.name().replace('/', "-")));
+        let config = relay_config(&data_dir, sink.address, options.store);
         let waggle = Waggle::start(&binary, &scratch, "relay", &config, &options.extra_args)?;
-        let result = relay_rounds(&options, input, &waggle, &sink, &bodies).await;
+        let target = match input {
+            Input::Http => Target::http(waggle.address("otlp_http")?),
+            Input::Grpc => Target::grpc(waggle.address("otlp_grpc")?).await?,
+        };
+        let progress = Progress { sink: &sink, admin: Admin::new(waggle.address("admin")?), store: options.store };
+        let result = match (options.rate, options.store) {
+            (Some(rate), _) => paced_round(&options, rate, &target, &waggle, &progress, &bodies).await.map(|round| {
+                print_paced(input, options.store, rate, &round);
+            }),
+            (None, StoreMode::Only) => store_only_round(&options, &target, &waggle, &progress, &bodies).await.map(|round| {
+                print_store_only(input, &round);
+            }),
+            (None, _) => relay_rounds(&options, &target, &waggle, &progress, &bodies).await.map(|rounds| {
+                print_rounds(input, options.store, &rounds);
+            }),
+        };
         let stopped = waggle.stop();
         sink.stop();
-        let rounds = result?;
+        result?;
         stopped?;
-        print_rounds(input, &rounds);
+        if options.store != StoreMode::Off {
+            println!("store on disk: {}", store_summary(&data_dir.join("store")));
+        }
     }
     Ok(())
+}
+
+/// How far delivery has got: spans the sink has, and spans the store has stored.
+struct Progress<'a> {
+    sink: &'a Sink,
+    admin: Admin,
+    store: StoreMode,
+}
+
+impl Progress<'_> {
+    /// Waits until every destination in use has `expected` more spans than at `before`.
+    async fn wait_for(&self, before: (u64, u64), spans: u64) -> anyhow::Result<()> {
+        if self.store != StoreMode::Only {
+            let expected = before.0 + spans;
+            tokio::time::timeout(ROUND_TIMEOUT, self.sink.wait_for(expected)).await.with_context(|| {
+                format!("the sink got {} of {} spans within {ROUND_TIMEOUT:?}", self.sink.spans(), expected)
+            })?;
+        }
+        if self.store != StoreMode::Off {
+            let expected = before.1 + spans;
+            let deadline = Instant::now() + ROUND_TIMEOUT;
+            loop {
+                let stored = self.admin.stored_spans().await?;
+                if stored >= expected {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("the store stored {stored} of {expected} spans within {ROUND_TIMEOUT:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn now(&self) -> anyhow::Result<(u64, u64)> {
+        let stored = if self.store == StoreMode::Off { 0 } else { self.admin.stored_spans().await? };
+        Ok((self.sink.spans(), stored))
+    }
+}
+
+/// waggle's admin port: `/metrics`.
+struct Admin {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: hyper::Uri,
+}
+
+impl Admin {
+    fn new(address: SocketAddr) -> Admin {
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        let uri = format!("http://{address}/metrics").parse().expect("a valid URI");
+        Admin { client, uri }
+    }
+
+    /// `waggle_destination_sent_items_total{destination="local",signal="traces"}`.
+    async fn stored_spans(&self) -> anyhow::Result<u64> {
+        let response = self.client.get(self.uri.clone()).await?;
+        let body = response.into_body().collect().await?.to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        let line = text.lines().find(|line| {
+            line.starts_with("waggle_destination_sent_items_total{")
+                && line.contains("destination=\"local\"")
+                && line.contains("signal=\"traces\"")
+        });
+        let value = line.and_then(|line| line.rsplit(' ').next()).and_then(|value| value.parse::<f64>().ok());
+        Ok(value.unwrap_or(0.0) as u64)
+    }
+}
+
+/// Block files, their bytes, and bytes per span stored.
+fn store_summary(directory: &Path) -> String {
+    let Ok(entries) = std::fs::read_dir(directory) else { return "no store directory".into() };
+    let (files, bytes) = entries
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|extension| extension == "block"))
+        .fold((0u64, 0u64), |(files, bytes), entry| (files + 1, bytes + entry.metadata().map_or(0, |m| m.len())));
+    format!("{files} block files, {}", mib(bytes))
 }
 
 // ---- the relay measurement -------------------------------------------------------------------
@@ -169,39 +302,36 @@ struct RoundResult {
 
 async fn relay_rounds(
     options: &Options,
-    input: Input,
+    target: &Target,
     waggle: &Waggle,
-    sink: &Sink,
+    progress: &Progress<'_>,
     bodies: &Arc<Vec<Load>>,
 ) -> anyhow::Result<Vec<RoundResult>> {
     tokio::time::sleep(IDLE_SETTLE).await;
     let idle_rss = memory(waggle.pid, "VmRSS:")?;
-    let target = match input {
-        Input::Http => Target::http(waggle.address("otlp_http")?),
-        Input::Grpc => Target::grpc(waggle.address("otlp_grpc")?).await?,
-    };
     // Warm-up: connections, pools, allocator and the sender's compressor.
     let warm_up = (options.requests / 4).max(1);
-    relay_round(&target, waggle, sink, bodies, warm_up, options.clients).await?;
+    relay_round(target, waggle, progress, bodies, warm_up, options.clients).await?;
     let mut results = Vec::with_capacity(options.rounds);
     for _ in 0..options.rounds {
-        let (spans, wall, cpu) = relay_round(&target, waggle, sink, bodies, options.requests, options.clients).await?;
+        let (spans, wall, cpu) = relay_round(target, waggle, progress, bodies, options.requests, options.clients).await?;
         let hwm = memory(waggle.pid, "VmHWM:")?;
         results.push(RoundResult { spans, wall, cpu, idle_rss, hwm, threads: threads(waggle.pid) });
     }
     Ok(results)
 }
 
-/// Sends `requests` requests and waits until the sink has every span: `(spans, wall, cpu)`.
+/// Sends `requests` requests and waits until every destination has every span:
+/// `(spans, wall, cpu)`.
 async fn relay_round(
     target: &Target,
     waggle: &Waggle,
-    sink: &Sink,
+    progress: &Progress<'_>,
     bodies: &Arc<Vec<Load>>,
     requests: usize,
     clients: usize,
 ) -> anyhow::Result<(u64, Duration, Duration)> {
-    let expected = sink.spans() + (requests * SPANS_PER_REQUEST) as u64;
+    let before = progress.now().await?;
     let cpu_before = cpu_time(waggle.pid)?;
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
@@ -221,16 +351,19 @@ async fn relay_round(
     while let Some(joined) = tasks.join_next().await {
         joined??;
     }
-    tokio::time::timeout(ROUND_TIMEOUT, sink.wait_for(expected))
-        .await
-        .with_context(|| format!("the sink got {} of {} spans within {ROUND_TIMEOUT:?}", sink.spans(), expected))?;
+    progress.wait_for(before, (requests * SPANS_PER_REQUEST) as u64).await?;
     let wall = started.elapsed();
     let cpu = cpu_time(waggle.pid)? - cpu_before;
     Ok(((requests * SPANS_PER_REQUEST) as u64, wall, cpu))
 }
 
-fn print_rounds(input: Input, rounds: &[RoundResult]) {
-    println!("\n{} in → OTLP/HTTP gzip out (Honeycomb lane only)", input.name());
+fn print_rounds(input: Input, store: StoreMode, rounds: &[RoundResult]) {
+    let out = match store {
+        StoreMode::Off => "OTLP/HTTP gzip out (Honeycomb lane only)",
+        StoreMode::On => "OTLP/HTTP gzip out (Honeycomb lane) and the local store",
+        StoreMode::Only => "the local store only",
+    };
+    println!("\n{} in → {out}", input.name());
     println!(
         "{:>6} {:>9} {:>9} {:>9} {:>15} {:>12} {:>9} {:>9} {:>7}",
         "round", "spans", "wall s", "cpu s", "spans/cpu-s", "spans/s", "idle RSS", "peak RSS", "threads"
@@ -261,6 +394,124 @@ fn print_rounds(input: Input, rounds: &[RoundResult]) {
         "median: {per_cpu:.0} spans per CPU-second, {per_wall:.0} spans/s wall; idle RSS {}, peak RSS {}",
         mib(rounds[0].idle_rss),
         mib(peak)
+    );
+}
+
+/// A store-only run: spans stored, for how long, at what CPU, and how many requests got 429.
+struct StoreOnlyRound {
+    spans: u64,
+    wall: Duration,
+    cpu: Duration,
+    refused: u64,
+    hwm: u64,
+}
+
+/// Sends flat out for `options.seconds`, then waits until the store has every accepted span.
+async fn store_only_round(
+    options: &Options,
+    target: &Target,
+    waggle: &Waggle,
+    progress: &Progress<'_>,
+    bodies: &Arc<Vec<Load>>,
+) -> anyhow::Result<StoreOnlyRound> {
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let before = progress.now().await?;
+    let refused_before = target.refused();
+    let cpu_before = cpu_time(waggle.pid)?;
+    let started = Instant::now();
+    let until = started + Duration::from_secs(options.seconds);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..options.clients {
+        let (target, sent, bodies) = (target.clone(), Arc::clone(&sent), Arc::clone(bodies));
+        tasks.spawn(async move {
+            while Instant::now() < until {
+                let index = sent.fetch_add(1, Ordering::Relaxed);
+                target.send(&bodies[index % bodies.len()]).await?;
+            }
+            Ok::<(), anyhow::Error>(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    let spans = (sent.load(Ordering::Relaxed) * SPANS_PER_REQUEST) as u64;
+    progress.wait_for(before, spans).await?;
+    Ok(StoreOnlyRound {
+        spans,
+        wall: started.elapsed(),
+        cpu: cpu_time(waggle.pid)? - cpu_before,
+        refused: target.refused() - refused_before,
+        hwm: memory(waggle.pid, "VmHWM:")?,
+    })
+}
+
+fn print_store_only(input: Input, round: &StoreOnlyRound) {
+    println!("\n{} in → the local store only, flat out", input.name());
+    println!(
+        "{} spans stored in {:.1} s: {:.0} spans/s, {:.0} spans per CPU-second; {} requests answered 429; peak RSS {}",
+        round.spans,
+        round.wall.as_secs_f64(),
+        round.spans as f64 / round.wall.as_secs_f64(),
+        round.spans as f64 / round.cpu.as_secs_f64().max(1e-3),
+        round.refused,
+        mib(round.hwm)
+    );
+}
+
+/// A paced run: CPU and memory at a steady rate.
+struct PacedRound {
+    spans: u64,
+    wall: Duration,
+    cpu: Duration,
+    rss: u64,
+}
+
+/// Sends `rate` spans per second (one 100-span request at a time, on a fixed schedule) for
+/// `options.seconds`, then waits until every destination has every span.
+async fn paced_round(
+    options: &Options,
+    rate: usize,
+    target: &Target,
+    waggle: &Waggle,
+    progress: &Progress<'_>,
+    bodies: &Arc<Vec<Load>>,
+) -> anyhow::Result<PacedRound> {
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let requests = (rate * options.seconds as usize).div_ceil(SPANS_PER_REQUEST);
+    let interval = Duration::from_secs(options.seconds) / requests as u32;
+    let before = progress.now().await?;
+    let cpu_before = cpu_time(waggle.pid)?;
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for index in 0..requests {
+        ticks.tick().await;
+        target.send(&bodies[index % bodies.len()]).await?;
+    }
+    let spans = (requests * SPANS_PER_REQUEST) as u64;
+    progress.wait_for(before, spans).await?;
+    Ok(PacedRound {
+        spans,
+        wall: started.elapsed(),
+        cpu: cpu_time(waggle.pid)? - cpu_before,
+        rss: memory(waggle.pid, "VmRSS:")?,
+    })
+}
+
+fn print_paced(input: Input, store: StoreMode, rate: usize, round: &PacedRound) {
+    let out = match store {
+        StoreMode::Off => "Honeycomb lane only",
+        StoreMode::On => "Honeycomb lane and the local store",
+        StoreMode::Only => "the local store only",
+    };
+    println!("\n{} in at {rate} spans/s → {out}", input.name());
+    println!(
+        "{} spans in {:.1} s: {:.1}% of one core, RSS {}",
+        round.spans,
+        round.wall.as_secs_f64(),
+        100.0 * round.cpu.as_secs_f64() / round.wall.as_secs_f64(),
+        mib(round.rss)
     );
 }
 
@@ -308,7 +559,9 @@ endpoint = "127.0.0.1:0"
     idle
 }
 
-fn relay_config(data_dir: &Path, sink: SocketAddr) -> String {
+fn relay_config(data_dir: &Path, sink: SocketAddr, store: StoreMode) -> String {
+    let local = if store == StoreMode::Off { "false" } else { "true" };
+    let honeycomb = if store == StoreMode::Only { "false" } else { "true" };
     format!(
         r#"data_dir = "{}"
 [admin]
@@ -322,10 +575,11 @@ endpoint = "127.0.0.1:0"
 [receivers.xray_tcp]
 enabled = false
 [destinations.local]
-enabled = false
+enabled = {local}
 [destinations.xray]
 enabled = false
 [destinations.honeycomb]
+enabled = {honeycomb}
 api_key = "waggle-bench-not-a-key"
 endpoint = "http://{sink}"
 compression = "gzip"
@@ -562,7 +816,14 @@ fn uptime() -> String {
 
 /// Where the load goes.
 #[derive(Clone)]
-enum Target {
+struct Target {
+    kind: TargetKind,
+    /// Requests refused (429, RESOURCE_EXHAUSTED, UNAVAILABLE) and retried.
+    refused: Arc<AtomicU64>,
+}
+
+#[derive(Clone)]
+enum TargetKind {
     Http { client: Box<Client<HttpConnector, Full<Bytes>>>, uri: hyper::Uri },
     Grpc { client: TraceServiceClient<tonic::transport::Channel> },
 }
@@ -571,20 +832,24 @@ impl Target {
     fn http(address: SocketAddr) -> Target {
         let client = Box::new(Client::builder(TokioExecutor::new()).build_http());
         let uri = format!("http://{address}/v1/traces").parse().expect("a valid URI");
-        Target::Http { client, uri }
+        Target { kind: TargetKind::Http { client, uri }, refused: Arc::default() }
+    }
+
+    fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     async fn grpc(address: SocketAddr) -> anyhow::Result<Target> {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?.connect().await?;
         let client = TraceServiceClient::new(channel).max_encoding_message_size(64 << 20);
-        Ok(Target::Grpc { client })
+        Ok(Target { kind: TargetKind::Grpc { client }, refused: Arc::default() })
     }
 
     /// Sends one request; a refusal (429 / RESOURCE_EXHAUSTED / UNAVAILABLE) is retried.
     async fn send(&self, load: &Load) -> anyhow::Result<()> {
         for _ in 0..2000 {
-            let refused = match self {
-                Target::Http { client, uri } => {
+            let refused = match &self.kind {
+                TargetKind::Http { client, uri } => {
                     let request = Request::post(uri.clone())
                         .header("content-type", "application/x-protobuf")
                         .body(Full::new(load.body.clone()))?;
@@ -597,7 +862,7 @@ impl Target {
                         other => bail!("waggle answered {other}"),
                     }
                 }
-                Target::Grpc { client } => match client.clone().export(load.request.clone()).await {
+                TargetKind::Grpc { client } => match client.clone().export(load.request.clone()).await {
                     Ok(_) => false,
                     Err(status)
                         if matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable) =>
@@ -610,6 +875,7 @@ impl Target {
             if !refused {
                 return Ok(());
             }
+            self.refused.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         bail!("waggle kept refusing a request")
@@ -623,9 +889,9 @@ struct Load {
 }
 
 /// Realistic server spans from an instrumented web app: one resource, one scope, 100 spans.
-fn requests() -> Vec<Load> {
+fn requests(distinct: usize) -> Vec<Load> {
     let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
-    (0..DISTINCT_REQUESTS)
+    (0..distinct)
         .map(|_| {
             let request = request(&mut random);
             Load { body: Bytes::from(request.encode_to_vec()), request }

@@ -70,19 +70,6 @@ impl Column {
             Column::Values(values) => values.raw_bytes(),
         }
     }
-
-    /// The rows in `rows`, in that order.
-    pub(crate) fn select(&self, rows: &[usize]) -> Column {
-        fn pick<T: Copy + Default>(from: &[T], rows: &[usize]) -> Vec<T> {
-            rows.iter().map(|&row| from.get(row).copied().unwrap_or_default()).collect()
-        }
-        match self {
-            Column::Id16(ids) => Column::Id16(pick(ids, rows)),
-            Column::Id8(ids) => Column::Id8(pick(ids, rows)),
-            Column::Int(numbers) => Column::Int(pick(numbers, rows)),
-            Column::Values(values) => Column::Values(values.select(rows)),
-        }
-    }
 }
 
 /// A resource and instrumentation scope shared by many rows of a block.

@@ -143,14 +143,23 @@ trait FixedColumns {
     fn fixed(&self) -> Vec<(&'static str, &dyn ColumnSource)>;
 }
 
-/// Something that can hand out a copy of itself as a [`Column`].
+/// Something that can hand out a copy of itself, or of some of its rows, as a [`Column`].
 trait ColumnSource {
     fn to_column(&self) -> Column;
+    fn select(&self, rows: &[usize]) -> Column;
+}
+
+fn pick<T: Copy + Default>(from: &[T], rows: &[usize]) -> Vec<T> {
+    rows.iter().map(|&row| from.get(row).copied().unwrap_or_default()).collect()
 }
 
 impl ColumnSource for Vec<[u8; 16]> {
     fn to_column(&self) -> Column {
         Column::Id16(self.clone())
+    }
+
+    fn select(&self, rows: &[usize]) -> Column {
+        Column::Id16(pick(self, rows))
     }
 }
 
@@ -158,17 +167,29 @@ impl ColumnSource for Vec<[u8; 8]> {
     fn to_column(&self) -> Column {
         Column::Id8(self.clone())
     }
+
+    fn select(&self, rows: &[usize]) -> Column {
+        Column::Id8(pick(self, rows))
+    }
 }
 
 impl ColumnSource for Vec<i64> {
     fn to_column(&self) -> Column {
         Column::Int(self.clone())
     }
+
+    fn select(&self, rows: &[usize]) -> Column {
+        Column::Int(pick(self, rows))
+    }
 }
 
 impl ColumnSource for ValueColumn {
     fn to_column(&self) -> Column {
         Column::Values(self.clone())
+    }
+
+    fn select(&self, rows: &[usize]) -> Column {
+        Column::Values(ValueColumn::select(self, rows))
     }
 }
 
@@ -465,6 +486,24 @@ impl OpenBlock {
         }
         self.attributes.copy_into(&mut columns, wanted);
         Block { kind: self.kind, rows: self.rows, groups: self.groups.shared(), columns }
+    }
+
+    /// Every column of the rows of one trace (spans), copied out.
+    pub(crate) fn trace_rows(&self, trace_id: &[u8; 16]) -> Block {
+        let rows: Vec<usize> = match &self.fixed {
+            Fixed::Spans(columns) => (0..self.rows).filter(|&row| &columns.trace_id[row] == trace_id).collect(),
+            _ => Vec::new(),
+        };
+        let mut columns: HashMap<Box<str>, Column> = HashMap::new();
+        if !rows.is_empty() {
+            for (name, column) in self.fixed_columns() {
+                columns.insert(name.into(), column.select(&rows));
+            }
+            for (name, values) in &self.attributes.columns {
+                columns.insert(name.clone(), Column::Values(values.select(&rows)));
+            }
+        }
+        Block { kind: self.kind, rows: rows.len(), groups: self.groups.shared(), columns }
     }
 
     /// The block with every column, leaving this one empty.

@@ -452,6 +452,15 @@ impl Engine {
         }
     }
 
+    /// The rows of one trace in `source` (all of the block's rows for a sealed or sealing
+    /// block, which the caller filters; only the trace's for the open one).
+    pub(crate) fn load_for_trace(&self, source: &Source, trace_id: &[u8; 16]) -> Result<Arc<Block>, StoreError> {
+        match source {
+            Source::Open(kind) => Ok(Arc::new(self.lock_open().blocks[OpenBlocks::slot(*kind)].trace_rows(trace_id))),
+            other => self.load(other, &|_| true),
+        }
+    }
+
     /// Trace ids evicted whole: rows of these in blocks up to the given `seq` are hidden.
     pub(crate) fn tombstones(&self) -> HashMap<[u8; 16], u64> {
         self.read_index().tombstones.clone()

@@ -181,7 +181,7 @@ pub(crate) fn trace_spans(engine: &Engine, trace_id: [u8; 16]) -> Result<Vec<Spa
         {
             continue;
         }
-        let block = engine.load(&source, &|_| true)?;
+        let block = engine.load_for_trace(&source, &trace_id)?;
         let ids = block.id16(key::TRACE_ID);
         spans.extend((0..block.rows).filter(|&row| ids.get(row) == Some(&trace_id)).map(|row| span_view(&block, row)));
     }
