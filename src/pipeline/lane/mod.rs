@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::deliver::Lane;
 use self::handle::Overflow;
-pub use self::handle::{LaneGauge, LaneHandle, Refusal, Reservation};
+pub use self::handle::{LaneGauge, LaneHandle, Refusal, Reservation, WhenFull};
 use self::progress::Progress;
 use self::replay::QueueFeed;
 use crate::destination::Exporter;
@@ -141,6 +141,7 @@ fn start<E: Exporter>(
     let handle = LaneHandle {
         name,
         signals,
+        when_full: [WhenFull::Refuse; Signal::ALL.len()],
         capacity,
         capacity_bytes,
         queue,
