@@ -94,8 +94,7 @@ fn let_the_store_shed(lanes: &mut [LaneHandle]) -> Vec<Signal> {
     let shed: Vec<Signal> = Signal::ALL
         .into_iter()
         .filter(|&signal| {
-            lanes[store].takes(signal)
-                && lanes.iter().any(|lane| lane.name != Destination::Local && lane.takes(signal))
+            lanes[store].takes(signal) && lanes.iter().any(|lane| lane.name != Destination::Local && lane.takes(signal))
         })
         .collect();
     for &signal in &shed {
@@ -266,8 +265,9 @@ mod tests {
 
     /// Starts the destinations and returns what the local store's lane does when full, per signal.
     fn store_when_full(settings: &Settings) -> [WhenFull; 3] {
-        let destinations = start(settings, &Arc::new(Metrics::new()), &CancellationToken::new(), None, None, &BTreeMap::new())
-            .expect("destinations start");
+        let destinations =
+            start(settings, &Arc::new(Metrics::new()), &CancellationToken::new(), None, None, &BTreeMap::new())
+                .expect("destinations start");
         let store = destinations.lanes.iter().find(|lane| lane.name == Destination::Local).expect("the store runs");
         Signal::ALL.map(|signal| store.when_full(signal))
     }
