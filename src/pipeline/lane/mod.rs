@@ -14,6 +14,10 @@
 //! shutdown deadline, or whose retries ran out, goes (back) to the disk instead of being
 //! dropped. A batch partly sent when that happens is spooled whole: delivery is at least once.
 //!
+//! What the router does with a batch a lane cannot take is the lane's [`WhenFull`] policy, per
+//! signal: refuse the request (the default), or shed the batch and count it dropped while the
+//! other lanes take it (the local store's lane, set when the destinations are wired).
+//!
 //! Everything the lane (and its spool) counts as sent, failed or dropped goes through its
 //! [`DestinationCounts`] ([`LaneHandle::counts`]).
 //!
