@@ -17,7 +17,9 @@
 //!    the [`model::Destination`]s and the [`model::LossReason`]s metrics are labelled with.
 //! 3. **[`pipeline::router`]** shares the batch (an `Arc`, no copies) with every lane that
 //!    takes its signal, all or nothing: either every lane takes it and the caller gets 200,
-//!    or none does and the caller is asked to retry (429 / `RESOURCE_EXHAUSTED`).
+//!    or none does and the caller is asked to retry (429 / `RESOURCE_EXHAUSTED`). A stalled
+//!    lane is left out, and so is the local store's when it falls behind while another lane
+//!    takes the batch (its [`pipeline::lane::WhenFull`] policy): it never holds up the others.
 //! 4. **[`pipeline::lane`]** is one destination's lane: `LaneHandle::take` finds room in the
 //!    memory queue or, when it is full, in the lane's disk spool ([`pipeline::spool`]:
 //!    writer, reader, start-up recovery); a batcher groups items, senders deliver them with

@@ -1,5 +1,6 @@
 //! Starts a lane for every enabled destination and says, in one log line and on `/status`,
-//! whether each is on, or off and why.
+//! whether each is on, or off and why. Once all are started it decides what the local store's
+//! lane does when it cannot keep up ([`let_the_store_shed`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,8 +17,8 @@ use crate::destination::cloudwatch_logs::{self, NotStarted};
 use crate::destination::honeycomb::{self, Honeycomb, HoneycombSetup};
 use crate::destination::local::{self, LocalSetup, OpenFailed};
 use crate::destination::xray;
-use crate::model::{Destination, Signal};
-use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings};
+use crate::model::{Destination, LossReason, Signal};
+use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings, WhenFull};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
 use crate::store::StoreReader;
 use crate::telemetry::counts::{DestinationCounts, ReceiverCounts};
@@ -71,11 +72,35 @@ pub(super) fn start(
     start_honeycomb(settings, &mut destinations)?;
     start_xray(&settings.destinations.xray, aws, env, &mut destinations);
     start_cloudwatch_logs(&settings.destinations.cloudwatch_logs, cloudwatch_logs_aws, env, &mut destinations)?;
+    let shed = let_the_store_shed(&mut destinations.lanes);
     for status in &destinations.statuses {
         let (name, state) = (status.name, if status.is_enabled() { "on" } else { "off" });
         tracing::info!(destination = %name, "{name}: {state} — {}", status.reason());
     }
+    if !shed.is_empty() {
+        let shed = shed.iter().map(|signal| signal.as_str()).collect::<Vec<_>>().join(", ");
+        tracing::info!(destination = %Destination::Local, "{}: when the store falls behind, it drops {shed} (counted as store_behind) instead of refusing callers, as other destinations take them", Destination::Local);
+    }
     Ok(destinations)
+}
+
+/// The local store never holds up the other destinations: for each signal another running
+/// lane also takes, the store's lane sheds what it cannot take (counted as dropped,
+/// `store_behind`) instead of refusing the request. For a signal only the store takes, it
+/// refuses like any lane, so the caller retries (429 + `Retry-After`). Returns the signals it
+/// sheds.
+fn let_the_store_shed(lanes: &mut [LaneHandle]) -> Vec<Signal> {
+    let Some(store) = lanes.iter().position(|lane| lane.name == Destination::Local) else { return Vec::new() };
+    let shed: Vec<Signal> = Signal::ALL
+        .into_iter()
+        .filter(|&signal| {
+            lanes[store].takes(signal) && lanes.iter().any(|lane| lane.name != Destination::Local && lane.takes(signal))
+        })
+        .collect();
+    for &signal in &shed {
+        lanes[store].set_when_full(signal, WhenFull::Shed(LossReason::StoreBehind));
+    }
+    shed
 }
 
 fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Result<(), StartError> {
@@ -217,5 +242,62 @@ impl Destinations {
         self.tasks.spawn(async move {
             let _ = task.await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    /// The local store in `data_dir`, and Honeycomb (sending nowhere: nothing is sent) on for
+    /// `honeycomb` signals, when given.
+    fn settings(data_dir: &std::path::Path, honeycomb: Option<&[Signal]>) -> Settings {
+        let mut settings = Settings { data_dir: data_dir.to_path_buf(), ..Settings::default() };
+        if let Some(signals) = honeycomb {
+            let honeycomb = &mut settings.destinations.honeycomb;
+            honeycomb.api_key = Some(Secret::new("test-key"));
+            honeycomb.endpoint = Some("http://127.0.0.1:9".to_string());
+            honeycomb.signals = signals.to_vec();
+        }
+        settings
+    }
+
+    /// Starts the destinations and returns what the local store's lane does when full, per signal.
+    fn store_when_full(settings: &Settings) -> [WhenFull; 3] {
+        let destinations =
+            start(settings, &Arc::new(Metrics::new()), &CancellationToken::new(), None, None, &BTreeMap::new())
+                .expect("destinations start");
+        let store = destinations.lanes.iter().find(|lane| lane.name == Destination::Local).expect("the store runs");
+        Signal::ALL.map(|signal| store.when_full(signal))
+    }
+
+    const SHED: WhenFull = WhenFull::Shed(LossReason::StoreBehind);
+
+    #[tokio::test]
+    async fn with_honeycomb_on_the_store_sheds_every_signal_both_take() {
+        let data_dir = tempfile::tempdir().unwrap();
+        assert_eq!(store_when_full(&settings(data_dir.path(), Some(&Signal::ALL))), [SHED; 3]);
+    }
+
+    #[tokio::test]
+    async fn the_store_refuses_a_signal_only_it_takes() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let settings = settings(data_dir.path(), Some(&[Signal::Traces]));
+        assert_eq!(store_when_full(&settings), [SHED, WhenFull::Refuse, WhenFull::Refuse]);
+    }
+
+    #[tokio::test]
+    async fn alone_the_store_refuses() {
+        let data_dir = tempfile::tempdir().unwrap();
+        assert_eq!(store_when_full(&settings(data_dir.path(), None)), [WhenFull::Refuse; 3]);
+    }
+
+    #[tokio::test]
+    async fn a_destination_that_is_configured_but_off_does_not_make_the_store_shed() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(data_dir.path(), Some(&Signal::ALL));
+        settings.destinations.honeycomb.enabled = false;
+        assert_eq!(store_when_full(&settings), [WhenFull::Refuse; 3]);
     }
 }

@@ -10,6 +10,9 @@ pub enum LossReason {
     QueueFull,
     /// The lane was full and its destination has made no progress for the stall timeout.
     DestinationStalled,
+    /// The local store could not keep up while another destination took the same items: its
+    /// lane left them out rather than make the caller retry (see [`crate::pipeline::router`]).
+    StoreBehind,
     /// The retry budget ran out.
     RetriesExhausted,
     /// The shutdown deadline passed.
@@ -56,9 +59,10 @@ pub enum LossReason {
 
 impl LossReason {
     /// Every reason, in declaration order ([`LossReason::index`]).
-    pub const ALL: [LossReason; 22] = [
+    pub const ALL: [LossReason; 23] = [
         LossReason::QueueFull,
         LossReason::DestinationStalled,
+        LossReason::StoreBehind,
         LossReason::RetriesExhausted,
         LossReason::Shutdown,
         LossReason::SpoolFull,
@@ -91,6 +95,7 @@ impl LossReason {
         match self {
             LossReason::QueueFull => "queue_full",
             LossReason::DestinationStalled => "destination_stalled",
+            LossReason::StoreBehind => "store_behind",
             LossReason::RetriesExhausted => "retries_exhausted",
             LossReason::Shutdown => "shutdown",
             LossReason::SpoolFull => "spool_full",

@@ -2,25 +2,36 @@
 //!
 //! OTLP requests are routed all-or-nothing ([`Router::accept`]): either every target lane has
 //! room and the caller gets 200, or none takes it and the caller is asked to retry, so a retry
-//! never duplicates data. One exception keeps a dead destination from holding up the live
-//! ones: a full lane that has finished no request for the stall timeout is skipped, and the
-//! items it could not take are counted as dropped. UDP datagrams have no one to ask, so
-//! [`Router::offer`] gives the batch to every lane with room and counts a drop in each full one.
+//! never duplicates data. Two exceptions keep one lane from holding up the others:
+//!
+//! - A full lane that has finished no request for the stall timeout is skipped, and the items
+//!   it could not take are counted as dropped (`destination_stalled`).
+//! - A lane whose [`WhenFull`] policy for the signal is [`WhenFull::Shed`] (the local store's,
+//!   while another destination takes the same signal) is left out when it is full or stalled:
+//!   the other lanes take the batch and the shed lane counts its items as dropped with the
+//!   policy's reason (`store_behind`). It sheds only while at least one other lane takes the
+//!   batch; when none does, it refuses (or, stalled, is skipped) like any other lane.
+//!
+//! UDP datagrams have no one to ask, so [`Router::offer`] gives the batch to every lane with
+//! room and counts a drop in each full one (`queue_full`, or a shedding lane's own reason when
+//! another lane took the datagram).
 //!
 //! Where a lane holds a batch is the lane's business ([`LaneHandle::take`]): a lane with a disk
 //! spool is never full, as what its queue cannot take (or anything that arrives while older
-//! batches wait on its disk) goes to the spool and counts as accepted. The router commits in
-//! two phases: every target lane reserves room first; only then are the spool writes made
-//! (the batch is encoded once for all the spools that take it), and last the memory queues
-//! get the batch. Only when a spool cannot take it either (disk error, larger than the spool)
-//! does its lane count as full; if another lane's spool had already taken the batch then, the
-//! caller's retry repeats it there.
+//! batches wait on its disk) goes to the spool and counts as accepted; so a shedding lane with
+//! a spool sheds only what its spool cannot take either. The router commits in two phases:
+//! every target lane reserves room first; only then are the spool writes made (the batch is
+//! encoded once for all the spools that take it), and last the memory queues get the batch.
+//! Only when a spool cannot take it either (disk error, larger than the spool) does its lane
+//! count as full; if another lane's spool had already taken the batch then, the caller's retry
+//! repeats it there. Drops are counted only once the request is accepted, so a refused request
+//! (and its retry) counts nothing twice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{Batch, Destination, LossReason, Signal};
-use crate::pipeline::lane::{LaneHandle, Refusal};
+use crate::pipeline::lane::{LaneHandle, Refusal, WhenFull};
 use crate::pipeline::spool::envelope::EncodeOnce;
 use crate::telemetry::metrics::Metrics;
 
@@ -54,30 +65,40 @@ impl Router {
         &self.lanes
     }
 
-    /// Accepts the batch into every lane that takes its signal, or into none of them.
+    /// Accepts the batch into every lane that takes its signal, or into none of them (lanes
+    /// that are stalled, or shed the signal while another lane takes it, are left out).
     pub fn accept(&self, batch: Batch) -> Result<(), LaneFull> {
         let signal = batch.signal();
         let mut reservations = Vec::with_capacity(self.lanes.len());
-        let mut stalled = Vec::new();
+        let mut left_out = Vec::new();
         for lane in self.targets(signal) {
             match lane.take(&batch, self.stall_timeout) {
                 Ok(reservation) => reservations.push(reservation),
-                Err(Refusal::Stalled) => stalled.push(lane),
                 // Dropping the reservations made so far releases their room.
-                Err(Refusal::Full) => return Err(self.full(lane)),
+                Err(refusal) => {
+                    self.loss_reason(lane, signal, refusal, true)?;
+                    left_out.push((lane, refusal));
+                }
             }
         }
         // Every lane has room: what goes to disk is written now, encoded once for all spools.
         let encoded = EncodeOnce::new(&batch);
+        let mut held = reservations.len();
         for reservation in &mut reservations {
-            match reservation.write(&encoded) {
-                Ok(()) => {}
-                Err(Refusal::Stalled) => stalled.push(reservation.lane()),
-                Err(Refusal::Full) => return Err(self.full(reservation.lane())),
+            if let Err(refusal) = reservation.write(&encoded) {
+                let lane = reservation.lane();
+                self.loss_reason(lane, signal, refusal, true)?;
+                left_out.push((lane, refusal));
+                held -= 1;
             }
         }
-        for lane in stalled {
-            lane.counts().record_dropped(signal, LossReason::DestinationStalled, batch.items as u64);
+        // A lane sheds only while another lane takes the batch.
+        let dropped = left_out
+            .into_iter()
+            .map(|(lane, refusal)| Ok((lane, self.loss_reason(lane, signal, refusal, held > 0)?)))
+            .collect::<Result<Vec<_>, LaneFull>>()?;
+        for (lane, reason) in dropped {
+            lane.counts().record_dropped(signal, reason, batch.items as u64);
         }
         let batch = Arc::new(batch);
         for reservation in reservations {
@@ -94,6 +115,7 @@ impl Router {
         let batch = Arc::new(batch);
         let encoded = EncodeOnce::new(&batch);
         let mut taken = 0;
+        let mut full = Vec::new();
         for lane in self.targets(signal) {
             let committed = lane.take(&batch, self.stall_timeout).and_then(|mut reservation| {
                 reservation.write(&encoded)?;
@@ -102,10 +124,34 @@ impl Router {
             });
             match committed {
                 Ok(()) => taken += 1,
-                Err(_) => lane.counts().record_dropped(signal, LossReason::QueueFull, items),
+                Err(_) => full.push(lane),
             }
         }
+        for lane in full {
+            let reason = match lane.when_full(signal) {
+                WhenFull::Shed(reason) if taken > 0 => reason,
+                WhenFull::Shed(_) | WhenFull::Refuse => LossReason::QueueFull,
+            };
+            lane.counts().record_dropped(signal, reason, items);
+        }
         taken
+    }
+
+    /// Why a lane that did not take a batch of `signal` counts its items as dropped, or the
+    /// refusal the caller gets when the lane holds up the request. `others_take_it`: whether
+    /// another lane holds the batch (a shedding lane sheds only then).
+    fn loss_reason(
+        &self,
+        lane: &LaneHandle,
+        signal: Signal,
+        refusal: Refusal,
+        others_take_it: bool,
+    ) -> Result<LossReason, LaneFull> {
+        match (lane.when_full(signal), refusal) {
+            (WhenFull::Shed(reason), _) if others_take_it => Ok(reason),
+            (_, Refusal::Stalled) => Ok(LossReason::DestinationStalled),
+            (_, Refusal::Full) => Err(self.full(lane)),
+        }
     }
 
     fn full(&self, lane: &LaneHandle) -> LaneFull {

@@ -1,6 +1,6 @@
 //! Pieces the integration tests share: one scripted test destination ([`ScriptedExporter`])
 //! whose every send does what the test says (accept and record, fail retryably, reject for
-//! good, hang, be down until switched up), and a lane with test settings behind a router.
+//! good, hang, be slow, be down until switched up), and a lane with test settings behind a router.
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -42,14 +42,15 @@ impl Delivery {
     }
 }
 
-/// A test destination. Each send, in this order: counts an attempt; hangs forever when
-/// [`hung`](ScriptedExporter::hung); rejects for good when
+/// A test destination. Each send, in this order: counts an attempt; waits when
+/// [`slow`](ScriptedExporter::slow); hangs forever when [`hung`](ScriptedExporter::hung); rejects for good when
 /// [`rejecting`](ScriptedExporter::rejecting); fails retryably while
 /// [`switchable`](ScriptedExporter::switchable)'s flag is down, or while
 /// [`failing`](ScriptedExporter::failing) failures are left; otherwise accepts everything and
 /// reports the request as a [`Delivery`].
 #[derive(Default)]
 pub(crate) struct ScriptedExporter {
+    delay: Duration,
     hang: bool,
     reject: bool,
     down: Option<Arc<AtomicBool>>,
@@ -72,6 +73,11 @@ impl ScriptedExporter {
     /// A destination that never answers.
     pub(crate) fn hung() -> Self {
         ScriptedExporter { hang: true, ..ScriptedExporter::default() }
+    }
+
+    /// Takes `delay` to answer each send (a destination that keeps up with less than it gets).
+    pub(crate) fn slow(self, delay: Duration) -> Self {
+        ScriptedExporter { delay, ..self }
     }
 
     /// Rejects every request for good (`400 from test`, reason `rejected`).
@@ -160,6 +166,9 @@ impl Exporter for ScriptedExporter {
 
     async fn send(&self, request: &mut Delivery) -> Result<Sent, ExportError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         if self.hang {
             std::future::pending::<()>().await;
         }

@@ -1,6 +1,7 @@
 //! The router's end of a lane: [`LaneHandle::take`] decides, without waiting, whether the
-//! lane can take a batch (room in memory, else its spool) or is full or stalled, and the
-//! [`Reservation`] it returns commits the batch in two phases.
+//! lane can take a batch (room in memory, else its spool) or is full or stalled, the
+//! [`Reservation`] it returns commits the batch in two phases, and [`WhenFull`] says what the
+//! router does with a batch of a signal the lane cannot take.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio_util::sync::DropGuard;
 
 use super::progress::Progress;
 use super::queued::Queued;
-use crate::model::{Batch, Destination, SharedBatch, Signal};
+use crate::model::{Batch, Destination, LossReason, SharedBatch, Signal};
 use crate::pipeline::spool::envelope::EncodeOnce;
 use crate::pipeline::spool::{Spool, SpoolError, SpoolReason};
 use crate::telemetry::counts::DestinationCounts;
@@ -21,6 +22,8 @@ use crate::telemetry::ratelimit::LogLimiter;
 pub struct LaneHandle {
     pub name: Destination,
     pub(super) signals: [bool; 3],
+    /// Per signal: what the router does when the lane cannot take a batch.
+    pub(super) when_full: [WhenFull; Signal::ALL.len()],
     pub(super) capacity: Arc<Semaphore>,
     pub(super) capacity_bytes: u32,
     pub(super) queue: mpsc::UnboundedSender<Queued>,
@@ -49,6 +52,20 @@ pub enum Refusal {
     Stalled,
 }
 
+/// What the router does with a batch a lane cannot take (no room in its queue, nor in its
+/// spool if it has one). Set per signal when the lanes are wired ([`LaneHandle::set_when_full`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Refuse the whole request: the caller is asked to retry and no lane keeps a copy (a
+    /// stalled lane is still skipped after the stall timeout).
+    #[default]
+    Refuse,
+    /// Leave this lane out: the other lanes take the batch and this lane counts its items as
+    /// dropped with this reason. The router only sheds while another lane takes the batch;
+    /// when none does, a shedding lane refuses like any other.
+    Shed(LossReason),
+}
+
 /// Room a lane holds for one batch, in its memory queue or in its spool. Commit it in two
 /// phases, [`Reservation::write`] then [`Reservation::send`]; dropping it instead releases the
 /// room and nothing is owed.
@@ -71,6 +88,17 @@ impl LaneHandle {
     /// Whether this lane takes a signal.
     pub fn takes(&self, signal: Signal) -> bool {
         self.signals[signal.index()]
+    }
+
+    /// What the router does when this lane cannot take a batch of `signal`.
+    pub fn when_full(&self, signal: Signal) -> WhenFull {
+        self.when_full[signal.index()]
+    }
+
+    /// Sets what the router does when this lane cannot take a batch of `signal` (at wiring
+    /// time, before the router gets the handle; clones made earlier keep their own setting).
+    pub fn set_when_full(&mut self, signal: Signal, when_full: WhenFull) {
+        self.when_full[signal.index()] = when_full;
     }
 
     /// Decides, without waiting, where the lane can hold `batch`: room in its memory queue, or
@@ -119,9 +147,9 @@ impl LaneHandle {
     }
 }
 
-impl Reservation<'_> {
+impl<'a> Reservation<'a> {
     /// The lane this room is in.
-    pub fn lane(&self) -> &LaneHandle {
+    pub fn lane(&self) -> &'a LaneHandle {
         self.lane
     }
 

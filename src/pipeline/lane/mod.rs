@@ -14,6 +14,10 @@
 //! shutdown deadline, or whose retries ran out, goes (back) to the disk instead of being
 //! dropped. A batch partly sent when that happens is spooled whole: delivery is at least once.
 //!
+//! What the router does with a batch a lane cannot take is the lane's [`WhenFull`] policy, per
+//! signal: refuse the request (the default), or shed the batch and count it dropped while the
+//! other lanes take it (the local store's lane, set when the destinations are wired).
+//!
 //! Everything the lane (and its spool) counts as sent, failed or dropped goes through its
 //! [`DestinationCounts`] ([`LaneHandle::counts`]).
 //!
@@ -37,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::deliver::Lane;
 use self::handle::Overflow;
-pub use self::handle::{LaneGauge, LaneHandle, Refusal, Reservation};
+pub use self::handle::{LaneGauge, LaneHandle, Refusal, Reservation, WhenFull};
 use self::progress::Progress;
 use self::replay::QueueFeed;
 use crate::destination::Exporter;
@@ -141,6 +145,7 @@ fn start<E: Exporter>(
     let handle = LaneHandle {
         name,
         signals,
+        when_full: [WhenFull::Refuse; Signal::ALL.len()],
         capacity,
         capacity_bytes,
         queue,
