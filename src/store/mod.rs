@@ -11,6 +11,7 @@ mod encode;
 mod query;
 mod rows;
 mod schema;
+mod search;
 mod write;
 
 use std::fs::{File, TryLockError};
@@ -24,6 +25,7 @@ pub use query::{
     LogEntry, MetricEntry, Scope, SpanStatus, SpanView, StoreReader, TraceDetail, TraceSummary, parse_trace_id,
 };
 pub(crate) use rows::{Flattener, Rows};
+pub use search::{LogSearch, Operation, TraceSearch};
 
 use write::{WriteJob, WriteReply, Writer};
 

@@ -1,18 +1,33 @@
 //! The read side of the store: a small pool of read connections, separate from the writer's,
 //! and the queries behind the admin query API, each run on tokio's blocking pool.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Row};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, Row, params_from_iter};
 use serde::Serialize;
 
 use super::schema;
+use super::search::{LogSearch, Operation, TraceSearch};
 use super::{StoreError, StoreStats};
 
 /// Read connections kept open between queries.
 const IDLE_READERS: usize = 4;
+
+/// The columns [`span_view`] reads, in its order.
+const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, name, kind, start_time, end_time, attributes,
+                            resource, service, scope_name, scope_version, status_code, status_message, events, links";
+
+/// The columns [`log_entry`] reads, in its order.
+const LOG_COLUMNS: &str = "time_unix_nano, observed_time_unix_nano, severity_number, severity_text, body,
+                           attributes, resource, service, scope_name, scope_version, trace_id, span_id";
+
+/// An attribute of a JSON object column's `json_each` row as the text a search compares:
+/// strings as they are, booleans as `true`/`false`, numbers and containers as JSON text.
+const ATTRIBUTE_TEXT: &str = "CASE a.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                              WHEN 'text' THEN a.value ELSE CAST(a.value AS TEXT) END";
 
 /// The read side of the store, for the query API. Cheap to clone; queries run off the async
 /// runtime on their own connections and never wait for the writer (WAL).
@@ -42,11 +57,13 @@ pub struct TraceSummary {
     pub span_count: u64,
 }
 
-/// One trace with all its stored spans, by start time.
+/// One trace with all its stored spans, by start time, and every stored log record of the
+/// trace, by time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceDetail {
     pub trace_id: String,
     pub spans: Vec<SpanView>,
+    pub logs: Vec<LogEntry>,
 }
 
 /// A stored span, the same shape whether it came from OTLP or X-Ray.
@@ -176,62 +193,140 @@ impl StoreReader {
         .await
     }
 
-    /// Every stored span of one trace, by start time; `None` when the trace is unknown.
+    /// Every stored span of one trace, by start time, with the trace's log records; `None`
+    /// when the trace is unknown.
     pub async fn trace(&self, trace_id: [u8; 16]) -> Result<Option<TraceDetail>, StoreError> {
-        let spans = self
-            .run(move |connection| {
-                let mut statement = connection.prepare_cached(
-                    "SELECT trace_id, span_id, parent_span_id, name, kind, start_time, end_time, attributes,
-                            resource, service, scope_name, scope_version, status_code, status_message, events, links
-                     FROM spans WHERE trace_seq = (SELECT seq FROM traces WHERE trace_id = ?1)
-                     ORDER BY start_time, id",
-                )?;
-                let spans = statement.query_map((trace_id.as_slice(),), span_view)?;
-                spans.collect::<rusqlite::Result<Vec<SpanView>>>()
-            })
-            .await?;
-        if spans.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(TraceDetail { trace_id: hex::encode(trace_id), spans }))
+        self.run(move |connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_seq = (SELECT seq FROM traces WHERE trace_id = ?1)
+                 ORDER BY start_time, id"
+            ))?;
+            let spans = statement.query_map((trace_id.as_slice(),), span_view)?;
+            let spans = spans.collect::<rusqlite::Result<Vec<SpanView>>>()?;
+            if spans.is_empty() {
+                return Ok(None);
+            }
+            let mut statement = connection
+                .prepare_cached(&format!("SELECT {LOG_COLUMNS} FROM logs WHERE trace_id = ?1 ORDER BY time, seq"))?;
+            let logs = statement.query_map((trace_id.as_slice(),), log_entry)?;
+            let logs = logs.collect::<rusqlite::Result<Vec<LogEntry>>>()?;
+            Ok(Some(TraceDetail { trace_id: hex::encode(trace_id), spans, logs }))
+        })
+        .await
+    }
+
+    /// Every service that has a stored span, sorted.
+    pub async fn services(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT DISTINCT service FROM spans WHERE service IS NOT NULL ORDER BY service")?;
+            let services = statement.query_map((), |row| row.get(0))?;
+            services.collect()
+        })
+        .await
+    }
+
+    /// The distinct (span name, span kind) pairs of a service's stored spans, sorted by name.
+    pub async fn operations(&self, service: String) -> Result<Vec<Operation>, StoreError> {
+        self.run(move |connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT DISTINCT name, kind FROM spans WHERE service = ?1 ORDER BY name, kind")?;
+            let operations = statement
+                .query_map((service,), |row| Ok(Operation { name: row.get(0)?, span_kind: span_kind(row.get(1)?) }))?;
+            operations.collect()
+        })
+        .await
+    }
+
+    /// Whole traces (spans and log records) with a span that meets every condition of
+    /// `search`, newest (by trace start) first, at most `search.limit`.
+    pub async fn search_traces(&self, search: TraceSearch) -> Result<Vec<TraceDetail>, StoreError> {
+        self.run(move |connection| {
+            let (sql, params) = trace_search_sql(&search);
+            let mut statement = connection.prepare(&sql)?;
+            let found = statement.query_map(params_from_iter(params), |row| {
+                Ok((row.get::<_, i64>(0)?, hex_column(row, 1)?.unwrap_or_default()))
+            })?;
+            let found = found.collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
+
+            let mut spans_of = connection.prepare_cached(&format!(
+                "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_seq = ?1 ORDER BY start_time, id"
+            ))?;
+            let mut traces = Vec::with_capacity(found.len());
+            for (seq, trace_id) in found {
+                let spans = spans_of.query_map((seq,), span_view)?.collect::<rusqlite::Result<Vec<SpanView>>>()?;
+                traces.push(TraceDetail { trace_id, spans, logs: Vec::new() });
+            }
+            attach_logs(connection, &mut traces)?;
+            Ok(traces)
+        })
+        .await
+    }
+
+    /// Log records that meet every condition of `search`, newest first, at most `search.limit`.
+    pub async fn search_logs(&self, search: LogSearch) -> Result<Vec<LogEntry>, StoreError> {
+        self.run(move |connection| {
+            let mut conditions = Vec::new();
+            let mut params = Vec::new();
+            if let Some(service) = &search.service {
+                conditions.push("service = ?");
+                params.push(SqlValue::Text(service.clone()));
+            }
+            if let Some(severity) = search.min_severity_number {
+                conditions.push("severity_number >= ?");
+                params.push(SqlValue::Integer(severity.into()));
+            }
+            if let Some(trace_id) = search.trace_id {
+                conditions.push("trace_id = ?");
+                params.push(SqlValue::Blob(trace_id.to_vec()));
+            }
+            if let Some(start) = search.start_unix_nano {
+                conditions.push("time >= ?");
+                params.push(SqlValue::Integer(signed(start)));
+            }
+            if let Some(end) = search.end_unix_nano {
+                conditions.push("time <= ?");
+                params.push(SqlValue::Integer(signed(end)));
+            }
+            let filter =
+                if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+            let mut statement =
+                connection.prepare(&format!("SELECT {LOG_COLUMNS} FROM logs {filter} ORDER BY time DESC, seq DESC"))?;
+            let needle = search.text.as_deref().map(str::to_lowercase);
+            let mut rows = statement.query(params_from_iter(params))?;
+            let mut logs = Vec::new();
+            while logs.len() < search.limit {
+                let Some(row) = rows.next()? else { break };
+                let entry = log_entry(row)?;
+                if needle.as_deref().is_none_or(|needle| body_contains(&entry.body, needle)) {
+                    logs.push(entry);
+                }
+            }
+            Ok(logs)
+        })
+        .await
     }
 
     /// The most recent log records (by time, newest first), optionally of one service.
     pub async fn recent_logs(&self, service: Option<String>, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         let limit = sql_limit(limit);
         self.run(move |connection| {
-            const COLUMNS: &str = "time_unix_nano, observed_time_unix_nano, severity_number, severity_text, body,
-                                   attributes, resource, service, scope_name, scope_version, trace_id, span_id";
             let mut statement;
             let rows = match &service {
                 None => {
-                    statement = connection
-                        .prepare_cached(&format!("SELECT {COLUMNS} FROM logs ORDER BY time DESC, seq DESC LIMIT ?1"))?;
+                    statement = connection.prepare_cached(&format!(
+                        "SELECT {LOG_COLUMNS} FROM logs ORDER BY time DESC, seq DESC LIMIT ?1"
+                    ))?;
                     statement.query((limit,))?
                 }
                 Some(service) => {
                     statement = connection.prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM logs WHERE service = ?2 ORDER BY time DESC, seq DESC LIMIT ?1"
+                        "SELECT {LOG_COLUMNS} FROM logs WHERE service = ?2 ORDER BY time DESC, seq DESC LIMIT ?1"
                     ))?;
                     statement.query((limit, service))?
                 }
             };
-            rows.mapped(|row| {
-                Ok(LogEntry {
-                    time_unix_nano: unsigned(row.get(0)?),
-                    observed_time_unix_nano: unsigned(row.get(1)?),
-                    severity_number: row.get(2)?,
-                    severity_text: row.get(3)?,
-                    body: json_column(row, 4)?,
-                    attributes: json_column(row, 5)?,
-                    resource: json_column(row, 6)?,
-                    service: row.get(7)?,
-                    scope: Scope { name: row.get(8)?, version: row.get(9)? },
-                    trace_id: hex_column(row, 10)?,
-                    span_id: hex_column(row, 11)?,
-                })
-            })
-            .collect()
+            rows.mapped(log_entry).collect()
         })
         .await
     }
@@ -327,6 +422,113 @@ pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
     Some(id)
 }
 
+/// The query that finds the matching traces' `seq` and id, newest first, and its parameters.
+fn trace_search_sql(search: &TraceSearch) -> (String, Vec<SqlValue>) {
+    let mut span_conditions = vec!["s.trace_seq = t.seq".to_owned()];
+    let mut params = Vec::new();
+    if let Some(service) = &search.service {
+        span_conditions.push("s.service = ?".into());
+        params.push(SqlValue::Text(service.clone()));
+    }
+    if let Some(name) = &search.span_name {
+        span_conditions.push("s.name = ?".into());
+        params.push(SqlValue::Text(name.clone()));
+    }
+    for (key, value) in &search.attributes {
+        span_conditions.push(format!(
+            "(EXISTS (SELECT 1 FROM json_each(s.attributes) AS a WHERE a.key = ? AND {ATTRIBUTE_TEXT} = ?)
+              OR EXISTS (SELECT 1 FROM json_each(s.resource) AS a WHERE a.key = ? AND {ATTRIBUTE_TEXT} = ?))"
+        ));
+        for _ in 0..2 {
+            params.push(SqlValue::Text(key.clone()));
+            params.push(SqlValue::Text(value.clone()));
+        }
+    }
+    if let Some(min) = search.min_duration_ns {
+        span_conditions.push("s.end_time - s.start_time >= ?".into());
+        params.push(SqlValue::Integer(signed(min)));
+    }
+    if let Some(max) = search.max_duration_ns {
+        span_conditions.push("s.end_time - s.start_time <= ?".into());
+        params.push(SqlValue::Integer(signed(max)));
+    }
+    if let Some(start) = search.start_unix_nano {
+        span_conditions.push("s.start_time >= ?".into());
+        params.push(SqlValue::Integer(signed(start)));
+    }
+    if let Some(end) = search.end_unix_nano {
+        span_conditions.push("s.start_time <= ?".into());
+        params.push(SqlValue::Integer(signed(end)));
+    }
+    if search.errors_only {
+        span_conditions.push("s.status_code = 2".into());
+    }
+    let mut trace_conditions =
+        vec![format!("EXISTS (SELECT 1 FROM spans AS s WHERE {})", span_conditions.join(" AND "))];
+    if let Some(end) = search.end_unix_nano {
+        // A trace starts with its earliest span: lets the index skip later traces.
+        trace_conditions.push("t.start_time <= ?".into());
+        params.push(SqlValue::Integer(signed(end)));
+    }
+    params.push(SqlValue::Integer(sql_limit(search.limit)));
+    let sql = format!(
+        "SELECT t.seq, t.trace_id FROM traces AS t WHERE {} ORDER BY t.start_time DESC, t.seq DESC LIMIT ?",
+        trace_conditions.join(" AND ")
+    );
+    (sql, params)
+}
+
+/// Fills each trace's log records, by time, in one pass over the logs.
+fn attach_logs(connection: &Connection, traces: &mut [TraceDetail]) -> rusqlite::Result<()> {
+    if traces.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(traces.len());
+    for trace in traces.iter() {
+        let Ok(id) = hex::decode(&trace.trace_id) else { continue };
+        ids.push(SqlValue::Blob(id));
+    }
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let mut statement = connection
+        .prepare(&format!("SELECT {LOG_COLUMNS} FROM logs WHERE trace_id IN ({placeholders}) ORDER BY time, seq"))?;
+    let mut by_trace: HashMap<String, Vec<LogEntry>> = HashMap::new();
+    for entry in statement.query_map(params_from_iter(ids), log_entry)? {
+        let entry = entry?;
+        if let Some(trace_id) = entry.trace_id.clone() {
+            by_trace.entry(trace_id).or_default().push(entry);
+        }
+    }
+    for trace in traces {
+        trace.logs = by_trace.remove(&trace.trace_id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Whether a log body holds `needle` (already lowercase), ignoring case: a string body's text,
+/// any other body's JSON text.
+fn body_contains(body: &serde_json::Value, needle: &str) -> bool {
+    match body {
+        serde_json::Value::String(text) => text.to_lowercase().contains(needle),
+        other => other.to_string().to_lowercase().contains(needle),
+    }
+}
+
+fn log_entry(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
+    Ok(LogEntry {
+        time_unix_nano: unsigned(row.get(0)?),
+        observed_time_unix_nano: unsigned(row.get(1)?),
+        severity_number: row.get(2)?,
+        severity_text: row.get(3)?,
+        body: json_column(row, 4)?,
+        attributes: json_column(row, 5)?,
+        resource: json_column(row, 6)?,
+        service: row.get(7)?,
+        scope: Scope { name: row.get(8)?, version: row.get(9)? },
+        trace_id: hex_column(row, 10)?,
+        span_id: hex_column(row, 11)?,
+    })
+}
+
 fn span_view(row: &Row<'_>) -> rusqlite::Result<SpanView> {
     let start: i64 = row.get(5)?;
     let end: i64 = row.get(6)?;
@@ -392,6 +594,10 @@ fn duration_ms(start: i64, end: i64) -> f64 {
 
 fn unsigned(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 fn sql_limit(limit: usize) -> i64 {
