@@ -887,7 +887,7 @@ async fn api_returns_a_trace_in_the_documented_shape() {
             "duration_ms": 25.0, "service": "api", "attributes": {"http.status_code": 200},
             "resource": {"service.name": "api"}, "scope": {"name": "test-scope", "version": "1.2.3"},
             "status": {"code": "ok", "message": ""}, "events": [], "links": [],
-        }]})
+        }], "logs": []})
     );
 }
 

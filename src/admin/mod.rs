@@ -1,10 +1,12 @@
 //! The admin endpoint: `/healthz`, `/readyz`, `/metrics` (Prometheus), `/status` (JSON), and
-//! the local store's query API under `/api/`.
+//! the local store's query API under `/api/` and its Jaeger query API under `/jaeger/api/`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+pub mod jaeger;
+mod params;
 pub mod store_api;
 
 use axum::Router;
@@ -45,6 +47,11 @@ pub fn app(state: Arc<AdminState>, extra: Option<Router>) -> Router {
         Some(extra) => admin.merge(extra),
         None => admin,
     }
+}
+
+/// The local store's routes on the admin port: its query API and its Jaeger API.
+pub fn store_routes(reader: StoreReader) -> Router {
+    store_api::routes(reader.clone()).merge(jaeger::routes(reader))
 }
 
 /// Serves the admin routes until `shutdown` is cancelled.

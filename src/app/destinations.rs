@@ -117,7 +117,7 @@ fn start_local_store(settings: &Settings, destinations: &mut Destinations) -> Re
     let status = destinations.add_status(Destination::Local, opened.reason, &local.signals);
     let counts = destinations.counts(Destination::Local);
     destinations.add(opened.store, local.lane(), local.spool_options(), status, counts);
-    destinations.store_api = Some(crate::admin::store_api::routes(opened.reader.clone()));
+    destinations.store_api = Some(crate::admin::store_routes(opened.reader.clone()));
     destinations.store = Some(opened.reader);
     Ok(())
 }

@@ -336,12 +336,12 @@ fn decode_column(column_type: ColumnType, rows: usize, mut raw: &[u8]) -> Result
 
 /// The Bloom filter of the block's trace ids, and how many distinct ones there are.
 fn trace_bloom(block: &Block) -> (TraceBloom, u64) {
+    // Spans and log records both carry trace ids (a record without one has zeros).
     let ids = block.id16(key::TRACE_ID);
-    if block.kind != Kind::Spans || ids.is_empty() {
-        // Logs carry trace ids too, but are found by scanning: they are not evicted by trace.
+    let distinct: HashSet<&[u8; 16]> = ids.iter().filter(|id| **id != [0; 16]).collect();
+    if distinct.is_empty() {
         return (TraceBloom::with_capacity(0), 0);
     }
-    let distinct: HashSet<&[u8; 16]> = ids.iter().collect();
     let mut bloom = TraceBloom::with_capacity(distinct.len());
     distinct.iter().for_each(|id| bloom.insert(id));
     (bloom, distinct.len() as u64)

@@ -14,9 +14,11 @@ mod bloom;
 mod builder;
 mod encode;
 mod engine;
+mod find;
 pub(crate) mod migrate;
 mod options;
 mod reader;
+mod search;
 mod value;
 mod views;
 
@@ -32,6 +34,7 @@ pub(crate) use builder::Invalid;
 pub(crate) use engine::AppendError;
 pub use options::StoreOptions;
 pub use reader::StoreReader;
+pub use search::{LogSearch, Operation, TraceSearch};
 pub use views::{LogEntry, MetricEntry, Scope, SpanStatus, SpanView, TraceDetail, TraceSummary, parse_trace_id};
 
 use engine::EngineHandle;

@@ -1,11 +1,13 @@
 //! The read side of the store: recent traces, one trace, recent log records and metrics, each
 //! answered from the blocks newest first, on tokio's blocking pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::block::{Block, Group, Kind, key};
 use super::engine::{Engine, Source};
+use super::find;
+use super::search::{LogSearch, Operation, TraceSearch};
 use super::views::{
     LogEntry, MetricEntry, Scope, SpanStatus, SpanView, TraceDetail, TraceSummary, duration_ms, span_kind, status_code,
 };
@@ -54,9 +56,34 @@ impl StoreReader {
     pub async fn trace(&self, trace_id: [u8; 16]) -> Result<Option<TraceDetail>, StoreError> {
         self.run(move |engine| {
             let spans = trace_spans(engine, trace_id)?;
-            Ok((!spans.is_empty()).then(|| TraceDetail { trace_id: hex::encode(trace_id), spans }))
+            if spans.is_empty() {
+                return Ok(None);
+            }
+            let logs = find::trace_logs(engine, &HashSet::from([trace_id]))?.remove(&trace_id).unwrap_or_default();
+            Ok(Some(TraceDetail { trace_id: hex::encode(trace_id), spans, logs }))
         })
         .await
+    }
+
+    /// Every service that has a stored span, sorted.
+    pub async fn services(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|engine| Ok(find::services(engine))).await
+    }
+
+    /// The distinct (span name, span kind) pairs of a service's stored spans, sorted by name.
+    pub async fn operations(&self, service: String) -> Result<Vec<Operation>, StoreError> {
+        self.run(move |engine| Ok(find::operations(engine, &service))).await
+    }
+
+    /// Whole traces (spans and log records) with a span that meets every condition of
+    /// `search`, newest (by trace start) first, at most `search.limit`.
+    pub async fn search_traces(&self, search: TraceSearch) -> Result<Vec<TraceDetail>, StoreError> {
+        self.run(move |engine| find::search_traces(engine, &search)).await
+    }
+
+    /// Log records that meet every condition of `search`, newest first, at most `search.limit`.
+    pub async fn search_logs(&self, search: LogSearch) -> Result<Vec<LogEntry>, StoreError> {
+        self.run(move |engine| find::search_logs(engine, &search)).await
     }
 
     /// The most recent log records (by time, newest first), optionally of one service.
@@ -192,7 +219,7 @@ pub(crate) fn trace_spans(engine: &Engine, trace_id: [u8; 16]) -> Result<Vec<Spa
 }
 
 /// The newest `limit` rows of `kind` that `keep` says yes to, newest first by their time.
-fn newest_rows(
+pub(crate) fn newest_rows(
     engine: &Engine,
     kind: Kind,
     limit: usize,

@@ -18,11 +18,13 @@ pub struct TraceSummary {
     pub span_count: u64,
 }
 
-/// One trace with all its stored spans, by start time.
+/// One trace with all its stored spans, by start time, and every stored log record of the
+/// trace, by time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceDetail {
     pub trace_id: String,
     pub spans: Vec<SpanView>,
+    pub logs: Vec<LogEntry>,
 }
 
 /// A stored span, the same shape whether it came from OTLP or X-Ray.
