@@ -48,6 +48,7 @@ pub mod cli;
 pub mod config;
 pub mod destination;
 pub mod health;
+pub mod query;
 pub mod model;
 pub mod pipeline;
 pub mod receiver;
