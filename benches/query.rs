@@ -4,12 +4,13 @@
 
 use std::time::Instant;
 
-use waggle::query::memory::{MemorySource, VecBlock, VecRow};
 use waggle::query::QuerySpec;
+use waggle::query::memory::{MemorySource, VecBlock, VecRow};
 
 const SPANS: usize = 1_000_000;
 const BLOCK: usize = 8192;
-const ROUTES: [&str; 8] = ["/", "/api/users", "/api/users/{id}", "/api/orders", "/api/orders/{id}", "/login", "/health", "/static/{path}"];
+const ROUTES: [&str; 8] =
+    ["/", "/api/users", "/api/users/{id}", "/api/orders", "/api/orders/{id}", "/login", "/health", "/static/{path}"];
 const END_S: i64 = 1_700_000_000;
 
 /// A small deterministic generator (xorshift64*), so runs are comparable.
@@ -38,7 +39,10 @@ fn blocks() -> Vec<VecBlock> {
             let normal = (0..4).map(|_| rng.unit()).sum::<f64>() - 2.0;
             let duration_ns = ((1.5 + normal * 1.7).exp() * 1e6) as i64 + 1000;
             let route = ROUTES[(rng.next() % ROUTES.len() as u64) as usize];
-            VecRow::new(start, start + duration_ns).with_duration().with("http.route", route).with("service.name", "bench")
+            VecRow::new(start, start + duration_ns)
+                .with_duration()
+                .with("http.route", route)
+                .with("service.name", "bench")
         })
         .collect();
     rows.chunks(BLOCK).map(VecBlock::new).collect()
@@ -64,5 +68,7 @@ fn main() {
         assert_eq!(result.results.len(), ROUTES.len());
         println!("run {run}: {elapsed:.1} ms ({} series points)", result.series.len());
     }
-    println!("query: P90(duration_ms) + COUNT + HEATMAP(duration_ms) by http.route over {SPANS} spans: best {best:.1} ms (target ≤ 500 ms)");
+    println!(
+        "query: P90(duration_ms) + COUNT + HEATMAP(duration_ms) by http.route over {SPANS} spans: best {best:.1} ms (target ≤ 500 ms)"
+    );
 }

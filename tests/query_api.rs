@@ -16,7 +16,8 @@ use waggle::query::memory::{MemorySource, VecBlock, VecRow};
 fn source() -> Arc<MemorySource> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
     let start = now - 30_000_000_000;
-    let span = |route: &str, ms: i64| VecRow::new(start, start + ms * 1_000_000).with_duration().with("http.route", route);
+    let span =
+        |route: &str, ms: i64| VecRow::new(start, start + ms * 1_000_000).with_duration().with("http.route", route);
     Arc::new(MemorySource::new(vec![VecBlock::new(&[span("/a", 3), span("/a", 5), span("/b", 8)])]))
 }
 
@@ -28,8 +29,13 @@ async fn call(request: Request<Body>) -> (StatusCode, Value) {
 }
 
 async fn post(body: &str) -> (StatusCode, Value) {
-    call(Request::post("/api/query").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap())
-        .await
+    call(
+        Request::post("/api/query")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -52,7 +58,10 @@ async fn post_answers_results_and_series_per_group() {
 #[tokio::test]
 async fn get_takes_the_spec_as_a_query_template_link_does() {
     let spec = json!({"calculations": [{"op": "COUNT"}], "time_range": 600}).to_string();
-    let uri = format!("/api/query?query={}", spec.replace('"', "%22").replace(' ', "%20").replace('{', "%7B").replace('}', "%7D"));
+    let uri = format!(
+        "/api/query?query={}",
+        spec.replace('"', "%22").replace(' ', "%20").replace('{', "%7B").replace('}', "%7D")
+    );
     let (status, body) = call(Request::get(uri).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["results"][0]["data"]["COUNT"], json!(3));

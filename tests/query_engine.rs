@@ -117,7 +117,8 @@ fn avg_min_and_max_read_only_numbers_of_the_column() {
 #[test]
 fn count_distinct_counts_distinct_present_values() {
     let users = ["ann", "bob", "ann", "cy", "bob"];
-    let mut rows: Vec<VecRow> = users.iter().enumerate().map(|(i, user)| span(i as i64, 1).with("user", *user)).collect();
+    let mut rows: Vec<VecRow> =
+        users.iter().enumerate().map(|(i, user)| span(i as i64, 1).with("user", *user)).collect();
     rows.push(span(9, 1));
     let result = run(&rows, json!({"calculations": [{"op": "COUNT_DISTINCT", "column": "user"}]}));
     assert_eq!(only(&result, "COUNT_DISTINCT(user)"), json!(3));
@@ -132,7 +133,7 @@ fn every_percentile_is_within_one_bucket_of_the_exact_nearest_rank_value() {
         .enumerate()
         .map(|(i, &d)| span(((i * 7919) % 1000) as i64 * 1000, 0).with("latency", d))
         .collect();
-    let mut sorted = durations.clone();
+    let mut sorted = durations;
     sorted.sort_by(f64::total_cmp);
     let ops = [
         ("P001", 0.001),
@@ -182,7 +183,10 @@ fn heatmap_counts_every_value_in_the_bucket_whose_bounds_hold_it() {
 #[test]
 fn heatmap_has_counts_per_time_bucket_on_the_same_scale() {
     let rows = vec![span(0, 1), span(1, 100), span(70_000, 10), span(70_001, 10), span(70_002, 1000)];
-    let result = run(&rows, json!({"calculations": [{"op": "HEATMAP", "column": "duration_ms"}, {"op": "COUNT"}], "granularity": 60}));
+    let result = run(
+        &rows,
+        json!({"calculations": [{"op": "HEATMAP", "column": "duration_ms"}, {"op": "COUNT"}], "granularity": 60}),
+    );
     let rows_per_bucket = result.heatmaps["HEATMAP(duration_ms)"].len();
     assert_eq!(result.series.len(), 2);
     for point in &result.series {
@@ -195,10 +199,10 @@ fn heatmap_has_counts_per_time_bucket_on_the_same_scale() {
 #[test]
 fn concurrency_is_the_average_number_of_spans_in_flight_per_bucket() {
     let rows = vec![
-        span(0, 30_000),        // bucket 0: half
-        span(30_000, 60_000),   // buckets 0 and 1: half each
-        span(60_000, 240_000),  // buckets 1, 2, 3, 4 whole
-        span(-10_000, 20_000),  // started before the range: not counted
+        span(0, 30_000),       // bucket 0: half
+        span(30_000, 60_000),  // buckets 0 and 1: half each
+        span(60_000, 240_000), // buckets 1, 2, 3, 4 whole
+        span(-10_000, 20_000), // started before the range: not counted
     ];
     let result = run(
         &rows,
@@ -207,7 +211,9 @@ fn concurrency_is_the_average_number_of_spans_in_flight_per_bucket() {
     let by_bucket: BTreeMap<i64, (f64, u64)> = result
         .series
         .iter()
-        .map(|p| ((p.time_unix - T0) / 60, (p.data["CONCURRENCY"].as_f64().unwrap(), p.data["COUNT"].as_u64().unwrap())))
+        .map(|p| {
+            ((p.time_unix - T0) / 60, (p.data["CONCURRENCY"].as_f64().unwrap(), p.data["COUNT"].as_u64().unwrap()))
+        })
         .collect();
     let expected = BTreeMap::from([(0, (1.0, 2)), (1, (1.5, 1)), (2, (1.0, 0)), (3, (1.0, 0)), (4, (1.0, 0))]);
     assert_eq!(by_bucket, expected);
@@ -226,7 +232,9 @@ fn rate_ops_are_differences_between_successive_buckets_with_values() {
     let series: Vec<[Value; 3]> = result
         .series
         .iter()
-        .map(|p| [p.data["RATE_AVG(gauge)"].clone(), p.data["RATE_SUM(gauge)"].clone(), p.data["RATE_MAX(gauge)"].clone()])
+        .map(|p| {
+            [p.data["RATE_AVG(gauge)"].clone(), p.data["RATE_SUM(gauge)"].clone(), p.data["RATE_MAX(gauge)"].clone()]
+        })
         .collect();
     assert_eq!(
         series,
@@ -315,7 +323,8 @@ fn does_not_exist_counts_a_block_that_lacks_the_column_entirely() {
     let with = VecBlock::new(&[span(0, 1).with("user", "u"), span(1, 1)]);
     let without = VecBlock::new(&[span(2, 1), span(3, 1), span(4, 1)]);
     let source = MemorySource::new(vec![with, without]);
-    let query = spec(json!({"filters": [{"column": "user", "op": "does-not-exist"}], "start_time": T0, "end_time": T0 + 60}));
+    let query =
+        spec(json!({"filters": [{"column": "user", "op": "does-not-exist"}], "start_time": T0, "end_time": T0 + 60}));
     let result = source.query(&query, 0).unwrap();
     assert_eq!(only(&result, "COUNT"), json!(4));
 }
@@ -335,7 +344,10 @@ fn filter_combination_or_keeps_rows_matching_any_filter() {
 fn filters_combine_with_and_by_default() {
     let rows = filter_rows();
     let expected = rows.iter().filter(|r| text(r, "http.route") == Some("/a") && field(r, "error").is_some()).count();
-    let result = run(&rows, json!({"filters": [{"column": "http.route", "op": "=", "value": "/a"}, {"column": "error", "op": "exists"}]}));
+    let result = run(
+        &rows,
+        json!({"filters": [{"column": "http.route", "op": "=", "value": "/a"}, {"column": "error", "op": "exists"}]}),
+    );
     assert_eq!(only(&result, "COUNT"), json!(expected));
 }
 
@@ -395,7 +407,10 @@ fn orders_by_a_calculation_descending() {
 
 #[test]
 fn orders_by_a_breakdown_descending() {
-    let result = run(&route_rows(), json!({"breakdowns": ["http.route"], "orders": [{"column": "http.route", "order": "descending"}]}));
+    let result = run(
+        &route_rows(),
+        json!({"breakdowns": ["http.route"], "orders": [{"column": "http.route", "order": "descending"}]}),
+    );
     assert_eq!(routes(&result), vec![json!("/c"), json!("/b"), json!("/a")]);
 }
 
@@ -414,7 +429,10 @@ fn havings_keep_groups_whose_calculation_passes() {
 fn limit_keeps_the_first_groups_in_order() {
     let result = run(&route_rows(), json!({"breakdowns": ["http.route"], "limit": 2}));
     assert_eq!(routes(&result), vec![json!("/a"), json!("/b")]);
-    assert!(result.series.iter().all(|p| p.data["http.route"] != json!("/c")), "series hold only the groups in results");
+    assert!(
+        result.series.iter().all(|p| p.data["http.route"] != json!("/c")),
+        "series hold only the groups in results"
+    );
 }
 
 // ---- time ----------------------------------------------------------------------------------
@@ -610,7 +628,9 @@ fn generated_spans_match_a_computation_from_the_same_rows() {
             .series
             .iter()
             .filter(|p| p.data["service.name"] == key[0] && p.data["http.route"] == key[1])
-            .map(|p| ((p.time_unix - T0) / 300, (p.data["COUNT"].as_u64().unwrap(), p.data["SUM(bytes)"].as_i64().unwrap())))
+            .map(|p| {
+                ((p.time_unix - T0) / 300, (p.data["COUNT"].as_u64().unwrap(), p.data["SUM(bytes)"].as_i64().unwrap()))
+            })
             .collect();
         assert_eq!(series, expected.per_bucket, "{key:?}");
     }

@@ -76,7 +76,10 @@ struct TemplateParams {
     query: Option<String>,
 }
 
-async fn post_query(State(source): State<Arc<dyn QuerySource>>, body: Bytes) -> Result<Json<QueryResult>, QueryApiError> {
+async fn post_query(
+    State(source): State<Arc<dyn QuerySource>>,
+    body: Bytes,
+) -> Result<Json<QueryResult>, QueryApiError> {
     let spec = parse(&body)?;
     run(source, spec).await
 }
@@ -95,7 +98,8 @@ async fn get_query(
 
 fn parse(body: &[u8]) -> Result<QuerySpec, QueryApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|error| QueryApiError::BadRequest(format!("invalid query specification: {error}")))
+    serde_json::from_slice(body)
+        .map_err(|error| QueryApiError::BadRequest(format!("invalid query specification: {error}")))
 }
 
 async fn run(source: Arc<dyn QuerySource>, spec: QuerySpec) -> Result<Json<QueryResult>, QueryApiError> {

@@ -173,10 +173,10 @@ impl NumAcc {
 
     /// The sum as a JSON number: an integer when every value was one and it fits in i64.
     pub fn sum_json(&self) -> serde_json::Value {
-        if !self.any_float {
-            if let Ok(sum) = i64::try_from(self.int_sum) {
-                return sum.into();
-            }
+        if !self.any_float
+            && let Ok(sum) = i64::try_from(self.int_sum)
+        {
+            return sum.into();
         }
         number(self.sum())
     }

@@ -106,9 +106,5 @@ pub const SPAN_COLUMNS: &[(&str, ColumnType)] = &[
 
 /// The type of `name`: a span column's own, else what the catalog says.
 pub(crate) fn column_type(name: &str, catalog: &dyn ColumnCatalog) -> Option<ColumnType> {
-    SPAN_COLUMNS
-        .iter()
-        .find(|(column, _)| *column == name)
-        .map(|(_, kind)| *kind)
-        .or_else(|| catalog.column_type(name))
+    SPAN_COLUMNS.iter().find(|(column, _)| *column == name).map(|(_, kind)| *kind).or_else(|| catalog.column_type(name))
 }

@@ -24,7 +24,9 @@ pub enum QueryError {
     FilterCombination(String),
     #[error("{0}")]
     TimeRange(String),
-    #[error("granularity {granularity} is out of range: for a time range of {range} s it must be from {min} to {max} seconds")]
+    #[error(
+        "granularity {granularity} is out of range: for a time range of {range} s it must be from {min} to {max} seconds"
+    )]
     Granularity { granularity: i64, range: i64, min: i64, max: i64 },
     #[error("limit must be from 1 to {max}, not {limit}")]
     Limit { limit: i64, max: i64 },

@@ -112,7 +112,8 @@ impl Filter {
     /// Compiles `spec` for a column of type `kind`, refusing a value the op or the column
     /// cannot take.
     pub fn compile(spec: &FilterSpec, kind: ColumnType) -> Result<Filter, QueryError> {
-        let fail = |reason: String| QueryError::FilterValue { column: spec.column.clone(), op: spec.op.clone(), reason };
+        let fail =
+            |reason: String| QueryError::FilterValue { column: spec.column.clone(), op: spec.op.clone(), reason };
         let value = spec.value.as_ref().filter(|value| !value.is_null());
         let scalar = || -> Result<Operand, QueryError> {
             match value {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::accumulate::{DistinctSet, NumAcc, number};
 use super::groups::Groups;
-use super::histogram::{Histogram, HeatmapScale, representative};
+use super::histogram::{HeatmapScale, Histogram, representative};
 use super::plan::{Calc, CalcOp, OrderBy, Plan};
 use super::result::{HeatmapBucket, QueryResult, ResultRow, SeriesPoint};
 use super::run::{Cell, QueryRun};
@@ -67,7 +67,9 @@ pub(crate) fn finish(run: QueryRun) -> QueryResult {
         .map(|calc| match (calc.op, calc.numeric) {
             (CalcOp::Heatmap, Some(numeric)) => {
                 let ranges = chosen.iter().filter_map(|&group| summaries[group].hists[numeric].key_range());
-                ranges.reduce(|(a, b), (c, d)| (a.min(c), b.max(d))).map(|(low, high)| HeatmapScale::covering(low, high))
+                ranges
+                    .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+                    .map(|(low, high)| HeatmapScale::covering(low, high))
             }
             _ => None,
         })
@@ -75,9 +77,9 @@ pub(crate) fn finish(run: QueryRun) -> QueryResult {
     let mut heatmaps = BTreeMap::new();
     for (calc, scale) in plan.calcs.iter().zip(&scales) {
         if calc.op == CalcOp::Heatmap {
-            let buckets = scale.as_ref().map_or_else(Vec::new, |scale| {
-                scale.row_bounds().into_iter().map(HeatmapBucket::new).collect()
-            });
+            let buckets = scale
+                .as_ref()
+                .map_or_else(Vec::new, |scale| scale.row_bounds().into_iter().map(HeatmapBucket::new).collect());
             heatmaps.insert(calc.label.clone(), buckets);
         }
     }
@@ -248,8 +250,12 @@ fn value(calc: &Calc, inputs: &Inputs<'_>, rate: Option<f64>, scale: Option<&Hea
         }
         CalcOp::Sum => acc.map_or((Value::Null, None), |acc| (acc.sum_json(), Some(acc.sum()))),
         CalcOp::Avg => float(acc.and_then(NumAcc::avg)),
-        CalcOp::Min => acc.filter(|acc| acc.count > 0).map_or((Value::Null, None), |acc| (acc.min_json(), Some(acc.min))),
-        CalcOp::Max => acc.filter(|acc| acc.count > 0).map_or((Value::Null, None), |acc| (acc.max_json(), Some(acc.max))),
+        CalcOp::Min => {
+            acc.filter(|acc| acc.count > 0).map_or((Value::Null, None), |acc| (acc.min_json(), Some(acc.min)))
+        }
+        CalcOp::Max => {
+            acc.filter(|acc| acc.count > 0).map_or((Value::Null, None), |acc| (acc.max_json(), Some(acc.max)))
+        }
         CalcOp::Percentile(q) => {
             let estimate = calc.numeric.and_then(|numeric| {
                 let acc = &inputs.nums[numeric];

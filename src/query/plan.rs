@@ -315,10 +315,10 @@ impl Plan {
             };
             plan.orders.push(Order { by, descending });
         }
-        if plan.orders.is_empty() {
-            if let Some(first) = plan.calcs.iter().position(|calc| calc.op != CalcOp::Heatmap) {
-                plan.orders.push(Order { by: OrderBy::Calc(first), descending: true });
-            }
+        if plan.orders.is_empty()
+            && let Some(first) = plan.calcs.iter().position(|calc| calc.op != CalcOp::Heatmap)
+        {
+            plan.orders.push(Order { by: OrderBy::Calc(first), descending: true });
         }
         for having in &spec.havings {
             let calc = plan.find_calc(&having.calculate_op, having.column.as_deref(), "having")?;
@@ -382,7 +382,11 @@ impl Plan {
         let slot = self.slot(column);
         if op.needs_numbers() {
             if !kind.is_numeric() {
-                return Err(QueryError::NotNumeric { op: op_name.to_string(), column: column.to_string(), found: kind.name() });
+                return Err(QueryError::NotNumeric {
+                    op: op_name.to_string(),
+                    column: column.to_string(),
+                    found: kind.name(),
+                });
             }
             let index = match self.numeric.iter().position(|numeric| numeric.slot == slot) {
                 Some(index) => index,
@@ -437,18 +441,18 @@ fn known(column: &str, place: &'static str, catalog: &dyn ColumnCatalog) -> Resu
 /// `[start, end)` in Unix seconds, as Honeycomb reads `time_range`, `start_time` and
 /// `end_time`. A range relative to now ends at now rounded up to the second.
 fn time_range(spec: &QuerySpec, now_unix_nano: i64) -> Result<(i64, i64), QueryError> {
-    if let Some(range) = spec.time_range {
-        if range < 1 {
-            return Err(QueryError::TimeRange(format!("time_range must be at least 1 second, not {range}")));
-        }
+    if let Some(range) = spec.time_range
+        && range < 1
+    {
+        return Err(QueryError::TimeRange(format!("time_range must be at least 1 second, not {range}")));
     }
     // Unix seconds that stay in range as nanoseconds.
     let limit = i64::MAX / NANOS - 1;
     for (field, value) in [("start_time", spec.start_time), ("end_time", spec.end_time)] {
-        if let Some(value) = value {
-            if !(0..=limit).contains(&value) {
-                return Err(QueryError::TimeRange(format!("{field} {value} is not a Unix time in seconds")));
-            }
+        if let Some(value) = value
+            && !(0..=limit).contains(&value)
+        {
+            return Err(QueryError::TimeRange(format!("{field} {value} is not a Unix time in seconds")));
         }
     }
     let range = spec.time_range.unwrap_or(DEFAULT_TIME_RANGE).min(limit);

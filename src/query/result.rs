@@ -68,8 +68,8 @@ impl QueryResult {
     /// The summary row whose breakdown values are `key` (in breakdown order), for tests and
     /// callers that look groups up.
     pub fn row(&self, breakdowns: &[&str], key: &[Value]) -> Option<&ResultRow> {
-        self.results
-            .iter()
-            .find(|row| breakdowns.iter().zip(key).all(|(name, value)| row.data.get(*name).unwrap_or(&Value::Null) == value))
+        self.results.iter().find(|row| {
+            breakdowns.iter().zip(key).all(|(name, value)| row.data.get(*name).unwrap_or(&Value::Null) == value)
+        })
     }
 }

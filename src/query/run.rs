@@ -144,7 +144,8 @@ impl QueryRun {
 /// With AND, a filter that needs its column and a block without it: no row can pass. With
 /// OR, the same for every filter.
 fn block_cannot_match(plan: &Plan, columns: &[Option<Box<dyn Column + '_>>]) -> bool {
-    let hopeless = |planned: &super::plan::PlannedFilter| columns[planned.slot].is_none() && !planned.filter.matches(None);
+    let hopeless =
+        |planned: &super::plan::PlannedFilter| columns[planned.slot].is_none() && !planned.filter.matches(None);
     if plan.filters.is_empty() {
         false
     } else if plan.any {
@@ -156,7 +157,13 @@ fn block_cannot_match(plan: &Plan, columns: &[Option<Box<dyn Column + '_>>]) -> 
 
 /// The index of the cell of (`group`, `bucket`), made if new.
 #[inline]
-fn cell(plan: &Plan, cells: &mut Vec<Cell>, index: &mut HashMap<u64, u32, FastBuild>, group: u32, bucket: u32) -> usize {
+fn cell(
+    plan: &Plan,
+    cells: &mut Vec<Cell>,
+    index: &mut HashMap<u64, u32, FastBuild>,
+    group: u32,
+    bucket: u32,
+) -> usize {
     let key = (u64::from(group) << 32) | u64::from(bucket);
     *index.entry(key).or_insert_with(|| {
         cells.push(Cell {
