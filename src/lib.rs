@@ -30,13 +30,14 @@
 //!    send and classification are unit-tested with a scripted client), the exporter, and
 //!    `setup` (built from settings, or off and why). Translation between formats is pure and
 //!    runs on the lane's tasks ([`translate`]); the embedded store's engine and queries are in
-//!    [`store`].
+//!    [`store`], and [`query`] runs Honeycomb's query specification over the store's spans
+//!    (engine-agnostic: the store hands it blocks through three traits).
 //! 6. **[`aws`]** is the one place for AWS: region and credentials, SDK clients, one failure
 //!    classifier and one SigV4 signer, shared by the X-Ray and CloudWatch Logs destinations
 //!    and by the X-Ray SDKs' [`sampling_proxy`].
 //! 7. **[`telemetry`]** is what waggle says about itself: Prometheus metrics, per-destination
 //!    counts kept where they happen (`counts`), `/status`, logging and rate-limited warnings;
-//!    [`admin`] serves them with health checks and the store's query API.
+//!    [`admin`] serves them with health checks and the store's query APIs (`/api/query`).
 //!
 //! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'
 //! lanes, the receivers and the admin endpoint, and drains the lanes on shutdown. [`cli`] and
@@ -52,6 +53,7 @@ pub mod destination;
 pub mod health;
 pub mod model;
 pub mod pipeline;
+pub mod query;
 pub mod receiver;
 pub mod sampling_proxy;
 pub mod store;

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 pub mod jaeger;
 mod params;
+pub mod query_api;
 pub mod store_api;
 
 use axum::Router;

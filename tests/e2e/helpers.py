@@ -322,6 +322,15 @@ class Waggle:
         assert response.status_code == 200, f"GET {path} -> {response.status_code}: {response.text[:500]}"
         return response.json()
 
+    def query(self, spec):
+        """POST a Honeycomb query specification to /api/query; return the response."""
+        return requests.post(self.admin_url + "/api/query", json=spec, timeout=30)
+
+    def query_json(self, spec):
+        response = self.query(spec)
+        assert response.status_code == 200, f"POST /api/query -> {response.status_code}: {response.text[:500]}"
+        return response.json()
+
     def traces(self, **params):
         params.setdefault("limit", 1000)
         return self.get_json("/api/traces", **params)["traces"]

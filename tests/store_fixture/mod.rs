@@ -20,7 +20,7 @@ use tower::ServiceExt;
 use waggle::destination::Exporter;
 use waggle::destination::local::LocalStore;
 use waggle::model::Batch;
-use waggle::store::{StoreReader, db_path};
+use waggle::store::{StoreOptions, StoreReader, store_path};
 
 const ONE_MIB: u64 = 1024 * 1024;
 
@@ -34,7 +34,8 @@ pub(crate) struct Store {
 impl Store {
     pub(crate) fn open() -> Store {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, reader) = LocalStore::open(&db_path(dir.path()), 16 * ONE_MIB).expect("store opens");
+        let options = StoreOptions { max_bytes: 16 * ONE_MIB, ..StoreOptions::default() };
+        let (store, reader) = LocalStore::open(&store_path(dir.path()), options).expect("store opens");
         Store { store, reader, _dir: dir }
     }
 
