@@ -194,9 +194,11 @@ async fn run(options: Options, binary: PathBuf) -> anyhow::Result<()> {
             (Some(rate), _) => paced_round(&options, rate, &target, &waggle, &progress, &bodies).await.map(|round| {
                 print_paced(input, options.store, rate, &round);
             }),
-            (None, StoreMode::Only) => store_only_round(&options, &target, &waggle, &progress, &bodies).await.map(|round| {
-                print_store_only(input, &round);
-            }),
+            (None, StoreMode::Only) => {
+                store_only_round(&options, &target, &waggle, &progress, &bodies).await.map(|round| {
+                    print_store_only(input, &round);
+                })
+            }
             (None, _) => relay_rounds(&options, &target, &waggle, &progress, &bodies).await.map(|rounds| {
                 print_rounds(input, options.store, &rounds);
             }),
@@ -314,7 +316,8 @@ async fn relay_rounds(
     relay_round(target, waggle, progress, bodies, warm_up, options.clients).await?;
     let mut results = Vec::with_capacity(options.rounds);
     for _ in 0..options.rounds {
-        let (spans, wall, cpu) = relay_round(target, waggle, progress, bodies, options.requests, options.clients).await?;
+        let (spans, wall, cpu) =
+            relay_round(target, waggle, progress, bodies, options.requests, options.clients).await?;
         let hwm = memory(waggle.pid, "VmHWM:")?;
         results.push(RoundResult { spans, wall, cpu, idle_rss, hwm, threads: threads(waggle.pid) });
     }

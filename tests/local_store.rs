@@ -24,8 +24,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use waggle::admin::store_api;
-use waggle::destination::local::LocalStore;
 use waggle::destination::Exporter;
+use waggle::destination::local::LocalStore;
 use waggle::model::{Batch, Signal, XraySegment};
 use waggle::store::{StoreError, StoreOptions, StoreReader, store_path};
 

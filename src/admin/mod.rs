@@ -52,7 +52,8 @@ pub fn app(state: Arc<AdminState>, extra: Option<Router>) -> Router {
 
 /// The local store's routes on the admin port: its query API and its Jaeger API.
 pub fn store_routes(reader: StoreReader) -> Router {
-    store_api::routes(reader.clone()).merge(jaeger::routes(reader))
+    let queries: Arc<dyn query_api::QuerySource> = Arc::new(reader.clone());
+    store_api::routes(reader.clone()).merge(jaeger::routes(reader)).merge(query_api::routes(queries))
 }
 
 /// Serves the admin routes until `shutdown` is cancelled.

@@ -18,12 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::query::{QueryError, QueryResult, QuerySpec};
 
-/// Where queries run: the store implements this over its blocks (for example with
-/// [`QueryRun`](crate::query::QueryRun)). Called on a blocking thread.
-pub trait QuerySource: Send + Sync + 'static {
-    /// Runs `spec`; a time range relative to now ends at `now_unix_nano`.
-    fn run_query(&self, spec: QuerySpec, now_unix_nano: i64) -> Result<QueryResult, QueryError>;
-}
+pub use crate::query::QuerySource;
 
 /// `POST /api/query` and `GET /api/query?query=…`.
 pub fn routes(source: Arc<dyn QuerySource>) -> Router {

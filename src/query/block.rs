@@ -108,3 +108,14 @@ pub const SPAN_COLUMNS: &[(&str, ColumnType)] = &[
 pub(crate) fn column_type(name: &str, catalog: &dyn ColumnCatalog) -> Option<ColumnType> {
     SPAN_COLUMNS.iter().find(|(column, _)| *column == name).map(|(_, kind)| *kind).or_else(|| catalog.column_type(name))
 }
+
+/// Where queries run: the store implements this over its blocks (with
+/// [`QueryRun`](crate::query::QueryRun)). Called on a blocking thread.
+pub trait QuerySource: Send + Sync + 'static {
+    /// Runs `spec`; a time range relative to now ends at `now_unix_nano`.
+    fn run_query(
+        &self,
+        spec: crate::query::QuerySpec,
+        now_unix_nano: i64,
+    ) -> Result<crate::query::QueryResult, crate::query::QueryError>;
+}

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
+use super::QuerySource;
 use super::block::{Column, ColumnCatalog, ColumnType, FieldValue, SPAN_COLUMNS, SpanBlock};
 use super::error::QueryError;
 use super::result::QueryResult;
 use super::run::QueryRun;
 use super::spec::QuerySpec;
-use crate::admin::query_api::QuerySource;
 
 /// An owned column value.
 #[derive(Clone, Debug, PartialEq)]

@@ -22,7 +22,7 @@
 //!   per row) into cells of (group, time bucket) accumulators ([`accumulate`],
 //!   [`histogram`], [`groups`]), and [`finish`](QueryRun::finish): havings, orders, limit,
 //!   summary table, time series and heatmaps ([`result`]).
-//! * [`memory`]: an in-memory block, catalog and [`QuerySource`](crate::admin::query_api::QuerySource)
+//! * [`memory`]: an in-memory block, catalog and [`QuerySource`]
 //!   used by tests and the benchmark, and the reference for store implementers.
 //!
 //! Memory is bounded by the number of non-empty (group, time bucket) cells: at most
@@ -45,7 +45,7 @@ pub mod result;
 pub mod run;
 pub mod spec;
 
-pub use block::{Column, ColumnCatalog, ColumnType, FieldValue, SPAN_COLUMNS, SpanBlock};
+pub use block::{Column, ColumnCatalog, ColumnType, FieldValue, QuerySource, SPAN_COLUMNS, SpanBlock};
 pub use error::QueryError;
 pub use result::{HeatmapBucket, QueryResult, ResultRow, SeriesPoint};
 pub use run::QueryRun;

@@ -61,16 +61,7 @@ pub(crate) enum Column {
     Values(ValueColumn),
 }
 
-impl Column {
-    pub(crate) fn raw_bytes(&self) -> usize {
-        match self {
-            Column::Id16(ids) => ids.len() * 16,
-            Column::Id8(ids) => ids.len() * 8,
-            Column::Int(numbers) => numbers.len() * 8,
-            Column::Values(values) => values.raw_bytes(),
-        }
-    }
-}
+impl Column {}
 
 /// A resource and instrumentation scope shared by many rows of a block.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

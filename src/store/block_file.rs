@@ -79,8 +79,10 @@ struct Header {
     sealed_at: i64,
     traces: u64,
     operations: Vec<OperationKey>,
-    /// Every resource attribute key of the block's groups.
-    resource_keys: Vec<String>,
+    /// Every attribute column (`a:key`, resource attributes included) with the types of value
+    /// it holds.
+    #[serde(default)]
+    column_tags: Vec<(String, u8)>,
     groups: Section,
     bloom: Section,
     columns: Vec<(String, ColumnType, Section)>,
@@ -102,23 +104,12 @@ pub(crate) struct BlockMeta {
     /// Distinct trace ids among the rows (spans).
     pub traces: u64,
     pub operations: Vec<OperationKey>,
-    pub resource_keys: Vec<String>,
+    pub column_tags: Vec<(String, u8)>,
     pub bloom: TraceBloom,
     /// Where the sections start in the file.
     body: u64,
     groups: Section,
     columns: HashMap<Box<str>, (ColumnType, Section)>,
-}
-
-impl BlockMeta {
-    /// Whether the block has a column of this name.
-    pub(crate) fn has_column(&self, name: &str) -> bool {
-        self.columns.contains_key(name)
-    }
-
-    pub(crate) fn column_names(&self) -> impl Iterator<Item = &str> {
-        self.columns.keys().map(|name| &**name)
-    }
 }
 
 /// The file name of block `seq`.
@@ -163,7 +154,7 @@ pub(crate) fn write(directory: &Path, seq: u64, block: &Block, sealed_at: i64) -
         sealed_at,
         traces,
         operations: operations(block),
-        resource_keys: resource_keys(block),
+        column_tags: column_tags(block),
         groups,
         bloom: bloom_section,
         columns,
@@ -207,7 +198,7 @@ fn meta_from(seq: u64, path: PathBuf, header: Header, bloom: TraceBloom, file_by
         file_bytes,
         traces: header.traces,
         operations: header.operations,
-        resource_keys: header.resource_keys,
+        column_tags: header.column_tags,
         bloom,
         groups: header.groups,
         columns: header
@@ -261,7 +252,8 @@ pub(crate) fn load(meta: &BlockMeta, wanted: &dyn Fn(&str) -> bool) -> Result<Bl
             continue;
         }
         let raw = read_section(&file, meta.body, *section).map_err(malformed)?;
-        let column = decode_column(*column_type, rows, &raw).map_err(|reason| malformed(format!("{name}: {reason}")))?;
+        let column =
+            decode_column(*column_type, rows, &raw).map_err(|reason| malformed(format!("{name}: {reason}")))?;
         columns.insert(name.clone(), column);
     }
     Ok(Block { kind: meta.kind, rows, groups: Arc::from(groups), columns })
@@ -375,8 +367,13 @@ fn operations(block: &Block) -> Vec<OperationKey> {
         .collect()
 }
 
-fn resource_keys(block: &Block) -> Vec<String> {
-    let keys: HashSet<&str> =
-        block.groups.iter().flat_map(|group| group.resource.iter().map(|(key, _)| key.as_str())).collect();
-    keys.into_iter().map(str::to_owned).collect()
+fn column_tags(block: &Block) -> Vec<(String, u8)> {
+    let mut tags: HashMap<String, u8> = block
+        .attributes()
+        .map(|(key, values)| (format!("{}{key}", key::ATTRIBUTE_PREFIX), values.tag_mask()))
+        .collect();
+    for (key, value) in block.groups.iter().flat_map(|group| group.resource.iter()) {
+        *tags.entry(format!("{}{key}", key::ATTRIBUTE_PREFIX)).or_insert(0) |= value.tag_bit();
+    }
+    tags.into_iter().collect()
 }

@@ -46,11 +46,6 @@ impl TraceBloom {
             bytes.chunks_exact(8).map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap_or_default())).collect();
         TraceBloom { words }
     }
-
-    /// Bytes held in memory.
-    pub(crate) fn memory(&self) -> usize {
-        self.words.len() * 8
-    }
 }
 
 fn probes(trace_id: &[u8; 16], bits: usize) -> impl Iterator<Item = usize> {

@@ -315,11 +315,14 @@ impl OpenBlock {
             Kind::Logs => Fixed::Logs(Box::default()),
             Kind::Metrics => Fixed::Metrics(Box::default()),
         };
-        OpenBlock { kind, rows: 0, fixed, attributes: AttributeColumns::default(), groups: Groups::default(), raw_bytes: 0 }
-    }
-
-    pub(crate) fn kind(&self) -> Kind {
-        self.kind
+        OpenBlock {
+            kind,
+            rows: 0,
+            fixed,
+            attributes: AttributeColumns::default(),
+            groups: Groups::default(),
+            raw_bytes: 0,
+        }
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -338,16 +341,24 @@ impl OpenBlock {
         }
     }
 
-    /// Changes whenever a new attribute column or resource appears in the block.
-    pub(crate) fn attribute_count(&self) -> usize {
-        self.attributes.columns.len() + self.groups.groups.len()
+    /// Every attribute column (`a:key`) and resource attribute key (as `a:key`) of the block,
+    /// with the types of value it holds ([`ValueColumn::tag_mask`]).
+    pub(crate) fn column_types(&self) -> Vec<(Box<str>, u8)> {
+        let mut types: Vec<(Box<str>, u8)> =
+            self.attributes.columns.iter().map(|(name, values)| (name.clone(), values.tag_mask())).collect();
+        for group in &self.groups.groups {
+            types.extend(group.resource.iter().map(|(key, value)| (attribute_key(key), value.tag_bit())));
+        }
+        types
     }
 
-    /// The column names of every attribute and resource attribute key in the block.
-    pub(crate) fn attribute_names(&self) -> Vec<Box<str>> {
-        let attributes = self.attributes.columns.iter().map(|(name, _)| name.clone());
-        let resources = self.groups.groups.iter().flat_map(|group| group.resource.iter());
-        attributes.chain(resources.map(|(key, _)| attribute_key(key))).collect()
+    /// Changes whenever a column or group is added or a column holds a new type of value.
+    pub(crate) fn type_signature(&self) -> u64 {
+        let start = (self.groups.groups.len() as u64) << 32 | self.attributes.columns.len() as u64;
+        self.attributes
+            .columns
+            .iter()
+            .fold(start, |signature, (_, values)| signature.wrapping_mul(31).wrapping_add(u64::from(values.tag_mask())))
     }
 
     /// Appends every span with valid ids (skipping the others). Returns the spans appended.
@@ -446,8 +457,7 @@ impl OpenBlock {
         let mut points = 0;
         for resource_metrics in resource_metrics {
             for scope_metrics in &resource_metrics.scope_metrics {
-                let group =
-                    self.groups.find_or_add(resource_metrics.resource.as_ref(), scope_metrics.scope.as_ref());
+                let group = self.groups.find_or_add(resource_metrics.resource.as_ref(), scope_metrics.scope.as_ref());
                 for metric in &scope_metrics.metrics {
                     let row = self.rows;
                     let shape = MetricShape::of(metric.data.as_ref());

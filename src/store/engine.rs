@@ -112,8 +112,9 @@ pub(crate) struct Engine {
     options: StoreOptions,
     open: Mutex<OpenBlocks>,
     index: RwLock<Index>,
-    /// Every attribute column name (`a:…`) and resource attribute key seen since start.
-    columns_seen: RwLock<HashSet<Box<str>>>,
+    /// Every attribute column (`a:key`, resource attributes included) in the store, with the
+    /// types of value seen in it ([`ValueColumn::tag_mask`](super::value::ValueColumn)).
+    columns_seen: RwLock<HashMap<Box<str>, u8>>,
     /// Signalled whenever a block has been written (or failed to be).
     written: Condvar,
     written_lock: Mutex<()>,
@@ -141,7 +142,7 @@ impl EngineHandle {
                 opened_at: [None; 3],
             }),
             index: RwLock::new(index),
-            columns_seen: RwLock::new(HashSet::new()),
+            columns_seen: RwLock::new(HashMap::new()),
             written: Condvar::new(),
             written_lock: Mutex::new(()),
         });
@@ -204,13 +205,13 @@ impl EngineHandle {
         }
         let mut open = self.engine.lock_open();
         let slot = OpenBlocks::slot(kind);
-        let attribute_columns = open.blocks[slot].attribute_count();
+        let types_before = open.blocks[slot].type_signature();
         let added = add(&mut open.blocks[slot]);
         if added > 0 && open.opened_at[slot].is_none() {
             open.opened_at[slot] = Some(Instant::now());
         }
-        if open.blocks[slot].attribute_count() != attribute_columns {
-            self.engine.note_columns(&open.blocks[slot]);
+        if open.blocks[slot].type_signature() != types_before {
+            self.engine.note_columns(open.blocks[slot].column_types());
         }
         let block = &open.blocks[slot];
         if block.rows() >= self.engine.options.block_rows || block.raw_bytes() >= self.engine.options.block_bytes {
@@ -276,10 +277,6 @@ impl Engine {
 
     fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(crate) fn options(&self) -> StoreOptions {
-        self.options
     }
 
     /// Writes blocks as they come; seals open blocks that have waited long enough and evicts
@@ -466,11 +463,6 @@ impl Engine {
         self.read_index().tombstones.clone()
     }
 
-    /// Whether any trace is hidden (so readers can skip the check).
-    pub(crate) fn has_tombstones(&self) -> bool {
-        !self.read_index().tombstones.is_empty()
-    }
-
     /// Every (service, span name, kind) in the store.
     pub(crate) fn operations(&self) -> HashSet<block_file::OperationKey> {
         let sealed: Vec<Arc<BlockMeta>> = self.read_index().sealed.iter().cloned().collect();
@@ -488,34 +480,30 @@ impl Engine {
         operations
     }
 
-    /// Whether a column of this name (`a:key`) or a resource attribute `key` was ever seen.
-    pub(crate) fn has_column(&self, name: &str) -> bool {
-        self.columns_seen.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(name)
+    /// The types of value ever seen in attribute column `name` (`a:key`), `None` if never.
+    pub(crate) fn column_tags(&self, name: &str) -> Option<u8> {
+        self.columns_seen.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(name).copied()
     }
 
-    fn note_columns(&self, block: &OpenBlock) {
+    fn note_columns(&self, types: Vec<(Box<str>, u8)>) {
+        let known = {
+            let seen = self.columns_seen.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            types.iter().all(|(name, mask)| seen.get(name).is_some_and(|seen| seen | mask == *seen))
+        };
+        if known {
+            return;
+        }
         let mut seen = self.columns_seen.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for name in block.attribute_names() {
-            if !seen.contains(&name) {
-                seen.insert(name);
-            }
+        for (name, mask) in types {
+            *seen.entry(name).or_insert(0) |= mask;
         }
     }
 
     fn note_columns_of_sealed(&self) {
         let sealed: Vec<Arc<BlockMeta>> = self.read_index().sealed.iter().cloned().collect();
-        let mut seen = self.columns_seen.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for meta in &sealed {
-            for name in meta.column_names().filter(|name| name.starts_with(key::ATTRIBUTE_PREFIX)) {
-                if !seen.contains(name) {
-                    seen.insert(name.into());
-                }
-            }
-            for resource_key in &meta.resource_keys {
-                let name = super::block::attribute_key(resource_key);
-                seen.insert(name);
-            }
-        }
+        let types =
+            sealed.iter().flat_map(|meta| meta.column_tags.iter().map(|(name, mask)| (name.as_str().into(), *mask)));
+        self.note_columns(types.collect());
     }
 
     /// What the store holds now and has evicted since start-up.
@@ -523,7 +511,8 @@ impl Engine {
         let open = self.lock_open();
         let open_rows = |kind: Kind| open.blocks[OpenBlocks::slot(kind)].rows() as u64;
         let buffered_bytes: usize = open.blocks.iter().map(OpenBlock::raw_bytes).sum();
-        let (open_spans, open_logs, open_metrics) = (open_rows(Kind::Spans), open_rows(Kind::Logs), open_rows(Kind::Metrics));
+        let (open_spans, open_logs, open_metrics) =
+            (open_rows(Kind::Spans), open_rows(Kind::Logs), open_rows(Kind::Metrics));
         let open_traces = open.blocks[OpenBlocks::slot(Kind::Spans)].distinct_traces() as u64;
         drop(open);
         let index = self.read_index();
@@ -587,8 +576,8 @@ pub(crate) fn block_operations(block: &Block) -> HashSet<block_file::OperationKe
 /// blocks are renamed `*.corrupt` (with a warning) so they are neither read nor lost; leftover
 /// temporary files of an interrupted write are deleted.
 fn read_index(directory: &Path) -> Result<Index, StoreError> {
-    let entries = std::fs::read_dir(directory)
-        .map_err(|source| StoreError::Open { path: directory.to_path_buf(), source })?;
+    let entries =
+        std::fs::read_dir(directory).map_err(|source| StoreError::Open { path: directory.to_path_buf(), source })?;
     let mut blocks = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -613,8 +602,12 @@ fn set_aside(path: &Path, error: &BlockFileError) {
     let mut aside = path.as_os_str().to_owned();
     aside.push(".corrupt");
     match std::fs::rename(path, &aside) {
-        Ok(()) => tracing::warn!(%error, moved_to = %Path::new(&aside).display(), "local store: a block file is unreadable; moved aside, the rest of the store is served"),
-        Err(rename_error) => tracing::warn!(%error, %rename_error, "local store: a block file is unreadable and could not be moved aside; it is ignored"),
+        Ok(()) => {
+            tracing::warn!(%error, moved_to = %Path::new(&aside).display(), "local store: a block file is unreadable; moved aside, the rest of the store is served")
+        }
+        Err(rename_error) => {
+            tracing::warn!(%error, %rename_error, "local store: a block file is unreadable and could not be moved aside; it is ignored")
+        }
     }
 }
 

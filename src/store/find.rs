@@ -46,13 +46,9 @@ pub(crate) fn search_traces(engine: &Engine, search: &TraceSearch) -> Result<Vec
     };
     let start = search.start_unix_nano.map(signed);
     let end = search.end_unix_nano.map(signed);
-    // Matching trace ids in the order found: newest block first, newest row first.
-    let mut found: Vec<[u8; 16]> = Vec::new();
-    let mut seen: HashSet<[u8; 16]> = HashSet::new();
+    // Each matching trace with the latest start of its matching spans.
+    let mut found: HashMap<[u8; 16], i64> = HashMap::new();
     for source in engine.sources(Kind::Spans) {
-        if found.len() >= search.limit {
-            break;
-        }
         if let Source::Sealed(meta) = &source
             && (start.is_some_and(|start| meta.max_time < start) || end.is_some_and(|end| meta.min_time > end))
         {
@@ -60,18 +56,20 @@ pub(crate) fn search_traces(engine: &Engine, search: &TraceSearch) -> Result<Vec
         }
         let block = engine.load(&source, &wanted)?;
         let ids = block.id16(key::TRACE_ID);
-        for row in (0..block.rows).rev() {
+        for row in 0..block.rows {
             let Some(id) = ids.get(row) else { continue };
-            if seen.contains(id) || tombstones.contains_key(id) || !span_matches(&block, row, search, start, end) {
+            if tombstones.contains_key(id) || !span_matches(&block, row, search, start, end) {
                 continue;
             }
-            seen.insert(*id);
-            found.push(*id);
-            if found.len() >= search.limit {
-                break;
-            }
+            let span_start = block.int(key::TIME, row);
+            let latest = found.entry(*id).or_insert(span_start);
+            *latest = (*latest).max(span_start);
         }
     }
+    let mut newest: Vec<([u8; 16], i64)> = found.into_iter().collect();
+    newest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    newest.truncate(search.limit);
+    let found: Vec<[u8; 16]> = newest.into_iter().map(|(id, _)| id).collect();
     let mut traces = whole_traces(engine, &found)?;
     traces.sort_by_key(|trace| std::cmp::Reverse(trace.spans.first().map_or(0, |span| span.start_time_unix_nano)));
     Ok(traces)
@@ -103,7 +101,7 @@ fn text_equals(value: ValueRef<'_>, expected: &str) -> bool {
         ValueRef::Str(text) | ValueRef::Json(text) => text == expected,
         ValueRef::Int(number) => number.to_string() == expected,
         ValueRef::Bool(flag) => (if flag { "true" } else { "false" }) == expected,
-        ValueRef::Float(number) => serde_json::Value::from(number).to_string() == expected,
+        ValueRef::Float(number) => serde_json::to_string(&number).is_ok_and(|text| text == expected),
     }
 }
 
@@ -141,12 +139,15 @@ fn whole_traces(engine: &Engine, ids: &[[u8; 16]]) -> Result<Vec<TraceDetail>, S
         .collect())
 }
 
+/// A log record with what orders it: its time, then its block and row.
+type TimedLog = (i64, u64, usize, LogEntry);
+
 /// The log records of each of `ids`, by time.
 pub(crate) fn trace_logs(
     engine: &Engine,
     ids: &HashSet<[u8; 16]>,
 ) -> Result<HashMap<[u8; 16], Vec<LogEntry>>, StoreError> {
-    let mut logs: HashMap<[u8; 16], Vec<(i64, u64, usize, LogEntry)>> = HashMap::new();
+    let mut logs: HashMap<[u8; 16], Vec<TimedLog>> = HashMap::new();
     for source in engine.sources(Kind::Logs) {
         if let Source::Sealed(meta) = &source
             && !ids.iter().any(|id| meta.bloom.may_contain(id))

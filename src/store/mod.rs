@@ -17,6 +17,7 @@ mod engine;
 mod find;
 pub(crate) mod migrate;
 mod options;
+mod query_source;
 mod reader;
 mod search;
 mod value;
@@ -158,7 +159,22 @@ impl StoreWriter {
             }
         };
         match migrate::migrate_v1_store(data_dir, migrate::DEFAULT_CHUNK_ITEMS, append) {
-            Ok(_) => self.flush(),
+            Ok(None) => {}
+            Ok(Some(migrate::V1Migration::Imported { summary, retired_to })) => {
+                self.flush();
+                tracing::info!(
+                    spans = summary.spans,
+                    logs = summary.logs,
+                    metrics = summary.metrics,
+                    skipped = summary.skipped,
+                    old_file_kept_at = %retired_to.display(),
+                    "local store: imported the previous release's store"
+                );
+            }
+            Ok(Some(migrate::V1Migration::SetAside { reason, moved_to })) => {
+                self.flush();
+                tracing::debug!(%reason, moved_to = %moved_to.display(), "local store: the previous release's store was set aside");
+            }
             Err(error) => {
                 tracing::warn!(%error, "local store: the previous release's store was not imported; it is left where it is");
             }

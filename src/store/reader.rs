@@ -159,10 +159,10 @@ fn recent_traces(engine: &Engine, service: Option<&str>, limit: usize) -> Result
                         matching += 1;
                     }
                     traces.entry(*id).or_insert_with(|| TraceAccumulator {
-                    start,
-                    end,
-                    spans: 0,
-                    root: (true, i64::MAX, String::new(), None),
+                        start,
+                        end,
+                        spans: 0,
+                        root: (true, i64::MAX, String::new(), None),
                         matches: service.is_none(),
                         seen: next,
                     })
@@ -172,7 +172,8 @@ fn recent_traces(engine: &Engine, service: Option<&str>, limit: usize) -> Result
             trace.end = trace.end.max(end);
             trace.spans += 1;
             if (has_parent, start) < (trace.root.0, trace.root.1) {
-                trace.root = (has_parent, start, block.text(key::NAME, row).to_owned(), span_service.map(str::to_owned));
+                trace.root =
+                    (has_parent, start, block.text(key::NAME, row).to_owned(), span_service.map(str::to_owned));
             }
             if !trace.matches && span_service == service {
                 trace.matches = true;
@@ -242,7 +243,7 @@ pub(crate) fn newest_rows(
                 found.push((times.get(row).copied().unwrap_or(0), source.seq(), row, Arc::clone(&block)));
             }
         }
-        found.sort_by(|a, b| (b.0, b.1, b.2).cmp(&(a.0, a.1, a.2)));
+        found.sort_by_key(|(time, seq, row, _)| std::cmp::Reverse((*time, *seq, *row)));
         found.truncate(limit);
     }
     Ok(found.into_iter().map(|(_, _, row, block)| (block, row)).collect())

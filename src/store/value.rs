@@ -57,16 +57,6 @@ impl ValueRef<'_> {
             ValueRef::Json(text) => serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
         }
     }
-
-    pub(crate) fn to_owned(self) -> OwnedValue {
-        match self {
-            ValueRef::Str(text) => OwnedValue::Str(text.to_owned()),
-            ValueRef::Int(number) => OwnedValue::Int(number),
-            ValueRef::Float(number) => OwnedValue::Float(number),
-            ValueRef::Bool(flag) => OwnedValue::Bool(flag),
-            ValueRef::Json(text) => OwnedValue::Json(text.to_owned()),
-        }
-    }
 }
 
 /// A value that owns its text: resource attributes, kept once per resource.
@@ -79,7 +69,35 @@ pub(crate) enum OwnedValue {
     Json(String),
 }
 
+/// The type a column of values with these tags has, Honeycomb's way: integers only →
+/// integer; numbers with some floats → float; booleans only → boolean; anything else → string.
+pub(crate) fn type_of_mask(mask: u8) -> crate::query::ColumnType {
+    use crate::query::ColumnType;
+    let bit = |tag: Tag| 1u8 << tag as u8;
+    let mask = mask & !bit(Tag::Absent);
+    if mask == bit(Tag::Int) {
+        ColumnType::Integer
+    } else if mask != 0 && mask & !(bit(Tag::Int) | bit(Tag::Float)) == 0 {
+        ColumnType::Float
+    } else if mask == bit(Tag::Bool) {
+        ColumnType::Boolean
+    } else {
+        ColumnType::String
+    }
+}
+
 impl OwnedValue {
+    /// The [`ValueColumn::tag_mask`] bit of this value's type.
+    pub(crate) fn tag_bit(&self) -> u8 {
+        1 << match self {
+            OwnedValue::Str(_) => Tag::Str,
+            OwnedValue::Int(_) => Tag::Int,
+            OwnedValue::Float(_) => Tag::Float,
+            OwnedValue::Bool(_) => Tag::Bool,
+            OwnedValue::Json(_) => Tag::Json,
+        } as u8
+    }
+
     pub(crate) fn as_ref(&self) -> ValueRef<'_> {
         match self {
             OwnedValue::Str(text) => ValueRef::Str(text),
@@ -105,6 +123,8 @@ impl OwnedValue {
 /// One column of values, a row at a time. Rows a value was never pushed for are absent.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct ValueColumn {
+    /// One bit per [`Tag`] ever pushed: which types the column holds.
+    tag_mask: u8,
     tags: Vec<u8>,
     /// Per row: the number's bits, or for text `start << 32 | length` in `text`.
     nums: Vec<u64>,
@@ -117,11 +137,6 @@ pub(crate) struct ValueColumn {
 pub(crate) struct MalformedColumn(pub &'static str);
 
 impl ValueColumn {
-    /// Rows held (the last row pushed, plus one; trailing absent rows are implied).
-    pub(crate) fn len(&self) -> usize {
-        self.tags.len()
-    }
-
     /// The value of `row`, if it has one.
     pub(crate) fn get(&self, row: usize) -> Option<ValueRef<'_>> {
         let tag = Tag::from_byte(*self.tags.get(row)?)?;
@@ -161,8 +176,14 @@ impl ValueColumn {
         true
     }
 
+    /// Which types of value the column holds: one bit per type, see [`type_of_mask`].
+    pub(crate) fn tag_mask(&self) -> u8 {
+        self.tag_mask
+    }
+
     fn push(&mut self, row: usize, tag: Tag, bits: u64) {
         if self.reach(row) {
+            self.tag_mask |= 1 << tag as u8;
             self.tags.push(tag as u8);
             self.nums.push(bits);
         }
@@ -170,6 +191,7 @@ impl ValueColumn {
 
     fn push_text(&mut self, row: usize, tag: Tag, text: &str) {
         if self.reach(row) {
+            self.tag_mask |= 1 << tag as u8;
             let start = self.text.len() as u64;
             self.text.push_str(text);
             self.tags.push(tag as u8);
@@ -179,10 +201,6 @@ impl ValueColumn {
 
     pub(crate) fn push_str(&mut self, row: usize, text: &str) {
         self.push_text(row, Tag::Str, text);
-    }
-
-    pub(crate) fn push_int(&mut self, row: usize, number: i64) {
-        self.push(row, Tag::Int, number as u64);
     }
 
     pub(crate) fn push_bool(&mut self, row: usize, flag: bool) {
@@ -280,7 +298,8 @@ impl ValueColumn {
             return Err(MalformedColumn("text length does not match the values"));
         }
         let text = String::from_utf8(text.to_vec()).map_err(|_| MalformedColumn("text is not UTF-8"))?;
-        Ok(ValueColumn { tags, nums, text })
+        let tag_mask = tags.iter().fold(0u8, |mask, &tag| if tag == 0 { mask } else { mask | 1 << tag });
+        Ok(ValueColumn { tag_mask, tags, nums, text })
     }
 }
 
@@ -291,7 +310,7 @@ mod tests {
     fn sample() -> ValueColumn {
         let mut column = ValueColumn::default();
         column.push_str(0, "GET");
-        column.push_int(2, -7);
+        column.push_ref(2, ValueRef::Int(-7));
         column.push_ref(3, ValueRef::Float(1.5));
         column.push_bool(4, true);
         column.push_ref(5, ValueRef::Json("[1,2]"));

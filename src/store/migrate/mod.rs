@@ -124,15 +124,6 @@ where
     match read_v1(&path, max_items, each) {
         Ok(summary) => {
             let retired_to = retire_v1_store(&path).map_err(io)?;
-            tracing::info!(
-                path = %path.display(),
-                retired_to = %retired_to.display(),
-                spans = summary.spans,
-                logs = summary.logs,
-                metrics = summary.metrics,
-                skipped = summary.skipped,
-                "local store: imported the previous release's store"
-            );
             Ok(Some(V1Migration::Imported { summary, retired_to }))
         }
         Err(reason) if reason.is_unreadable() => {
