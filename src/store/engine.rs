@@ -603,10 +603,10 @@ fn set_aside(path: &Path, error: &BlockFileError) {
     aside.push(".corrupt");
     match std::fs::rename(path, &aside) {
         Ok(()) => {
-            tracing::warn!(%error, moved_to = %Path::new(&aside).display(), "local store: a block file is unreadable; moved aside, the rest of the store is served")
+            tracing::warn!(%error, moved_to = %Path::new(&aside).display(), "local store: a block file is unreadable; moved aside, the rest of the store is served");
         }
         Err(rename_error) => {
-            tracing::warn!(%error, %rename_error, "local store: a block file is unreadable and could not be moved aside; it is ignored")
+            tracing::warn!(%error, %rename_error, "local store: a block file is unreadable and could not be moved aside; it is ignored");
         }
     }
 }
