@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use super::block::{Block, Kind, key};
 use super::block_file::{self, BLOCK_SUFFIX, BlockFileError, BlockMeta, TEMPORARY_SUFFIX};
-use super::builder::OpenBlock;
+pub(crate) use super::builder::OpenBlock;
 use super::options::StoreOptions;
 use super::{StoreError, StoreStats};
 
@@ -44,8 +44,8 @@ pub(crate) enum AppendError {
 /// A block as readers find it.
 #[derive(Clone)]
 pub(crate) enum Source {
-    /// Still growing: read through a snapshot.
-    Open(Kind),
+    /// The open block's rows when the sources were listed (a copy of what the reader asked for).
+    Open(Arc<Block>),
     /// Sealed, being written: read from memory.
     Sealing(u64, Arc<Block>),
     Sealed(Arc<BlockMeta>),
@@ -420,10 +420,13 @@ impl Engine {
             .collect()
     }
 
-    /// Blocks of `kind`, newest first.
-    pub(crate) fn sources(&self, kind: Kind) -> Vec<Source> {
+    /// Blocks of `kind`, newest first, with the open block's rows copied out by `open_rows`
+    /// at the same moment: a block sealed while the caller reads is never missed or read twice.
+    pub(crate) fn sources(&self, kind: Kind, open_rows: &dyn Fn(&OpenBlock) -> Block) -> Vec<Source> {
+        let open = self.lock_open();
         let index = self.read_index();
-        let mut sources = vec![Source::Open(kind)];
+        let mut sources = vec![Source::Open(Arc::new(open_rows(&open.blocks[OpenBlocks::slot(kind)])))];
+        drop(open);
         let mut sealing: Vec<&(u64, Arc<Block>)> =
             index.sealing.iter().chain(&index.unwritten).filter(|(_, block)| block.kind == kind).collect();
         sealing.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
@@ -432,12 +435,11 @@ impl Engine {
         sources
     }
 
-    /// The block behind `source`, with the columns `wanted` says yes to (all of them for a
-    /// sealing block, which is in memory already).
+    /// The block behind `source`, with the columns `wanted` says yes to (a block in memory
+    /// comes whole, or as its open rows were copied).
     pub(crate) fn load(&self, source: &Source, wanted: &dyn Fn(&str) -> bool) -> Result<Arc<Block>, StoreError> {
         match source {
-            Source::Open(kind) => Ok(Arc::new(self.lock_open().blocks[OpenBlocks::slot(*kind)].snapshot(wanted))),
-            Source::Sealing(_, block) => Ok(Arc::clone(block)),
+            Source::Open(block) | Source::Sealing(_, block) => Ok(Arc::clone(block)),
             Source::Sealed(meta) => match block_file::load(meta, wanted) {
                 Ok(block) => Ok(Arc::new(block)),
                 // Evicted since it was listed: nothing there any more.
@@ -446,15 +448,6 @@ impl Engine {
                 }
                 Err(error) => Err(StoreError::Block(error.to_string())),
             },
-        }
-    }
-
-    /// The rows of one trace in `source` (all of the block's rows for a sealed or sealing
-    /// block, which the caller filters; only the trace's for the open one).
-    pub(crate) fn load_for_trace(&self, source: &Source, trace_id: &[u8; 16]) -> Result<Arc<Block>, StoreError> {
-        match source {
-            Source::Open(kind) => Ok(Arc::new(self.lock_open().blocks[OpenBlocks::slot(*kind)].trace_rows(trace_id))),
-            other => self.load(other, &|_| true),
         }
     }
 
@@ -468,11 +461,11 @@ impl Engine {
         let sealed: Vec<Arc<BlockMeta>> = self.read_index().sealed.iter().cloned().collect();
         let mut operations: HashSet<block_file::OperationKey> =
             sealed.iter().flat_map(|meta| meta.operations.iter().cloned()).collect();
-        for source in self.sources(Kind::Spans) {
+        let wanted = |name: &str| matches!(name, key::NAME | key::GROUP | key::SPAN_KIND);
+        for source in self.sources(Kind::Spans, &|open| open.snapshot(&wanted)) {
             if matches!(source, Source::Sealed(_)) {
                 break;
             }
-            let wanted = |name: &str| matches!(name, key::NAME | key::GROUP | key::SPAN_KIND);
             if let Ok(block) = self.load(&source, &wanted) {
                 operations.extend(block_operations(&block));
             }

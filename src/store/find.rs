@@ -48,7 +48,7 @@ pub(crate) fn search_traces(engine: &Engine, search: &TraceSearch) -> Result<Vec
     let end = search.end_unix_nano.map(signed);
     // Each matching trace with the latest start of its matching spans.
     let mut found: HashMap<[u8; 16], i64> = HashMap::new();
-    for source in engine.sources(Kind::Spans) {
+    for source in engine.sources(Kind::Spans, &|open| open.snapshot(&wanted)) {
         if let Source::Sealed(meta) = &source
             && (start.is_some_and(|start| meta.max_time < start) || end.is_some_and(|end| meta.min_time > end))
         {
@@ -112,7 +112,7 @@ fn whole_traces(engine: &Engine, ids: &[[u8; 16]]) -> Result<Vec<TraceDetail>, S
     }
     let wanted: HashSet<[u8; 16]> = ids.iter().copied().collect();
     let mut spans: HashMap<[u8; 16], Vec<super::views::SpanView>> = HashMap::new();
-    for source in engine.sources(Kind::Spans) {
+    for source in engine.sources(Kind::Spans, &|open| open.snapshot(&|_| true)) {
         if let Source::Sealed(meta) = &source
             && !wanted.iter().any(|id| meta.bloom.may_contain(id))
         {
@@ -148,7 +148,7 @@ pub(crate) fn trace_logs(
     ids: &HashSet<[u8; 16]>,
 ) -> Result<HashMap<[u8; 16], Vec<LogEntry>>, StoreError> {
     let mut logs: HashMap<[u8; 16], Vec<TimedLog>> = HashMap::new();
-    for source in engine.sources(Kind::Logs) {
+    for source in engine.sources(Kind::Logs, &|open| open.snapshot(&|_| true)) {
         if let Source::Sealed(meta) = &source
             && !ids.iter().any(|id| meta.bloom.may_contain(id))
         {

@@ -25,7 +25,7 @@ pub(crate) fn run_query(engine: &Engine, spec: &QuerySpec, now_unix_nano: i64) -
     let wanted = columns_used(spec);
     let wants_column = |name: &str| wanted.contains(name);
     let tombstones = engine.tombstones();
-    for source in engine.sources(Kind::Spans) {
+    for source in engine.sources(Kind::Spans, &|open| open.snapshot(&wants_column)) {
         if let Source::Sealed(meta) = &source
             && !run.wants((meta.min_time, meta.max_time))
         {

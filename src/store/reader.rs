@@ -128,7 +128,7 @@ fn recent_traces(engine: &Engine, service: Option<&str>, limit: usize) -> Result
     };
     let mut traces: HashMap<[u8; 16], TraceAccumulator> = HashMap::new();
     let mut matching = 0;
-    for source in engine.sources(Kind::Spans) {
+    for source in engine.sources(Kind::Spans, &|open| open.snapshot(&wanted)) {
         let full = matching >= limit;
         if full
             && let Source::Sealed(meta) = &source
@@ -203,13 +203,13 @@ pub(crate) fn trace_spans(engine: &Engine, trace_id: [u8; 16]) -> Result<Vec<Spa
         return Ok(Vec::new());
     }
     let mut spans = Vec::new();
-    for source in engine.sources(Kind::Spans) {
+    for source in engine.sources(Kind::Spans, &|open| open.trace_rows(&trace_id)) {
         if let Source::Sealed(meta) = &source
             && !meta.bloom.may_contain(&trace_id)
         {
             continue;
         }
-        let block = engine.load_for_trace(&source, &trace_id)?;
+        let block = engine.load(&source, &|_| true)?;
         let ids = block.id16(key::TRACE_ID);
         spans.extend((0..block.rows).filter(|&row| ids.get(row) == Some(&trace_id)).map(|row| span_view(&block, row)));
     }
@@ -227,7 +227,7 @@ pub(crate) fn newest_rows(
     keep: impl Fn(&Block, usize) -> bool,
 ) -> Result<Vec<(Arc<Block>, usize)>, StoreError> {
     let mut found: Vec<(i64, u64, usize, Arc<Block>)> = Vec::new();
-    for source in engine.sources(kind) {
+    for source in engine.sources(kind, &|open| open.snapshot(&|_| true)) {
         if found.len() >= limit
             && let Source::Sealed(meta) = &source
         {
