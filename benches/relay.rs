@@ -31,6 +31,11 @@
 //! process and server started here is stopped before the bench returns.
 #![forbid(unsafe_code)]
 
+#[path = "support/cpu.rs"]
+mod cpu;
+#[path = "support/payload.rs"]
+mod payload;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,12 +56,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode as SpanStatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -335,7 +334,7 @@ async fn relay_round(
     clients: usize,
 ) -> anyhow::Result<(u64, Duration, Duration)> {
     let before = progress.now().await?;
-    let cpu_before = cpu_time(waggle.pid)?;
+    let cpu_before = cpu::cpu_time(waggle.pid)?;
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
@@ -356,7 +355,7 @@ async fn relay_round(
     }
     progress.wait_for(before, (requests * SPANS_PER_REQUEST) as u64).await?;
     let wall = started.elapsed();
-    let cpu = cpu_time(waggle.pid)? - cpu_before;
+    let cpu = cpu::cpu_time(waggle.pid)? - cpu_before;
     Ok(((requests * SPANS_PER_REQUEST) as u64, wall, cpu))
 }
 
@@ -420,7 +419,7 @@ async fn store_only_round(
     tokio::time::sleep(IDLE_SETTLE).await;
     let before = progress.now().await?;
     let refused_before = target.refused();
-    let cpu_before = cpu_time(waggle.pid)?;
+    let cpu_before = cpu::cpu_time(waggle.pid)?;
     let started = Instant::now();
     let until = started + Duration::from_secs(options.seconds);
     let sent = Arc::new(AtomicUsize::new(0));
@@ -443,7 +442,7 @@ async fn store_only_round(
     Ok(StoreOnlyRound {
         spans,
         wall: started.elapsed(),
-        cpu: cpu_time(waggle.pid)? - cpu_before,
+        cpu: cpu::cpu_time(waggle.pid)? - cpu_before,
         refused: target.refused() - refused_before,
         hwm: memory(waggle.pid, "VmHWM:")?,
     })
@@ -484,7 +483,7 @@ async fn paced_round(
     let requests = (rate * options.seconds as usize).div_ceil(SPANS_PER_REQUEST);
     let interval = Duration::from_secs(options.seconds) / requests as u32;
     let before = progress.now().await?;
-    let cpu_before = cpu_time(waggle.pid)?;
+    let cpu_before = cpu::cpu_time(waggle.pid)?;
     let started = Instant::now();
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -497,7 +496,7 @@ async fn paced_round(
     Ok(PacedRound {
         spans,
         wall: started.elapsed(),
-        cpu: cpu_time(waggle.pid)? - cpu_before,
+        cpu: cpu::cpu_time(waggle.pid)? - cpu_before,
         rss: memory(waggle.pid, "VmRSS:")?,
     })
 }
@@ -765,30 +764,6 @@ impl Drop for Scratch {
 
 // ---- /proc -----------------------------------------------------------------------------------
 
-/// utime + stime of a process (every thread, live or exited).
-fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let after_name = stat.rsplit_once(')').context("malformed /proc/pid/stat")?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64))
-}
-
-fn clock_ticks_per_second() -> u64 {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|out| String::from_utf8(out.stdout).ok())
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or(100)
-    })
-}
-
 /// A `/proc/<pid>/status` size line (`VmRSS:`, `VmHWM:`) in bytes.
 fn memory(pid: u32, key: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -893,113 +868,13 @@ struct Load {
 
 /// Realistic server spans from an instrumented web app: one resource, one scope, 100 spans.
 fn requests(distinct: usize) -> Vec<Load> {
-    let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut random = payload::XorShift::new();
     (0..distinct)
         .map(|_| {
-            let request = request(&mut random);
+            let request = payload::request(&mut random, SPANS_PER_REQUEST, payload::START_UNIX_NANO);
             Load { body: Bytes::from(request.encode_to_vec()), request }
         })
         .collect()
-}
-
-fn request(random: &mut XorShift) -> ExportTraceServiceRequest {
-    let resource = Resource {
-        attributes: vec![
-            string("service.name", "checkout-api"),
-            string("service.version", "2.14.3"),
-            string("service.namespace", "shop"),
-            string("deployment.environment.name", "production"),
-            string("host.name", "ip-10-0-12-34.ec2.internal"),
-            string("telemetry.sdk.language", "python"),
-            string("telemetry.sdk.name", "opentelemetry"),
-            string("telemetry.sdk.version", "1.38.0"),
-            int("process.pid", 4242),
-        ],
-        ..Default::default()
-    };
-    let scope = InstrumentationScope {
-        name: "opentelemetry.instrumentation.flask".into(),
-        version: "0.59b0".into(),
-        ..Default::default()
-    };
-    let start = 1_790_000_000_000_000_000u64;
-    let routes = ["/api/orders/{order_id}", "/api/cart", "/api/products/{sku}", "/api/users/{user_id}/addresses"];
-    let methods = ["GET", "POST", "GET", "PUT"];
-    let spans = (0..SPANS_PER_REQUEST)
-        .map(|i| {
-            let which = (random.next() % routes.len() as u64) as usize;
-            let route = routes[which];
-            let id = random.next() % 1_000_000;
-            let path = route.split('{').next().unwrap_or(route);
-            let status = if random.next().is_multiple_of(20) { 500 } else { 200 };
-            let begin = start + i as u64 * 1_000_000 + random.next() % 1000;
-            Span {
-                trace_id: random.bytes(16),
-                span_id: random.bytes(8),
-                parent_span_id: if i.is_multiple_of(4) { Vec::new() } else { random.bytes(8) },
-                name: format!("{} {route}", methods[which]),
-                kind: SpanKind::Server as i32,
-                start_time_unix_nano: begin,
-                end_time_unix_nano: begin + 1_000_000 + random.next() % 50_000_000,
-                attributes: vec![
-                    string("http.request.method", methods[which]),
-                    string("http.route", route),
-                    string("url.full", &format!("https://shop.example.com{path}{id}?ref=email&page=2")),
-                    string("url.scheme", "https"),
-                    string("server.address", "shop.example.com"),
-                    string("client.address", &format!("10.0.{}.{}", id % 256, id / 256 % 256)),
-                    int("http.response.status_code", status),
-                    string("app.user_id", &format!("user-{:08}", random.next() % 100_000_000)),
-                    int("app.items", (random.next() % 12) as i64),
-                    boolean("app.cache_hit", random.next().is_multiple_of(2)),
-                ],
-                status: Some(Status {
-                    code: if status == 500 { SpanStatusCode::Error } else { SpanStatusCode::Unset } as i32,
-                    message: String::new(),
-                }),
-                ..Default::default()
-            }
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(resource),
-            scope_spans: vec![ScopeSpans { scope: Some(scope), spans, schema_url: String::new() }],
-            schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
-        }],
-    }
-}
-
-fn string(key: &str, value: &str) -> KeyValue {
-    attribute(key, Value::StringValue(value.to_string()))
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    attribute(key, Value::IntValue(value))
-}
-
-fn boolean(key: &str, value: bool) -> KeyValue {
-    attribute(key, Value::BoolValue(value))
-}
-
-fn attribute(key: &str, value: Value) -> KeyValue {
-    KeyValue { key: key.to_string(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
-}
-
-/// A small deterministic generator, so every run sends the same bytes.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
 }
 
 // ---- the sink --------------------------------------------------------------------------------

@@ -366,11 +366,14 @@ async fn spans_with_invalid_ids_are_rejected_and_the_rest_stored() {
     let batch = traces("api", vec![no_trace_id, short_span_id, zero_trace_id, span(2, 4, None, "fine", 0, 1)]);
 
     let built = harness.store.build(Signal::Traces, &[Arc::new(batch)]);
-    assert_eq!(built.rejected.len(), 1);
-    assert_eq!((built.rejected[0].items, built.rejected[0].reason), (3, waggle::model::LossReason::Invalid));
     assert_eq!(built.requests.len(), 1);
     let mut request = built.requests.into_iter().next().expect("one request");
-    assert_eq!(harness.store.send(&mut request).await.expect("write succeeds").accepted, 1);
+    let sent = harness.store.send(&mut request).await.expect("write succeeds");
+
+    assert_eq!(sent.accepted, 1);
+    assert_eq!(sent.rejected.len(), 1);
+    assert_eq!((sent.rejected[0].items, sent.rejected[0].reason), (3, waggle::model::LossReason::Invalid));
+    assert!(sent.rejected[0].detail.contains("no trace id"), "{}", sent.rejected[0].detail);
     assert_eq!(harness.listed_traces().await, [trace_hex(2)]);
 }
 
@@ -1094,4 +1097,74 @@ async fn an_unreadable_previous_store_is_set_aside_and_the_store_starts_empty() 
 
     assert_eq!(reader.stats().spans, 0);
     assert!(dir.0.join("waggle.db.corrupt").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace requests read from their protobuf
+
+/// The batch a receiver makes of a checked protobuf body: the store reads the bytes.
+fn as_checked_protobuf(batch: Batch) -> Batch {
+    let waggle::model::Payload::Traces(request) = batch.payload else { unreachable!("a traces batch") };
+    let request = request.into_decoded().expect("built decoded");
+    let body = bytes::Bytes::from(prost::Message::encode_to_vec(&request));
+    let spans = waggle::model::count::spans(&request);
+    Batch::otlp_traces(waggle::model::OtlpRequest::from_checked_protobuf(body.clone()), spans, body.len())
+}
+
+/// A span with every kind of field: each attribute type, events, links, status, trace state.
+fn every_field_span() -> Span {
+    let mut root = span(1, 1, Some(7), "GET /users/{id}", 0, 25);
+    root.trace_state = "vendor=abc".into();
+    root.kind = 3;
+    root.attributes = vec![
+        kv("string", Any::StringValue("text é".into())),
+        kv("int", Any::IntValue(-42)),
+        kv("double", Any::DoubleValue(2.5)),
+        kv("bool", Any::BoolValue(false)),
+        kv(
+            "array",
+            Any::ArrayValue(ArrayValue { values: vec![any(Any::IntValue(1)), any(Any::StringValue("two".into()))] }),
+        ),
+        kv("kvlist", Any::KvlistValue(KeyValueList { values: vec![kv("inner", Any::BoolValue(true))] })),
+        kv("bytes", Any::BytesValue(vec![0xde, 0xad])),
+        KeyValue { key: "empty".into(), value: None, ..Default::default() },
+    ];
+    root.events = vec![Event {
+        time_unix_nano: at_ms(3),
+        name: "exception".into(),
+        attributes: vec![kv("exception.type", Any::StringValue("ValueError".into()))],
+        ..Default::default()
+    }];
+    root.links =
+        vec![Link { trace_id: vec![9; 16], span_id: vec![9; 8], trace_state: "a=b".into(), ..Default::default() }];
+    root.status = Some(Status { code: 2, message: "boom".into() });
+    root
+}
+
+#[tokio::test]
+async fn a_span_read_from_protobuf_is_stored_as_the_decoded_one() {
+    let decoded = Harness::open("from-decoded", ONE_MIB);
+    let protobuf = Harness::open("from-protobuf", ONE_MIB);
+    decoded.write(traces("api", vec![every_field_span()])).await;
+    protobuf.write(as_checked_protobuf(traces("api", vec![every_field_span()]))).await;
+
+    let from_decoded = decoded.reader.trace([1; 16]).await.expect("query works").expect("trace found");
+    let from_protobuf = protobuf.reader.trace([1; 16]).await.expect("query works").expect("trace found");
+    assert_eq!(from_protobuf, from_decoded);
+    assert_eq!(from_protobuf.spans[0].attributes["double"], json!(2.5));
+    assert_eq!(from_protobuf.spans[0].events[0]["name"], json!("exception"));
+}
+
+#[tokio::test]
+async fn spans_with_invalid_ids_in_protobuf_are_counted_and_the_rest_stored() {
+    let harness = Harness::open("invalid-protobuf", ONE_MIB);
+    let mut zero_trace_id = span(0, 3, None, "zero trace id", 0, 1);
+    zero_trace_id.trace_id = vec![0; 16];
+    let batch = as_checked_protobuf(traces("api", vec![zero_trace_id, span(2, 4, None, "fine", 0, 1)]));
+
+    let built = harness.store.build(Signal::Traces, &[Arc::new(batch)]);
+    let mut request = built.requests.into_iter().next().expect("one request");
+    let sent = harness.store.send(&mut request).await.expect("write succeeds");
+    assert_eq!((sent.accepted, sent.rejected[0].items), (1, 1));
+    assert_eq!(harness.listed_traces().await, [trace_hex(2)]);
 }

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use super::block::{Block, Kind, key};
 use super::block_file::{self, BLOCK_SUFFIX, BlockFileError, BlockMeta, TEMPORARY_SUFFIX};
+use super::builder::Invalid;
 pub(crate) use super::builder::OpenBlock;
 use super::options::StoreOptions;
 use super::{StoreError, StoreStats};
@@ -161,8 +161,10 @@ impl EngineHandle {
         &self.engine
     }
 
-    pub(crate) fn append_spans(&self, spans: &[ResourceSpans]) -> Result<usize, AppendError> {
-        self.append(Kind::Spans, |block| block.add_spans(spans))
+    /// Appends the spans of a protobuf `ExportTraceServiceRequest`; those without valid ids
+    /// are counted in `invalid`.
+    pub(crate) fn append_spans(&self, request: &[u8], invalid: &mut Invalid) -> Result<usize, AppendError> {
+        self.append(Kind::Spans, |block| block.add_spans_protobuf(request, invalid))
     }
 
     pub(crate) fn append_logs(&self, logs: &[ResourceLogs]) -> Result<usize, AppendError> {
@@ -611,11 +613,13 @@ pub(crate) fn unix_now() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
 
     use super::*;
 
-    fn one_span(trace: u8, span: u8) -> Vec<ResourceSpans> {
+    fn one_span(trace: u8, span: u8) -> Vec<u8> {
         let span = Span {
             trace_id: vec![trace; 16],
             span_id: vec![span; 8],
@@ -624,10 +628,15 @@ mod tests {
             end_time_unix_nano: 2,
             ..Span::default()
         };
-        vec![ResourceSpans {
+        let resource_spans = vec![ResourceSpans {
             scope_spans: vec![ScopeSpans { spans: vec![span], ..ScopeSpans::default() }],
             ..ResourceSpans::default()
-        }]
+        }];
+        ExportTraceServiceRequest { resource_spans }.encode_to_vec()
+    }
+
+    fn append(handle: &EngineHandle, request: &[u8]) -> Result<usize, AppendError> {
+        handle.append_spans(request, &mut Invalid::default())
     }
 
     fn open(directory: &Path) -> EngineHandle {
@@ -645,7 +654,7 @@ mod tests {
     fn blocks_younger_than_max_age_stay() {
         let directory = tempfile::tempdir().expect("temp dir");
         let handle = open(directory.path());
-        handle.append_spans(&one_span(1, 1)).expect("appends");
+        append(&handle, &one_span(1, 1)).expect("appends");
         handle.flush();
 
         handle.engine().evict(sealed_at(&handle)[0] + HOUR);
@@ -656,7 +665,7 @@ mod tests {
     fn blocks_older_than_max_age_are_evicted() {
         let directory = tempfile::tempdir().expect("temp dir");
         let handle = open(directory.path());
-        handle.append_spans(&one_span(1, 1)).expect("appends");
+        append(&handle, &one_span(1, 1)).expect("appends");
         handle.flush();
 
         handle.engine().evict(sealed_at(&handle)[0] + HOUR + 1);
@@ -669,10 +678,10 @@ mod tests {
     fn age_eviction_takes_a_trace_whole_with_its_spans_in_younger_blocks() {
         let directory = tempfile::tempdir().expect("temp dir");
         let handle = open(directory.path());
-        handle.append_spans(&one_span(1, 1)).expect("appends");
+        append(&handle, &one_span(1, 1)).expect("appends");
         handle.flush();
-        handle.append_spans(&one_span(1, 2)).expect("appends");
-        handle.append_spans(&one_span(2, 3)).expect("appends");
+        append(&handle, &one_span(1, 2)).expect("appends");
+        append(&handle, &one_span(2, 3)).expect("appends");
         handle.flush();
         let [older, younger] = sealed_at(&handle)[..] else { panic!("two blocks") };
         assert!(younger > older);
@@ -688,9 +697,9 @@ mod tests {
     fn a_hidden_trace_reappears_nowhere_once_its_last_block_is_gone() {
         let directory = tempfile::tempdir().expect("temp dir");
         let handle = open(directory.path());
-        handle.append_spans(&one_span(1, 1)).expect("appends");
+        append(&handle, &one_span(1, 1)).expect("appends");
         handle.flush();
-        handle.append_spans(&one_span(1, 2)).expect("appends");
+        append(&handle, &one_span(1, 2)).expect("appends");
         handle.flush();
         let [older, younger] = sealed_at(&handle)[..] else { panic!("two blocks") };
 
@@ -711,7 +720,7 @@ mod tests {
                 index.sealing.push((1000 + seq, Arc::new(block)));
             }
         }
-        let refused = handle.append_spans(&one_span(1, 1));
+        let refused = append(&handle, &one_span(1, 1));
         assert!(matches!(refused, Err(AppendError::Behind(MAX_SEALING))), "{refused:?}");
         handle.engine().write_index().sealing.clear();
     }

@@ -28,7 +28,6 @@ use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use serde::Serialize;
 
 pub(crate) use builder::Invalid;
@@ -123,8 +122,10 @@ impl StoreWriter {
         self.handle.engine().stats()
     }
 
-    pub(crate) fn append_spans(&self, spans: &[ResourceSpans]) -> Result<usize, AppendError> {
-        self.handle.append_spans(spans)
+    /// Appends the spans of a protobuf `ExportTraceServiceRequest`; those without valid ids
+    /// are counted in `invalid`.
+    pub(crate) fn append_spans(&self, request: &[u8], invalid: &mut Invalid) -> Result<usize, AppendError> {
+        self.handle.append_spans(request, invalid)
     }
 
     pub(crate) fn append_logs(&self, logs: &[ResourceLogs]) -> Result<usize, AppendError> {
@@ -147,7 +148,9 @@ impl StoreWriter {
         let append = |chunk: migrate::V1Chunk| -> Result<(), AppendError> {
             loop {
                 let appended = match &chunk {
-                    migrate::V1Chunk::Traces(request) => self.append_spans(&request.resource_spans),
+                    migrate::V1Chunk::Traces(request) => {
+                        self.append_spans(&prost::Message::encode_to_vec(request), &mut Invalid::default())
+                    }
                     migrate::V1Chunk::Logs(request) => self.append_logs(&request.resource_logs),
                     migrate::V1Chunk::Metrics(request) => self.append_metrics(&request.resource_metrics),
                 };

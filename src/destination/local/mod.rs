@@ -9,7 +9,9 @@ mod setup;
 
 use std::path::Path;
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use prost::Message;
 
 use crate::destination::{Built, ExportError, Exporter, Rejected, Sent};
 use crate::model::LossReason;
@@ -26,17 +28,20 @@ pub struct LocalStore {
     writer: StoreWriter,
 }
 
-/// What one send appends: the lane's batches (shared, already decoded where another lane
-/// needed them) and the spans converted from X-Ray segments.
+/// What one send appends: the lane's batches (shared with the other lanes; trace requests are
+/// read from their protobuf as they arrived, without decoding) and the spans converted from
+/// X-Ray segments, as protobuf.
 #[derive(Debug)]
 pub struct StoreRequest {
     /// Spans, log records or metric data points.
     items: usize,
-    xray_spans: Vec<ResourceSpans>,
+    xray_spans: Option<Vec<u8>>,
     batches: Vec<SharedBatch>,
     /// Parts appended by an earlier attempt (0 is the X-Ray spans, then each batch), so a
     /// retried send never appends a part twice.
     appended: usize,
+    /// Spans left out for want of valid ids, over every attempt.
+    invalid: Invalid,
 }
 
 impl LocalStore {
@@ -76,17 +81,20 @@ impl Exporter for LocalStore {
     fn build(&self, _signal: Signal, batches: &[SharedBatch]) -> Built<StoreRequest> {
         // X-Ray documents are converted together: streamed subsegments find their segment.
         let (xray_spans, mut rejected) = xray_to_otlp::convert_batches(batches);
-        let mut kept = Vec::with_capacity(batches.len());
         let mut items: usize = xray_spans.iter().map(spans_in).sum();
-        let mut invalid = Invalid::default();
+        let xray_spans =
+            (!xray_spans.is_empty()).then(|| ExportTraceServiceRequest { resource_spans: xray_spans }.encode_to_vec());
+        let mut kept = Vec::with_capacity(batches.len());
         for batch in batches {
-            let decoded = match &batch.payload {
-                Payload::Traces(request) => request.decoded().map(|decoded| invalid.count(&decoded.resource_spans)),
+            let readable = match &batch.payload {
+                // Read from the protobuf when there is one: no need to decode.
+                Payload::Traces(request) if request.protobuf().is_some() => Ok(()),
+                Payload::Traces(request) => request.decoded().map(|_| ()),
                 Payload::Logs(request) => request.decoded().map(|_| ()),
                 Payload::Metrics(request) => request.decoded().map(|_| ()),
                 Payload::XraySegments(_) => continue,
             };
-            match decoded {
+            match readable {
                 Ok(()) => {
                     items += batch.items;
                     kept.push(SharedBatch::clone(batch));
@@ -94,20 +102,11 @@ impl Exporter for LocalStore {
                 Err(error) => rejected.push(Rejected::undecodable(batch.items, &error)),
             }
         }
-        if invalid.spans > 0 {
-            items -= invalid.spans.min(items);
-            rejected.push(Rejected {
-                items: invalid.spans,
-                reason: LossReason::Invalid,
-                detail: format!(
-                    "{} span(s) without a valid trace or span id; first: {}",
-                    invalid.spans,
-                    invalid.first.unwrap_or_default()
-                ),
-            });
-        }
-        let requests =
-            if items == 0 { Vec::new() } else { vec![StoreRequest { items, xray_spans, batches: kept, appended: 0 }] };
+        let requests = if items == 0 {
+            Vec::new()
+        } else {
+            vec![StoreRequest { items, xray_spans, batches: kept, appended: 0, invalid: Invalid::default() }]
+        };
         Built { requests, rejected }
     }
 
@@ -116,18 +115,25 @@ impl Exporter for LocalStore {
     }
 
     async fn send(&self, request: &mut StoreRequest) -> Result<Sent, ExportError> {
-        // Spans with invalid ids were counted by `build`; the store skips them.
         if request.appended == 0 {
-            self.writer.append_spans(&request.xray_spans).map_err(export_error)?;
+            if let Some(xray_spans) = &request.xray_spans {
+                self.writer.append_spans(xray_spans, &mut request.invalid).map_err(export_error)?;
+            }
             request.appended = 1;
         }
         while let Some(batch) = request.batches.get(request.appended - 1) {
             match &batch.payload {
-                Payload::Traces(otlp) => {
-                    if let Ok(decoded) = otlp.decoded() {
-                        self.writer.append_spans(&decoded.resource_spans).map_err(export_error)?;
+                Payload::Traces(otlp) => match otlp.protobuf() {
+                    Some(protobuf) => {
+                        self.writer.append_spans(protobuf, &mut request.invalid).map_err(export_error)?;
                     }
-                }
+                    None => {
+                        if let Ok(decoded) = otlp.decoded() {
+                            let protobuf = decoded.encode_to_vec();
+                            self.writer.append_spans(&protobuf, &mut request.invalid).map_err(export_error)?;
+                        }
+                    }
+                },
                 Payload::Logs(otlp) => {
                     if let Ok(decoded) = otlp.decoded() {
                         self.writer.append_logs(&decoded.resource_logs).map_err(export_error)?;
@@ -142,7 +148,20 @@ impl Exporter for LocalStore {
             }
             request.appended += 1;
         }
-        Ok(Sent::all(request.items))
+        let invalid = &request.invalid;
+        let mut sent = Sent::all(request.items.saturating_sub(invalid.spans));
+        if invalid.spans > 0 {
+            sent.rejected.push(Rejected {
+                items: invalid.spans,
+                reason: LossReason::Invalid,
+                detail: format!(
+                    "{} span(s) without a valid trace or span id; first: {}",
+                    invalid.spans,
+                    invalid.first.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+        Ok(sent)
     }
 }
 

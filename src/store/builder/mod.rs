@@ -2,6 +2,8 @@
 //! sealed. Appending a span copies its values into the columns; nothing is allocated per span
 //! except when a new attribute key or resource first appears in the block.
 
+mod wire;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -9,11 +11,10 @@ use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, metric};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
-use super::block::{Block, Column, Group, Kind, attribute_key, key};
-use super::encode::{DataPoints, Events, Hex, Links};
-use super::value::{OwnedValue, ValueColumn};
+use crate::store::block::{Block, Column, Group, Kind, attribute_key, key};
+use crate::store::encode::DataPoints;
+use crate::store::value::{OwnedValue, ValueColumn};
 
 /// Spans that cannot be stored (no valid trace or span id), with the first one described.
 #[derive(Debug, Default)]
@@ -22,48 +23,38 @@ pub(crate) struct Invalid {
     pub first: Option<String>,
 }
 
-impl Invalid {
-    /// Counts the spans of a request the store will skip.
-    pub(crate) fn count(&mut self, resource_spans: &[ResourceSpans]) {
-        let spans = resource_spans.iter().flat_map(|resource| &resource.scope_spans).flat_map(|scope| &scope.spans);
-        for span in spans {
-            if id::<16>(&span.trace_id).is_some() && id::<8>(&span.span_id).is_some() {
-                continue;
-            }
-            self.spans += 1;
-            if self.first.is_none() {
-                self.first = Some(format!(
-                    "span {:?} with trace id {:?} ({} bytes) and span id {:?} ({} bytes)",
-                    span.name,
-                    Hex(&span.trace_id).to_string(),
-                    span.trace_id.len(),
-                    Hex(&span.span_id).to_string(),
-                    span.span_id.len()
-                ));
-            }
-        }
-    }
-}
-
 /// The attribute columns of an open block, found by key.
 #[derive(Debug, Default)]
 struct AttributeColumns {
     index: HashMap<Box<str>, usize>,
     columns: Vec<(Box<str>, ValueColumn)>,
+    /// The column after the one found last: spans of one app list their attributes in the same
+    /// order, so this is usually the next one asked for, found without hashing the key.
+    cursor: usize,
 }
 
 impl AttributeColumns {
-    fn push(&mut self, row: usize, attributes: &[KeyValue]) {
-        for attribute in attributes {
-            let column = match self.index.get(attribute.key.as_str()) {
+    /// The column of attribute `key`, added if new.
+    fn column(&mut self, key: &str) -> &mut ValueColumn {
+        let guess = self.cursor;
+        let found = match self.columns.get(guess) {
+            Some((name, _)) if name.get(key::ATTRIBUTE_PREFIX.len()..) == Some(key) => guess,
+            _ => match self.index.get(key) {
                 Some(&column) => column,
                 None => {
-                    self.index.insert(attribute.key.as_str().into(), self.columns.len());
-                    self.columns.push((attribute_key(&attribute.key), ValueColumn::default()));
+                    self.index.insert(key.into(), self.columns.len());
+                    self.columns.push((attribute_key(key), ValueColumn::default()));
                     self.columns.len() - 1
                 }
-            };
-            let column = &mut self.columns[column].1;
+            },
+        };
+        self.cursor = found + 1;
+        &mut self.columns[found].1
+    }
+
+    fn push(&mut self, row: usize, attributes: &[KeyValue]) {
+        for attribute in attributes {
+            let column = self.column(&attribute.key);
             match attribute.value.as_ref() {
                 Some(value) if value.value.is_some() => column.push_any(row, Some(value)),
                 // An attribute without a value is kept, as JSON null.
@@ -115,6 +106,12 @@ impl Groups {
         if let Some(&group) = self.index.get(&self.scratch) {
             return group as i64;
         }
+        let (scope_name, scope_version) = scope.map_or(("", ""), |scope| (scope.name.as_str(), scope.version.as_str()));
+        self.add(resource, scope_name, scope_version)
+    }
+
+    /// Adds a group under the identity in `scratch`.
+    fn add(&mut self, resource: Option<&Resource>, scope_name: &str, scope_version: &str) -> i64 {
         let group = Group {
             resource: resource
                 .map(|resource| {
@@ -125,8 +122,8 @@ impl Groups {
                         .collect()
                 })
                 .unwrap_or_default(),
-            scope_name: scope.map(|scope| scope.name.clone()).unwrap_or_default(),
-            scope_version: scope.map(|scope| scope.version.clone()).unwrap_or_default(),
+            scope_name: scope_name.to_owned(),
+            scope_version: scope_version.to_owned(),
         };
         self.groups.push(group);
         self.index.insert(self.scratch.clone(), self.groups.len() - 1);
@@ -359,61 +356,6 @@ impl OpenBlock {
             .columns
             .iter()
             .fold(start, |signature, (_, values)| signature.wrapping_mul(31).wrapping_add(u64::from(values.tag_mask())))
-    }
-
-    /// Appends every span with valid ids (skipping the others). Returns the spans appended.
-    pub(crate) fn add_spans(&mut self, resource_spans: &[ResourceSpans]) -> usize {
-        let Fixed::Spans(columns) = &mut self.fixed else { return 0 };
-        let before = self.rows;
-        let attributes_before = self.attributes.raw_bytes();
-        let mut text_bytes = 0;
-        for resource_spans in resource_spans {
-            for scope_spans in &resource_spans.scope_spans {
-                let group = self.groups.find_or_add(resource_spans.resource.as_ref(), scope_spans.scope.as_ref());
-                for span in &scope_spans.spans {
-                    // Spans with invalid ids are counted by [`Invalid::count`] before they get here.
-                    let (Some(trace_id), Some(span_id)) = (id::<16>(&span.trace_id), id::<8>(&span.span_id)) else {
-                        continue;
-                    };
-                    let row = self.rows;
-                    columns.trace_id.push(trace_id);
-                    columns.span_id.push(span_id);
-                    columns.parent_span_id.push(id::<8>(&span.parent_span_id).unwrap_or_default());
-                    columns.start.push(nanos(span.start_time_unix_nano));
-                    columns.end.push(nanos(span.end_time_unix_nano));
-                    columns.group.push(group);
-                    columns.kind.push(i64::from(span.kind));
-                    columns.name.push_str(row, &span.name);
-                    text_bytes += span.name.len();
-                    if let Some(status) = &span.status {
-                        columns.status_code.push(i64::from(status.code));
-                        if !status.message.is_empty() {
-                            columns.status_message.push_str(row, &status.message);
-                            text_bytes += status.message.len();
-                        }
-                    } else {
-                        columns.status_code.push(0);
-                    }
-                    if !span.trace_state.is_empty() {
-                        columns.trace_state.push_str(row, &span.trace_state);
-                        text_bytes += span.trace_state.len();
-                    }
-                    if !span.events.is_empty() {
-                        columns.events.push_json(row, &Events(&span.events));
-                    }
-                    if !span.links.is_empty() {
-                        columns.links.push_json(row, &Links(&span.links));
-                    }
-                    self.attributes.push(row, &span.attributes);
-                    self.rows += 1;
-                }
-            }
-        }
-        let appended = self.rows - before;
-        // Events and links are rare; their text is counted with the attributes' below.
-        self.raw_bytes += appended * (16 + 8 + 8 + 8 * 5) + text_bytes;
-        self.raw_bytes += self.attributes.raw_bytes().saturating_sub(attributes_before);
-        appended
     }
 
     /// Appends every log record. Returns the records appended.
