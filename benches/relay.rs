@@ -461,16 +461,17 @@ fn print_store_only(input: Input, round: &StoreOnlyRound) {
     );
 }
 
-/// A paced run: CPU and memory at a steady rate.
+/// A paced run: CPU and memory at a steady rate, and the refusals it met.
 struct PacedRound {
     spans: u64,
     wall: Duration,
     cpu: Duration,
     rss: u64,
+    refused: u64,
 }
 
-/// Sends `rate` spans per second (one 100-span request at a time, on a fixed schedule) for
-/// `options.seconds`, then waits until every destination has every span.
+/// Sends `rate` spans per second for `options.seconds` (100-span requests on a fixed schedule,
+/// spread over the clients), then waits until every destination has every span.
 async fn paced_round(
     options: &Options,
     rate: usize,
@@ -481,23 +482,39 @@ async fn paced_round(
 ) -> anyhow::Result<PacedRound> {
     tokio::time::sleep(IDLE_SETTLE).await;
     let requests = (rate * options.seconds as usize).div_ceil(SPANS_PER_REQUEST);
-    let interval = Duration::from_secs(options.seconds) / requests as u32;
+    let per_client = requests.div_ceil(options.clients);
+    let interval = Duration::from_secs(options.seconds) * options.clients as u32 / requests as u32;
     let before = progress.now().await?;
+    let refused_before = target.refused();
     let cpu_before = cpu::cpu_time(waggle.pid)?;
     let started = Instant::now();
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    for index in 0..requests {
-        ticks.tick().await;
-        target.send(&bodies[index % bodies.len()]).await?;
+    let clients = options.clients;
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..clients {
+        let (target, bodies) = (target.clone(), Arc::clone(bodies));
+        tasks.spawn(async move {
+            // Clients start spread over one interval, so the load is even.
+            tokio::time::sleep(interval * client as u32 / clients as u32).await;
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for index in 0..per_client {
+                ticks.tick().await;
+                target.send(&bodies[(index * clients + client) % bodies.len()]).await?;
+            }
+            Ok::<(), anyhow::Error>(())
+        });
     }
-    let spans = (requests * SPANS_PER_REQUEST) as u64;
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    let spans = (per_client * options.clients * SPANS_PER_REQUEST) as u64;
     progress.wait_for(before, spans).await?;
     Ok(PacedRound {
         spans,
         wall: started.elapsed(),
         cpu: cpu::cpu_time(waggle.pid)? - cpu_before,
         rss: memory(waggle.pid, "VmRSS:")?,
+        refused: target.refused() - refused_before,
     })
 }
 
@@ -509,11 +526,13 @@ fn print_paced(input: Input, store: StoreMode, rate: usize, round: &PacedRound) 
     };
     println!("\n{} in at {rate} spans/s → {out}", input.name());
     println!(
-        "{} spans in {:.1} s: {:.1}% of one core, RSS {}",
+        "{} spans in {:.1} s ({:.0} spans/s): {:.1}% of one core, RSS {}; {} requests answered 429",
         round.spans,
         round.wall.as_secs_f64(),
+        round.spans as f64 / round.wall.as_secs_f64(),
         100.0 * round.cpu.as_secs_f64() / round.wall.as_secs_f64(),
-        mib(round.rss)
+        mib(round.rss),
+        round.refused
     );
 }
 

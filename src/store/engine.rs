@@ -118,6 +118,8 @@ pub(crate) struct Engine {
     /// Signalled whenever a block has been written (or failed to be).
     written: Condvar,
     written_lock: Mutex<()>,
+    /// The same, for appenders on the async runtime waiting for the store to catch up.
+    written_async: tokio::sync::Notify,
 }
 
 /// The engine and its sealer thread; dropping it seals what is open and waits for the writes.
@@ -145,6 +147,7 @@ impl EngineHandle {
             columns_seen: RwLock::new(HashMap::new()),
             written: Condvar::new(),
             written_lock: Mutex::new(()),
+            written_async: tokio::sync::Notify::new(),
         });
         engine.note_columns_of_sealed();
         engine.evict(unix_now());
@@ -173,6 +176,12 @@ impl EngineHandle {
 
     pub(crate) fn append_metrics(&self, metrics: &[ResourceMetrics]) -> Result<usize, AppendError> {
         self.append(Kind::Metrics, |block| block.add_metrics(metrics))
+    }
+
+    /// Resolves when the next block has been written (it counts as waiting from the moment it
+    /// is made, so make it before the append that may be refused).
+    pub(crate) fn block_written(&self) -> tokio::sync::futures::Notified<'_> {
+        self.engine.written_async.notified()
     }
 
     /// Waits (up to a bound) until every sealed block has been written.
@@ -340,6 +349,7 @@ impl Engine {
         self.evict(unix_now());
         let _guard = self.written_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.written.notify_all();
+        self.written_async.notify_waiters();
     }
 
     /// Evicts the oldest blocks while the store is over its size or they are over its age.

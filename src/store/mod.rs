@@ -184,6 +184,11 @@ impl StoreWriter {
         }
     }
 
+    /// Resolves when the next block has been written; see [`EngineHandle::block_written`].
+    pub(crate) fn block_written(&self) -> tokio::sync::futures::Notified<'_> {
+        self.handle.block_written()
+    }
+
     /// Waits until every block already sealed is written.
     pub(crate) fn wait_for_writes(&self) {
         self.handle.wait_for_writes();

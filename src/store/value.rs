@@ -128,7 +128,10 @@ pub(crate) struct ValueColumn {
     tags: Vec<u8>,
     /// Per row: the number's bits, or for text `start << 32 | length` in `text`.
     nums: Vec<u64>,
-    text: String,
+    /// Every row's text, back to back. Kept as bytes: text appended from a request the
+    /// receiver checked is not validated again; it is read back as UTF-8 (a row whose bytes
+    /// are not reads as empty).
+    text: Vec<u8>,
 }
 
 /// Why a stored column could not be read back.
@@ -162,7 +165,7 @@ impl ValueColumn {
     fn text_at(&self, bits: u64) -> &str {
         let start = (bits >> 32) as usize;
         let end = start + (bits & 0xffff_ffff) as usize;
-        self.text.get(start..end).unwrap_or("")
+        self.text.get(start..end).and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or("")
     }
 
     /// Makes `row` the next row to push, leaving the rows before it absent. Returns false when
@@ -189,17 +192,23 @@ impl ValueColumn {
         }
     }
 
-    fn push_text(&mut self, row: usize, tag: Tag, text: &str) {
+    fn push_text(&mut self, row: usize, tag: Tag, text: &[u8]) {
         if self.reach(row) {
             self.tag_mask |= 1 << tag as u8;
             let start = self.text.len() as u64;
-            self.text.push_str(text);
+            self.text.extend_from_slice(text);
             self.tags.push(tag as u8);
             self.nums.push(start << 32 | text.len() as u64);
         }
     }
 
     pub(crate) fn push_str(&mut self, row: usize, text: &str) {
+        self.push_text(row, Tag::Str, text.as_bytes());
+    }
+
+    /// Pushes a protobuf string's bytes as they are: the caller vouches they are UTF-8 (the
+    /// receiver checked them); should they not be, the row reads as empty.
+    pub(crate) fn push_str_bytes(&mut self, row: usize, text: &[u8]) {
         self.push_text(row, Tag::Str, text);
     }
 
@@ -209,8 +218,8 @@ impl ValueColumn {
 
     pub(crate) fn push_ref(&mut self, row: usize, value: ValueRef<'_>) {
         match value {
-            ValueRef::Str(text) => self.push_text(row, Tag::Str, text),
-            ValueRef::Json(text) => self.push_text(row, Tag::Json, text),
+            ValueRef::Str(text) => self.push_text(row, Tag::Str, text.as_bytes()),
+            ValueRef::Json(text) => self.push_text(row, Tag::Json, text.as_bytes()),
             ValueRef::Int(number) => self.push(row, Tag::Int, number as u64),
             ValueRef::Float(number) => self.push(row, Tag::Float, number.to_bits()),
             ValueRef::Bool(flag) => self.push(row, Tag::Bool, u64::from(flag)),
@@ -221,7 +230,7 @@ impl ValueColumn {
     pub(crate) fn push_any(&mut self, row: usize, value: Option<&AnyValue>) {
         let Some(inner) = value.and_then(|value| value.value.as_ref()) else { return };
         match inner {
-            any_value::Value::StringValue(text) => self.push_text(row, Tag::Str, text),
+            any_value::Value::StringValue(text) => self.push_text(row, Tag::Str, text.as_bytes()),
             any_value::Value::IntValue(number) => self.push(row, Tag::Int, *number as u64),
             any_value::Value::DoubleValue(number) => self.push(row, Tag::Float, number.to_bits()),
             any_value::Value::BoolValue(flag) => self.push(row, Tag::Bool, u64::from(*flag)),
@@ -232,7 +241,7 @@ impl ValueColumn {
     /// Pushes anything serializable, as JSON text.
     pub(crate) fn push_json(&mut self, row: usize, value: &impl Serialize) {
         if let Ok(text) = serde_json::to_string(value) {
-            self.push_text(row, Tag::Json, &text);
+            self.push_text(row, Tag::Json, text.as_bytes());
         }
     }
 
@@ -265,7 +274,7 @@ impl ValueColumn {
                 Some(Tag::Absent) | None => {}
             }
         }
-        out.extend_from_slice(self.text.as_bytes());
+        out.extend_from_slice(&self.text);
     }
 
     /// Reads back what [`ValueColumn::encode`] wrote for `rows` rows.
@@ -297,7 +306,7 @@ impl ValueColumn {
         if text.len() as u64 != text_start || text_start > u64::from(u32::MAX) {
             return Err(MalformedColumn("text length does not match the values"));
         }
-        let text = String::from_utf8(text.to_vec()).map_err(|_| MalformedColumn("text is not UTF-8"))?;
+        let text = text.to_vec();
         let tag_mask = tags.iter().fold(0u8, |mask, &tag| if tag == 0 { mask } else { mask | 1 << tag });
         Ok(ValueColumn { tag_mask, tags, nums, text })
     }
@@ -334,6 +343,15 @@ mod tests {
         assert_eq!(column.get(4), Some(ValueRef::Bool(true)));
         assert_eq!(column.get(5), Some(ValueRef::Json("[1,2]")));
         assert_eq!(column.get(6), Some(ValueRef::Str("")));
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_reads_as_empty() {
+        let mut column = ValueColumn::default();
+        column.push_str_bytes(0, &[0xff, 0xfe]);
+        column.push_str_bytes(1, "fine".as_bytes());
+        assert_eq!(column.get(0), Some(ValueRef::Str("")));
+        assert_eq!(column.get(1), Some(ValueRef::Str("fine")));
     }
 
     #[test]

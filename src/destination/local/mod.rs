@@ -20,6 +20,9 @@ use crate::store::{AppendError, Invalid, StoreError, StoreOptions, StoreReader, 
 use crate::translate::xray_to_otlp;
 
 pub use settings::LocalStoreSettings;
+
+/// The longest one send waits for a store that is behind before the lane is told to retry.
+const BEHIND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub(crate) use setup::{LocalSetup, OpenFailed, setup};
 
 /// The local store's exporter (the write side). Dropping it seals what is open, waits for the
@@ -114,39 +117,21 @@ impl Exporter for LocalStore {
         request.items
     }
 
+    /// Appends every part of the request. While the store is behind (blocks waiting to be
+    /// written), it waits for the next block to be written rather than failing, up to
+    /// [`BEHIND_WAIT`]; the lane's queue holds what arrives meanwhile.
     async fn send(&self, request: &mut StoreRequest) -> Result<Sent, ExportError> {
-        if request.appended == 0 {
-            if let Some(xray_spans) = &request.xray_spans {
-                self.writer.append_spans(xray_spans, &mut request.invalid).map_err(export_error)?;
-            }
-            request.appended = 1;
-        }
-        while let Some(batch) = request.batches.get(request.appended - 1) {
-            match &batch.payload {
-                Payload::Traces(otlp) => match otlp.protobuf() {
-                    Some(protobuf) => {
-                        self.writer.append_spans(protobuf, &mut request.invalid).map_err(export_error)?;
-                    }
-                    None => {
-                        if let Ok(decoded) = otlp.decoded() {
-                            let protobuf = decoded.encode_to_vec();
-                            self.writer.append_spans(&protobuf, &mut request.invalid).map_err(export_error)?;
-                        }
-                    }
-                },
-                Payload::Logs(otlp) => {
-                    if let Ok(decoded) = otlp.decoded() {
-                        self.writer.append_logs(&decoded.resource_logs).map_err(export_error)?;
-                    }
+        let deadline = tokio::time::Instant::now() + BEHIND_WAIT;
+        loop {
+            let written = self.writer.block_written();
+            match self.append(request) {
+                Err(AppendError::Behind(_)) if tokio::time::Instant::now() < deadline => {
+                    // Bounded: a write that never finishes must not hold the lane for ever.
+                    let _ = tokio::time::timeout_at(deadline, written).await;
                 }
-                Payload::Metrics(otlp) => {
-                    if let Ok(decoded) = otlp.decoded() {
-                        self.writer.append_metrics(&decoded.resource_metrics).map_err(export_error)?;
-                    }
-                }
-                Payload::XraySegments(_) => {}
+                Err(error) => return Err(export_error(error)),
+                Ok(()) => break,
             }
-            request.appended += 1;
         }
         let invalid = &request.invalid;
         let mut sent = Sent::all(request.items.saturating_sub(invalid.spans));
@@ -162,6 +147,46 @@ impl Exporter for LocalStore {
             });
         }
         Ok(sent)
+    }
+}
+
+impl LocalStore {
+    /// Appends the parts of `request` not appended yet.
+    fn append(&self, request: &mut StoreRequest) -> Result<(), AppendError> {
+        if request.appended == 0 {
+            if let Some(xray_spans) = &request.xray_spans {
+                self.writer.append_spans(xray_spans, &mut request.invalid)?;
+            }
+            request.appended = 1;
+        }
+        while let Some(batch) = request.batches.get(request.appended - 1) {
+            match &batch.payload {
+                Payload::Traces(otlp) => match otlp.protobuf() {
+                    Some(protobuf) => {
+                        self.writer.append_spans(protobuf, &mut request.invalid)?;
+                    }
+                    None => {
+                        if let Ok(decoded) = otlp.decoded() {
+                            let protobuf = decoded.encode_to_vec();
+                            self.writer.append_spans(&protobuf, &mut request.invalid)?;
+                        }
+                    }
+                },
+                Payload::Logs(otlp) => {
+                    if let Ok(decoded) = otlp.decoded() {
+                        self.writer.append_logs(&decoded.resource_logs)?;
+                    }
+                }
+                Payload::Metrics(otlp) => {
+                    if let Ok(decoded) = otlp.decoded() {
+                        self.writer.append_metrics(&decoded.resource_metrics)?;
+                    }
+                }
+                Payload::XraySegments(_) => {}
+            }
+            request.appended += 1;
+        }
+        Ok(())
     }
 }
 

@@ -26,7 +26,8 @@ pub(crate) struct Invalid {
 /// The attribute columns of an open block, found by key.
 #[derive(Debug, Default)]
 struct AttributeColumns {
-    index: HashMap<Box<str>, usize>,
+    /// Keys as bytes, so a key read from protobuf is found without validating it again.
+    index: HashMap<Box<[u8]>, usize>,
     columns: Vec<(Box<str>, ValueColumn)>,
     /// The column after the one found last: spans of one app list their attributes in the same
     /// order, so this is usually the next one asked for, found without hashing the key.
@@ -36,20 +37,36 @@ struct AttributeColumns {
 impl AttributeColumns {
     /// The column of attribute `key`, added if new.
     fn column(&mut self, key: &str) -> &mut ValueColumn {
-        let guess = self.cursor;
-        let found = match self.columns.get(guess) {
-            Some((name, _)) if name.get(key::ATTRIBUTE_PREFIX.len()..) == Some(key) => guess,
-            _ => match self.index.get(key) {
-                Some(&column) => column,
-                None => {
-                    self.index.insert(key.into(), self.columns.len());
-                    self.columns.push((attribute_key(key), ValueColumn::default()));
-                    self.columns.len() - 1
-                }
-            },
+        let found = match self.find(key.as_bytes()) {
+            Some(found) => found,
+            None => self.add(key),
         };
         self.cursor = found + 1;
         &mut self.columns[found].1
+    }
+
+    /// The column of attribute `key` given as bytes, added if new; `None` when a new key is
+    /// not UTF-8 (only a key never seen is validated).
+    fn column_of_bytes(&mut self, key: &[u8]) -> Option<&mut ValueColumn> {
+        let found = match self.find(key) {
+            Some(found) => found,
+            None => self.add(std::str::from_utf8(key).ok()?),
+        };
+        self.cursor = found + 1;
+        Some(&mut self.columns[found].1)
+    }
+
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        match self.columns.get(self.cursor) {
+            Some((name, _)) if name.as_bytes().get(key::ATTRIBUTE_PREFIX.len()..) == Some(key) => Some(self.cursor),
+            _ => self.index.get(key).copied(),
+        }
+    }
+
+    fn add(&mut self, key: &str) -> usize {
+        self.index.insert(key.as_bytes().into(), self.columns.len());
+        self.columns.push((attribute_key(key), ValueColumn::default()));
+        self.columns.len() - 1
     }
 
     fn push(&mut self, row: usize, attributes: &[KeyValue]) {

@@ -35,10 +35,27 @@ impl<'a> Fields<'a> {
 
     /// The next field's tag and wire type, `None` at the end.
     fn next(&mut self) -> Parsed<Option<(u32, WireType)>> {
-        if self.rest.is_empty() {
-            return Ok(None);
+        match self.rest.first() {
+            None => Ok(None),
+            // Tags below 16 fit in one byte: every field waggle reads.
+            Some(&key) if key < 0x80 && key >> 3 != 0 => {
+                let wire = WireType::try_from(u64::from(key & 7)).map_err(|_| Malformed)?;
+                self.rest = &self.rest[1..];
+                Ok(Some((u32::from(key >> 3), wire)))
+            }
+            Some(_) => decode_key(&mut self.rest).map(Some).map_err(|_| Malformed),
         }
-        decode_key(&mut self.rest).map(Some).map_err(|_| Malformed)
+    }
+
+    /// A length: one byte for anything under 128, else a varint.
+    fn length(&mut self) -> Parsed<usize> {
+        match self.rest.first() {
+            Some(&length) if length < 0x80 => {
+                self.rest = &self.rest[1..];
+                Ok(usize::from(length))
+            }
+            _ => usize::try_from(decode_varint(&mut self.rest).map_err(|_| Malformed)?).map_err(|_| Malformed),
+        }
     }
 
     fn varint(&mut self, wire: WireType) -> Parsed<u64> {
@@ -59,7 +76,7 @@ impl<'a> Fields<'a> {
         if wire != WireType::LengthDelimited {
             return Err(Malformed);
         }
-        let length = usize::try_from(decode_varint(&mut self.rest).map_err(|_| Malformed)?).map_err(|_| Malformed)?;
+        let length = self.length()?;
         let (bytes, rest) = self.rest.split_at_checked(length).ok_or(Malformed)?;
         self.rest = rest;
         Ok(bytes)
@@ -89,13 +106,13 @@ struct SpanFields<'a> {
     trace_id: &'a [u8],
     span_id: &'a [u8],
     parent_span_id: &'a [u8],
-    trace_state: &'a str,
-    name: &'a str,
+    trace_state: &'a [u8],
+    name: &'a [u8],
     kind: i64,
     start: u64,
     end: u64,
     status_code: i64,
-    status_message: &'a str,
+    status_message: &'a [u8],
     has_events: bool,
     has_links: bool,
 }
@@ -185,12 +202,13 @@ impl OpenBlock {
         columns.group.push(group);
         columns.kind.push(span.kind);
         columns.status_code.push(span.status_code);
-        columns.name.push_str(row, span.name);
+        // Strings go in as the receiver checked them: no second UTF-8 validation.
+        columns.name.push_str_bytes(row, span.name);
         if !span.status_message.is_empty() {
-            columns.status_message.push_str(row, span.status_message);
+            columns.status_message.push_str_bytes(row, span.status_message);
         }
         if !span.trace_state.is_empty() {
-            columns.trace_state.push_str(row, span.trace_state);
+            columns.trace_state.push_str_bytes(row, span.trace_state);
         }
         self.raw_bytes += span.name.len() + span.status_message.len() + span.trace_state.len();
         let mut events = Vec::new();
@@ -225,9 +243,9 @@ fn span_fields(body: &[u8]) -> Parsed<SpanFields<'_>> {
         match tag {
             1 => span.trace_id = fields.bytes(wire)?,
             2 => span.span_id = fields.bytes(wire)?,
-            3 => span.trace_state = fields.string(wire)?,
+            3 => span.trace_state = fields.bytes(wire)?,
             4 => span.parent_span_id = fields.bytes(wire)?,
-            5 => span.name = fields.string(wire)?,
+            5 => span.name = fields.bytes(wire)?,
             6 => span.kind = i64::from(fields.varint(wire)? as i32),
             7 => span.start = fields.fixed64(wire)?,
             8 => span.end = fields.fixed64(wire)?,
@@ -246,12 +264,12 @@ fn span_fields(body: &[u8]) -> Parsed<SpanFields<'_>> {
     Ok(span)
 }
 
-fn status(body: &[u8]) -> Parsed<(i64, &str)> {
-    let (mut code, mut message) = (0, "");
+fn status(body: &[u8]) -> Parsed<(i64, &[u8])> {
+    let (mut code, mut message): (i64, &[u8]) = (0, &[]);
     let mut fields = Fields::new(body);
     while let Some((tag, wire)) = fields.next()? {
         match tag {
-            2 => message = fields.string(wire)?,
+            2 => message = fields.bytes(wire)?,
             3 => code = i64::from(fields.varint(wire)? as i32),
             _ => fields.skip(wire)?,
         }
@@ -275,16 +293,16 @@ fn scope(body: &[u8]) -> Parsed<(&str, &str)> {
 impl super::AttributeColumns {
     /// Pushes one protobuf `KeyValue`; one that does not parse is left out.
     fn push_protobuf(&mut self, row: usize, key_value: &[u8]) -> Parsed<()> {
-        let (mut key, mut value) = ("", None);
+        let (mut key, mut value): (&[u8], _) = (&[], None);
         let mut fields = Fields::new(key_value);
         while let Some((tag, wire)) = fields.next()? {
             match tag {
-                1 => key = fields.string(wire)?,
+                1 => key = fields.bytes(wire)?,
                 2 => value = Some(fields.bytes(wire)?),
                 _ => fields.skip(wire)?,
             }
         }
-        let column = self.column(key);
+        let column = self.column_of_bytes(key).ok_or(Malformed)?;
         match value {
             Some(value) => push_any_value(column, row, value),
             None => {
@@ -302,7 +320,7 @@ fn push_any_value(column: &mut ValueColumn, row: usize, body: &[u8]) -> Parsed<(
     let mut fields = Fields::new(body);
     while let Some((tag, wire)) = fields.next()? {
         last = Some(match tag {
-            1 => Simple::Str(fields.string(wire)?),
+            1 => Simple::Str(fields.bytes(wire)?),
             2 => Simple::Bool(fields.varint(wire)? != 0),
             3 => Simple::Int(fields.varint(wire)? as i64),
             4 => Simple::Float(f64::from_bits(fields.fixed64(wire)?)),
@@ -313,7 +331,7 @@ fn push_any_value(column: &mut ValueColumn, row: usize, body: &[u8]) -> Parsed<(
         });
     }
     match last {
-        Some(Simple::Str(text)) => column.push_str(row, text),
+        Some(Simple::Str(text)) => column.push_str_bytes(row, text),
         Some(Simple::Bool(flag)) => column.push_bool(row, flag),
         Some(Simple::Int(number)) => column.push_ref(row, crate::store::value::ValueRef::Int(number)),
         Some(Simple::Float(number)) => column.push_ref(row, crate::store::value::ValueRef::Float(number)),
@@ -329,7 +347,8 @@ fn push_any_value(column: &mut ValueColumn, row: usize, body: &[u8]) -> Parsed<(
 
 /// The kinds of `AnyValue` read straight from the bytes.
 enum Simple<'a> {
-    Str(&'a str),
+    /// A string's bytes, as the receiver checked them.
+    Str(&'a [u8]),
     Bool(bool),
     Int(i64),
     Float(f64),
@@ -369,7 +388,7 @@ impl Invalid {
         if self.first.is_none() {
             self.first = Some(format!(
                 "span {:?} with trace id {:?} ({} bytes) and span id {:?} ({} bytes)",
-                span.name,
+                String::from_utf8_lossy(span.name),
                 Hex(span.trace_id).to_string(),
                 span.trace_id.len(),
                 Hex(span.span_id).to_string(),
