@@ -10,7 +10,7 @@
 //! columns are delta- and zigzag-encoded varints before compression (times grow slowly); ids
 //! are raw bytes; value columns use [`ValueColumn::encode`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -121,8 +121,10 @@ pub(crate) fn file_name(seq: u64) -> String {
 pub(crate) fn write(directory: &Path, seq: u64, block: &Block, sealed_at: i64) -> std::io::Result<BlockMeta> {
     let mut body = Vec::new();
     let mut raw = Vec::new();
-    let section = |raw: &[u8], body: &mut Vec<u8>| -> std::io::Result<Section> {
-        let compressed = zstd::bulk::compress(raw, COMPRESSION_LEVEL)?;
+    // One compression context for every section of the block.
+    let mut compressor = zstd::bulk::Compressor::new(COMPRESSION_LEVEL)?;
+    let mut section = |raw: &[u8], body: &mut Vec<u8>| -> std::io::Result<Section> {
+        let compressed = compressor.compress(raw)?;
         let section = Section {
             offset: body.len() as u64,
             length: compressed.len() as u64,
@@ -330,7 +332,7 @@ fn decode_column(column_type: ColumnType, rows: usize, mut raw: &[u8]) -> Result
 fn trace_bloom(block: &Block) -> (TraceBloom, u64) {
     // Spans and log records both carry trace ids (a record without one has zeros).
     let ids = block.id16(key::TRACE_ID);
-    let distinct: HashSet<&[u8; 16]> = ids.iter().filter(|id| **id != [0; 16]).collect();
+    let distinct: foldhash::HashSet<&[u8; 16]> = ids.iter().filter(|id| **id != [0; 16]).collect();
     if distinct.is_empty() {
         return (TraceBloom::with_capacity(0), 0);
     }
@@ -351,7 +353,7 @@ fn operations(block: &Block) -> Vec<OperationKey> {
     if block.kind != Kind::Spans {
         return Vec::new();
     }
-    let mut seen = HashSet::new();
+    let mut seen = foldhash::HashSet::default();
     let kinds = block.ints(key::SPAN_KIND);
     for row in 0..block.rows {
         if seen.len() >= MAX_OPERATIONS {

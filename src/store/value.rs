@@ -245,6 +245,21 @@ impl ValueColumn {
         }
     }
 
+    /// Takes back the rows from `row` on, and their text.
+    pub(crate) fn truncate(&mut self, row: usize) {
+        if self.tags.len() <= row {
+            return;
+        }
+        let text_end = (row..self.tags.len())
+            .filter(|&later| matches!(Tag::from_byte(self.tags[later]), Some(Tag::Str | Tag::Json)))
+            .map(|later| (self.nums[later] >> 32) as usize)
+            .min()
+            .unwrap_or(self.text.len());
+        self.tags.truncate(row);
+        self.nums.truncate(row);
+        self.text.truncate(text_end);
+    }
+
     /// Bytes this column takes in memory (an estimate of its stored size before compression).
     pub(crate) fn raw_bytes(&self) -> usize {
         self.tags.len() * 9 + self.text.len()
@@ -352,6 +367,17 @@ mod tests {
         column.push_str_bytes(1, "fine".as_bytes());
         assert_eq!(column.get(0), Some(ValueRef::Str("")));
         assert_eq!(column.get(1), Some(ValueRef::Str("fine")));
+    }
+
+    #[test]
+    fn truncating_takes_back_the_rows_and_their_text() {
+        let mut column = sample();
+        column.truncate(3);
+        column.push_str(3, "again");
+        assert_eq!(column.get(0), Some(ValueRef::Str("GET")));
+        assert_eq!(column.get(2), Some(ValueRef::Int(-7)));
+        assert_eq!(column.get(3), Some(ValueRef::Str("again")));
+        assert_eq!(column.get(5), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub(crate) struct Invalid {
 #[derive(Debug, Default)]
 struct AttributeColumns {
     /// Keys as bytes, so a key read from protobuf is found without validating it again.
-    index: HashMap<Box<[u8]>, usize>,
+    index: foldhash::HashMap<Box<[u8]>, usize>,
     columns: Vec<(Box<str>, ValueColumn)>,
     /// The column after the one found last: spans of one app list their attributes in the same
     /// order, so this is usually the next one asked for, found without hashing the key.
@@ -54,6 +54,13 @@ impl AttributeColumns {
         };
         self.cursor = found + 1;
         Some(&mut self.columns[found].1)
+    }
+
+    /// Takes back every value pushed for `row` and after.
+    fn truncate(&mut self, row: usize) {
+        for (_, column) in &mut self.columns {
+            column.truncate(row);
+        }
     }
 
     fn find(&self, key: &[u8]) -> Option<usize> {
@@ -102,7 +109,7 @@ impl AttributeColumns {
 struct Groups {
     groups: Vec<Group>,
     /// A group's identity: its resource and scope as encoded bytes.
-    index: HashMap<Vec<u8>, usize>,
+    index: foldhash::HashMap<Vec<u8>, usize>,
     /// Reused for each lookup.
     scratch: Vec<u8>,
 }
@@ -350,7 +357,7 @@ impl OpenBlock {
     /// Distinct trace ids among the rows (spans).
     pub(crate) fn distinct_traces(&self) -> usize {
         match &self.fixed {
-            Fixed::Spans(columns) => columns.trace_id.iter().collect::<std::collections::HashSet<_>>().len(),
+            Fixed::Spans(columns) => columns.trace_id.iter().collect::<foldhash::HashSet<_>>().len(),
             _ => 0,
         }
     }

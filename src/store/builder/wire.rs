@@ -18,7 +18,7 @@ use crate::store::encode::{Events, Hex, Links, Value as JsonValue};
 use crate::store::value::ValueColumn;
 
 /// A field's bytes could not be read.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Malformed;
 
 type Parsed<T> = Result<T, Malformed>;
@@ -113,8 +113,6 @@ struct SpanFields<'a> {
     end: u64,
     status_code: i64,
     status_message: &'a [u8],
-    has_events: bool,
-    has_links: bool,
 }
 
 impl OpenBlock {
@@ -186,14 +184,67 @@ impl OpenBlock {
     }
 
     /// Appends one span; a span without valid ids is left out and counted in `invalid`.
+    ///
+    /// One pass: encoders write the ids (fields 1 and 2) before the attributes (field 9), so
+    /// attributes go straight into the columns; if they came first, a second pass adds them.
+    /// Whatever was added for a span that is then left out is taken back.
     fn add_span(&mut self, body: &[u8], group: i64, invalid: &mut Invalid) -> Parsed<()> {
-        let span = span_fields(body)?;
-        let (Some(trace_id), Some(span_id)) = (id::<16>(span.trace_id), id::<8>(span.span_id)) else {
-            invalid.note_invalid_ids(&span);
-            return Ok(());
-        };
-        let Fixed::Spans(columns) = &mut self.fixed else { return Ok(()) };
         let row = self.rows;
+        let mut span = SpanFields::default();
+        let (mut events, mut links) = (Vec::new(), Vec::new());
+        let mut attributes_before_ids = false;
+        let mut fields = Fields::new(body);
+        let parsed = loop {
+            let (tag, wire) = match fields.next() {
+                Ok(Some(field)) => field,
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
+            };
+            let field = match tag {
+                9 if span.trace_id.len() == 16 && span.span_id.len() == 8 => {
+                    // An attribute that does not parse is left out; the span stays.
+                    fields.bytes(wire).map(|attribute| {
+                        let _ = self.attributes.push_protobuf(row, attribute);
+                    })
+                }
+                9 => {
+                    attributes_before_ids = true;
+                    fields.skip(wire)
+                }
+                11 => fields
+                    .bytes(wire)
+                    .and_then(|event| Event::decode(event).map_err(|_| Malformed))
+                    .map(|event| events.push(event)),
+                13 => fields
+                    .bytes(wire)
+                    .and_then(|link| Link::decode(link).map_err(|_| Malformed))
+                    .map(|link| links.push(link)),
+                _ => span.read(&mut fields, tag, wire),
+            };
+            if let Err(error) = field {
+                break Err(error);
+            }
+        };
+        let ids = (id::<16>(span.trace_id), id::<8>(span.span_id));
+        let (Ok(()), (Some(trace_id), Some(span_id))) = (parsed, ids) else {
+            self.attributes.truncate(row);
+            if parsed.is_ok() {
+                invalid.note_invalid_ids(&span);
+            }
+            return parsed;
+        };
+        if attributes_before_ids {
+            let mut fields = Fields::new(body);
+            while let Some((tag, wire)) = fields.next()? {
+                match tag {
+                    9 => {
+                        let _ = self.attributes.push_protobuf(row, fields.bytes(wire)?);
+                    }
+                    _ => fields.skip(wire)?,
+                }
+            }
+        }
+        let Fixed::Spans(columns) = &mut self.fixed else { return Ok(()) };
         columns.trace_id.push(trace_id);
         columns.span_id.push(span_id);
         columns.parent_span_id.push(id::<8>(span.parent_span_id).unwrap_or_default());
@@ -210,58 +261,35 @@ impl OpenBlock {
         if !span.trace_state.is_empty() {
             columns.trace_state.push_str_bytes(row, span.trace_state);
         }
-        self.raw_bytes += span.name.len() + span.status_message.len() + span.trace_state.len();
-        let mut events = Vec::new();
-        let mut links = Vec::new();
-        let mut fields = Fields::new(body);
-        while let Some((tag, wire)) = fields.next()? {
-            match tag {
-                9 => {
-                    let attribute = fields.bytes(wire)?;
-                    let _ = self.attributes.push_protobuf(row, attribute);
-                }
-                11 if span.has_events => events.push(Event::decode(fields.bytes(wire)?).map_err(|_| Malformed)?),
-                13 if span.has_links => links.push(Link::decode(fields.bytes(wire)?).map_err(|_| Malformed)?),
-                _ => fields.skip(wire)?,
-            }
-        }
         if !events.is_empty() {
             columns.events.push_json(row, &Events(&events));
         }
         if !links.is_empty() {
             columns.links.push_json(row, &Links(&links));
         }
+        self.raw_bytes += span.name.len() + span.status_message.len() + span.trace_state.len();
         self.rows += 1;
         Ok(())
     }
 }
 
-fn span_fields(body: &[u8]) -> Parsed<SpanFields<'_>> {
-    let mut span = SpanFields::default();
-    let mut fields = Fields::new(body);
-    while let Some((tag, wire)) = fields.next()? {
+impl<'a> SpanFields<'a> {
+    /// Reads one of the span's own fields (anything else is skipped).
+    fn read(&mut self, fields: &mut Fields<'a>, tag: u32, wire: WireType) -> Parsed<()> {
         match tag {
-            1 => span.trace_id = fields.bytes(wire)?,
-            2 => span.span_id = fields.bytes(wire)?,
-            3 => span.trace_state = fields.bytes(wire)?,
-            4 => span.parent_span_id = fields.bytes(wire)?,
-            5 => span.name = fields.bytes(wire)?,
-            6 => span.kind = i64::from(fields.varint(wire)? as i32),
-            7 => span.start = fields.fixed64(wire)?,
-            8 => span.end = fields.fixed64(wire)?,
-            11 => {
-                span.has_events = true;
-                fields.skip(wire)?;
-            }
-            13 => {
-                span.has_links = true;
-                fields.skip(wire)?;
-            }
-            15 => (span.status_code, span.status_message) = status(fields.bytes(wire)?)?,
+            1 => self.trace_id = fields.bytes(wire)?,
+            2 => self.span_id = fields.bytes(wire)?,
+            3 => self.trace_state = fields.bytes(wire)?,
+            4 => self.parent_span_id = fields.bytes(wire)?,
+            5 => self.name = fields.bytes(wire)?,
+            6 => self.kind = i64::from(fields.varint(wire)? as i32),
+            7 => self.start = fields.fixed64(wire)?,
+            8 => self.end = fields.fixed64(wire)?,
+            15 => (self.status_code, self.status_message) = status(fields.bytes(wire)?)?,
             _ => fields.skip(wire)?,
         }
+        Ok(())
     }
-    Ok(span)
 }
 
 fn status(body: &[u8]) -> Parsed<(i64, &[u8])> {
@@ -395,5 +423,95 @@ impl Invalid {
                 span.span_id.len()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+    use opentelemetry_proto::tonic::trace::v1::Span;
+    use prost::encoding::encode_varint;
+
+    use super::*;
+    use crate::store::block::{Kind, key};
+    use crate::store::value::ValueRef;
+
+    fn attribute(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+            ..KeyValue::default()
+        }
+    }
+
+    /// `bytes` as length-delimited field `tag`.
+    fn field(tag: u64, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_varint(tag << 3 | 2, &mut out);
+        encode_varint(bytes.len() as u64, &mut out);
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    /// A request of one span whose encoded fields are `span` as given, in that order.
+    fn request_of(span: &[u8]) -> Vec<u8> {
+        field(1, &field(2, &field(2, span)))
+    }
+
+    fn route(block: &OpenBlock, row: usize) -> Option<String> {
+        let snapshot = block.snapshot(&|_| true);
+        match snapshot.values("a:http.route")?.get(row)? {
+            ValueRef::Str(text) => Some(text.to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn attributes_written_before_the_ids_are_kept() {
+        let attributes_only =
+            Span { attributes: vec![attribute("http.route", "/a")], ..Span::default() }.encode_to_vec();
+        let mut span = attributes_only;
+        span.extend(field(1, &[7; 16]));
+        span.extend(field(2, &[7; 8]));
+        let mut block = OpenBlock::new(Kind::Spans);
+
+        assert_eq!(block.add_spans_protobuf(&request_of(&span), &mut Invalid::default()), 1);
+        assert_eq!(route(&block, 0).as_deref(), Some("/a"));
+        assert_eq!(block.snapshot(&|_| true).id16(key::TRACE_ID), [[7; 16]]);
+    }
+
+    #[test]
+    fn a_span_left_out_takes_its_attributes_with_it() {
+        let zero_ids = Span {
+            trace_id: vec![0; 16],
+            span_id: vec![0; 8],
+            attributes: vec![attribute("http.route", "/left-out")],
+            ..Span::default()
+        };
+        let fine = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![1; 8],
+            attributes: vec![attribute("http.route", "/kept")],
+            ..Span::default()
+        };
+        let mut block = OpenBlock::new(Kind::Spans);
+        let mut invalid = Invalid::default();
+
+        block.add_spans_protobuf(&request_of(&zero_ids.encode_to_vec()), &mut invalid);
+        block.add_spans_protobuf(&request_of(&fine.encode_to_vec()), &mut invalid);
+        assert_eq!((block.rows(), invalid.spans), (1, 1));
+        assert_eq!(route(&block, 0).as_deref(), Some("/kept"));
+    }
+
+    #[test]
+    fn a_truncated_request_is_counted_not_stored() {
+        let span = Span { trace_id: vec![1; 16], span_id: vec![1; 8], ..Span::default() }.encode_to_vec();
+        let mut request = request_of(&span);
+        request.truncate(request.len() - 3);
+        let mut block = OpenBlock::new(Kind::Spans);
+        let mut invalid = Invalid::default();
+
+        assert_eq!(block.add_spans_protobuf(&request, &mut invalid), 0);
+        assert_eq!(invalid.spans, 1);
     }
 }
