@@ -204,10 +204,15 @@ pub(crate) fn trace_spans(engine: &Engine, trace_id: [u8; 16]) -> Result<Vec<Spa
     }
     let mut spans = Vec::new();
     for source in engine.sources(Kind::Spans, &|open| open.trace_rows(&trace_id)) {
-        if let Source::Sealed(meta) = &source
-            && !meta.bloom.may_contain(&trace_id)
-        {
-            continue;
+        if let Source::Sealed(meta) = &source {
+            if !meta.bloom.may_contain(&trace_id) {
+                continue;
+            }
+            // The Bloom filter may be wrong: read the ids alone first, the rest only on a match.
+            let ids = engine.load(&source, &|name| name == key::TRACE_ID)?;
+            if !ids.id16(key::TRACE_ID).contains(&trace_id) {
+                continue;
+            }
         }
         let block = engine.load(&source, &|_| true)?;
         let ids = block.id16(key::TRACE_ID);
