@@ -29,9 +29,12 @@
 //!    `settings`, `request` (batch → requests), `client` (a trait over the network calls, so
 //!    send and classification are unit-tested with a scripted client), the exporter, and
 //!    `setup` (built from settings, or off and why). Translation between formats is pure and
-//!    runs on the lane's tasks ([`translate`]); the embedded store's engine and queries are in
-//!    [`store`], and [`query`] runs Honeycomb's query specification over the store's spans
-//!    (engine-agnostic: the store hands it blocks through three traits).
+//!    runs on the lane's tasks ([`translate`]). The embedded store ([`store`]) appends rows to
+//!    an open block per signal (trace requests straight from their protobuf), seals full
+//!    blocks into compressed column files on its own thread, and answers lists, searches, the
+//!    Jaeger API and Honeycomb queries from open and sealed blocks alike; [`query`] runs
+//!    Honeycomb's query specification (engine-agnostic: the store hands it blocks through
+//!    three traits).
 //! 6. **[`aws`]** is the one place for AWS: region and credentials, SDK clients, one failure
 //!    classifier and one SigV4 signer, shared by the X-Ray and CloudWatch Logs destinations
 //!    and by the X-Ray SDKs' [`sampling_proxy`].
