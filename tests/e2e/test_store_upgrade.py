@@ -25,6 +25,21 @@ def test_the_previous_release_store_is_served_after_an_upgrade(waggle_factory, t
     assert imported and imported[0]["fields"]["spans"] == 9, imported
 
 
+def test_status_reports_the_store_bounds_and_bytes_per_span(waggle_factory, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copy(FIXTURE, data_dir / "waggle.db")
+
+    waggle = waggle_factory(data_dir=data_dir)
+
+    store = waggle.get_json("/status")["local_store"]
+    # The import seals what it imported: the span block on disk has a size per span.
+    assert store["spans"] == 9 and store["blocks"] >= 1, store
+    assert store["bytes_per_span"] > 0, store
+    assert store["max_age_seconds"] == 24 * 3600, store
+    assert 0 < store["bytes"] <= store["max_bytes"], store
+
+
 def test_an_unreadable_previous_store_is_set_aside_and_waggle_serves(waggle_factory, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
