@@ -245,6 +245,14 @@ impl ValueColumn {
         }
     }
 
+    /// Empties the column, keeping its memory.
+    pub(crate) fn clear(&mut self) {
+        self.tag_mask = 0;
+        self.tags.clear();
+        self.nums.clear();
+        self.text.clear();
+    }
+
     /// Takes back the rows from `row` on, and their text.
     pub(crate) fn truncate(&mut self, row: usize) {
         if self.tags.len() <= row {

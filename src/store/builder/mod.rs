@@ -91,16 +91,27 @@ impl AttributeColumns {
         self.columns.iter().map(|(_, column)| column.raw_bytes()).sum()
     }
 
-    fn into_columns(self, columns: &mut HashMap<Box<str>, Column>) {
-        columns.extend(self.columns.into_iter().map(|(name, values)| (name, Column::Values(values))));
-    }
-
+    /// Copies the columns `wanted` says yes to and that hold a value.
     fn copy_into(&self, columns: &mut HashMap<Box<str>, Column>, wanted: &dyn Fn(&str) -> bool) {
         for (name, values) in &self.columns {
-            if wanted(name) {
+            if values.tag_mask() != 0 && wanted(name) {
                 columns.insert(name.clone(), Column::Values(values.clone()));
             }
         }
+    }
+
+    /// Empties every column, keeping its memory; a column that held nothing in the block just
+    /// finished is dropped, so keys that stop appearing do not pile up.
+    fn clear(&mut self) {
+        self.columns.retain(|(_, values)| values.tag_mask() != 0);
+        self.columns.iter_mut().for_each(|(_, values)| values.clear());
+        self.index = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(at, (name, _))| (name.as_bytes()[key::ATTRIBUTE_PREFIX.len()..].into(), at))
+            .collect();
+        self.cursor = 0;
     }
 }
 
@@ -275,6 +286,62 @@ struct MetricColumns {
     temporality: ValueColumn,
     monotonic: ValueColumn,
     data_points: ValueColumn,
+}
+
+impl SpanColumns {
+    fn clear(&mut self) {
+        let SpanColumns {
+            trace_id,
+            span_id,
+            parent_span_id,
+            start,
+            end,
+            group,
+            kind,
+            status_code,
+            name,
+            status_message,
+            trace_state,
+            events,
+            links,
+        } = self;
+        trace_id.clear();
+        span_id.clear();
+        parent_span_id.clear();
+        [start, end, group, kind, status_code].into_iter().for_each(Vec::clear);
+        [name, status_message, trace_state, events, links].into_iter().for_each(ValueColumn::clear);
+    }
+}
+
+impl LogColumns {
+    fn clear(&mut self) {
+        let LogColumns {
+            time,
+            record_time,
+            observed_time,
+            group,
+            severity_number,
+            trace_id,
+            span_id,
+            severity_text,
+            body,
+        } = self;
+        [time, record_time, observed_time, group, severity_number].into_iter().for_each(Vec::clear);
+        trace_id.clear();
+        span_id.clear();
+        [severity_text, body].into_iter().for_each(ValueColumn::clear);
+    }
+}
+
+impl MetricColumns {
+    fn clear(&mut self) {
+        let MetricColumns { time, group, name, description, unit, metric_type, temporality, monotonic, data_points } =
+            self;
+        [time, group].into_iter().for_each(Vec::clear);
+        [name, description, unit, metric_type, temporality, monotonic, data_points]
+            .into_iter()
+            .for_each(ValueColumn::clear);
+    }
 }
 
 impl FixedColumns for SpanColumns {
@@ -483,10 +550,21 @@ impl OpenBlock {
     }
 
     /// The block with every column, leaving this one empty.
+    ///
+    /// The rows are copied out (each column allocated once, at its final size) and the open
+    /// block keeps its buffers: the next block fills memory already in use instead of growing
+    /// fresh buffers by doubling.
     pub(crate) fn take(&mut self) -> Block {
-        let full = std::mem::replace(self, OpenBlock::new(self.kind));
-        let mut block = full.snapshot(&|name| !name.starts_with(key::ATTRIBUTE_PREFIX));
-        full.attributes.into_columns(&mut block.columns);
+        let block = self.snapshot(&|_| true);
+        self.rows = 0;
+        self.raw_bytes = 0;
+        match &mut self.fixed {
+            Fixed::Spans(columns) => columns.clear(),
+            Fixed::Logs(columns) => columns.clear(),
+            Fixed::Metrics(columns) => columns.clear(),
+        }
+        self.attributes.clear();
+        self.groups = Groups::default();
         block
     }
 
