@@ -8,6 +8,7 @@ use super::block::{Block, Group, Kind, attribute_key, key};
 use super::engine::{Engine, Source, unix_now};
 use super::reader::StoreReader;
 use super::value::{ValueColumn, ValueRef, type_of_mask};
+use super::views::span_kind;
 use crate::query::{
     Column, ColumnCatalog, ColumnType, FieldValue, QueryError, QueryResult, QueryRun, QuerySource, QuerySpec, SpanBlock,
 };
@@ -53,23 +54,21 @@ fn columns_used(spec: &QuerySpec) -> HashSet<Box<str>> {
     names.extend(spec.havings.iter().filter_map(|having| having.column.as_deref()));
     let mut wanted: HashSet<Box<str>> = [key::TIME, key::END, key::TRACE_ID].into_iter().map(Box::from).collect();
     for name in names {
-        let fixed: &[&str] = match name {
-            "duration_ms" => &[],
-            "name" => &[key::NAME],
-            "trace.trace_id" => &[],
-            "trace.span_id" => &[key::SPAN_ID],
-            "trace.parent_id" => &[key::PARENT_SPAN_ID],
-            "error" | "status_code" => &[key::STATUS_CODE],
-            "span.kind" => &[key::SPAN_KIND],
-            _ => &[key::GROUP],
+        let fixed = match name {
+            // Derived from the times and trace ids, always read.
+            "duration_ms" | "trace.trace_id" => continue,
+            "name" => key::NAME,
+            "trace.span_id" => key::SPAN_ID,
+            "trace.parent_id" => key::PARENT_SPAN_ID,
+            "error" | "status_code" => key::STATUS_CODE,
+            "span.kind" => key::SPAN_KIND,
+            // An attribute: the span's own column, or its resource's through the group.
+            attribute => {
+                wanted.insert(attribute_key(attribute));
+                key::GROUP
+            }
         };
-        wanted.extend(fixed.iter().copied().map(Box::from));
-        if !matches!(name, "duration_ms" | "name" | "trace.trace_id" | "trace.span_id" | "trace.parent_id")
-            && !matches!(name, "error" | "status_code" | "span.kind")
-        {
-            wanted.insert(attribute_key(name));
-            wanted.insert(key::GROUP.into());
-        }
+        wanted.insert(fixed.into());
     }
     wanted
 }
@@ -154,16 +153,12 @@ fn error_flag(code: i64) -> Option<FieldValue<'static>> {
     (code == 2).then_some(FieldValue::Bool(true))
 }
 
+/// The span kind's name, as `SpanView::kind` gives it; absent when unspecified.
 fn kind_name(kind: i64) -> Option<FieldValue<'static>> {
-    let name = match kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => return None,
-    };
-    Some(FieldValue::Str(name))
+    match span_kind(i32::try_from(kind).unwrap_or(0)) {
+        "unspecified" => None,
+        name => Some(FieldValue::Str(name)),
+    }
 }
 
 fn field(value: ValueRef<'_>) -> FieldValue<'_> {
@@ -227,12 +222,14 @@ struct HexIds<'a> {
 
 impl<'a> HexIds<'a> {
     fn new<const N: usize>(ids: &[[u8; N]], map: Option<&'a [usize]>, zero_is_absent: bool) -> HexIds<'a> {
-        let mut text = String::with_capacity(ids.len() * N * 2);
+        // One buffer for the block, written in place: no string per row.
+        let mut text = vec![0u8; ids.len() * N * 2];
         let mut present = Vec::with_capacity(ids.len());
-        for id in ids {
-            text.push_str(&hex::encode(id));
+        for (id, slot) in ids.iter().zip(text.chunks_exact_mut(N * 2)) {
+            let _ = hex::encode_to_slice(id, slot);
             present.push(!(zero_is_absent && id.iter().all(|byte| *byte == 0)));
         }
+        let text = String::from_utf8(text).unwrap_or_default();
         HexIds { text, width: N * 2, present, map }
     }
 }
