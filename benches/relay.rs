@@ -1,5 +1,6 @@
 //! Relay benchmark: OTLP/HTTP protobuf (and optionally OTLP/gRPC) into a release waggle, OTLP/HTTP
-//! gzip out to an in-process sink; reports waggle's spans per CPU-second, wall throughput and RSS.
+//! out (zstd, the Honeycomb lane's default) to an in-process sink; reports waggle's spans per
+//! CPU-second, wall throughput and RSS.
 //!
 //! ```text
 //! cargo build --release --locked --bin waggle
@@ -11,7 +12,8 @@
 //! (2000, of 100 spans each), `WAGGLE_BENCH_CLIENTS` (4), `WAGGLE_BENCH_INPUT` (`http`, `grpc`
 //! or `both`; `http`), `WAGGLE_BENCH_ARGS` (extra waggle arguments, whitespace-separated, e.g.
 //! `--set destinations.honeycomb.senders=2`), `WAGGLE_BENCH_IDLE` (`0` skips the idle
-//! measurement of the default configuration), `WAGGLE_BENCH_DISTINCT` (distinct requests the
+//! measurement of the default configuration), `WAGGLE_BENCH_COMPRESSION` (`zstd`, the default
+//! configuration's, or `gzip`, what most peer relays send), `WAGGLE_BENCH_DISTINCT` (distinct requests the
 //! clients cycle through: 16, or 2000 with the store on, so a block never holds a span twice).
 //!
 //! `WAGGLE_BENCH_STORE` adds the local store:
@@ -86,10 +88,27 @@ struct Options {
     extra_args: Vec<String>,
     idle: bool,
     store: StoreMode,
+    compression: OutCompression,
     distinct: usize,
     seconds: u64,
     /// Spans per second, when the load is paced.
     rate: Option<usize>,
+}
+
+/// How the Honeycomb lane compresses what it sends (the sink checks it).
+#[derive(Clone, Copy, PartialEq)]
+enum OutCompression {
+    Zstd,
+    Gzip,
+}
+
+impl OutCompression {
+    fn name(self) -> &'static str {
+        match self {
+            OutCompression::Zstd => "zstd",
+            OutCompression::Gzip => "gzip",
+        }
+    }
 }
 
 /// Whether the local store runs beside (or instead of) the Honeycomb lane.
@@ -137,6 +156,11 @@ impl Options {
             Ok("off") | Err(_) => StoreMode::Off,
             Ok(other) => bail!("WAGGLE_BENCH_STORE={other}: expected off, on or only"),
         };
+        let compression = match std::env::var("WAGGLE_BENCH_COMPRESSION").as_deref() {
+            Ok("zstd") | Err(_) => OutCompression::Zstd,
+            Ok("gzip") => OutCompression::Gzip,
+            Ok(other) => bail!("WAGGLE_BENCH_COMPRESSION={other}: expected zstd or gzip"),
+        };
         let default_distinct = if store == StoreMode::Off { DISTINCT_REQUESTS } else { 2000 };
         let rate = match std::env::var("WAGGLE_BENCH_RATE") {
             Ok(value) => Some(value.parse::<usize>().with_context(|| format!("WAGGLE_BENCH_RATE={value}"))?.max(1)),
@@ -144,6 +168,7 @@ impl Options {
         };
         Ok(Options {
             store,
+            compression,
             distinct: number("WAGGLE_BENCH_DISTINCT", default_distinct)?.max(1),
             seconds: number("WAGGLE_BENCH_SECONDS", 60)?.max(1) as u64,
             rate,
@@ -180,9 +205,9 @@ async fn run(options: Options, binary: PathBuf) -> anyhow::Result<()> {
     }
 
     for input in options.inputs.iter().copied() {
-        let sink = Sink::start().await?;
+        let sink = Sink::start(options.compression).await?;
         let data_dir = scratch.path.join(format!("relay-data-{}", input.name().replace('/', "-")));
-        let config = relay_config(&data_dir, sink.address, options.store);
+        let config = relay_config(&data_dir, sink.address, options.store, options.compression);
         let waggle = Waggle::start(&binary, &scratch, "relay", &config, &options.extra_args)?;
         let target = match input {
             Input::Http => Target::http(waggle.address("otlp_http")?),
@@ -191,7 +216,7 @@ async fn run(options: Options, binary: PathBuf) -> anyhow::Result<()> {
         let progress = Progress { sink: &sink, admin: Admin::new(waggle.address("admin")?), store: options.store };
         let result = match (options.rate, options.store) {
             (Some(rate), _) => paced_round(&options, rate, &target, &waggle, &progress, &bodies).await.map(|round| {
-                print_paced(input, options.store, rate, &round);
+                print_paced(input, options.store, options.compression, rate, &round);
             }),
             (None, StoreMode::Only) => {
                 store_only_round(&options, &target, &waggle, &progress, &bodies).await.map(|round| {
@@ -199,7 +224,7 @@ async fn run(options: Options, binary: PathBuf) -> anyhow::Result<()> {
                 })
             }
             (None, _) => relay_rounds(&options, &target, &waggle, &progress, &bodies).await.map(|rounds| {
-                print_rounds(input, options.store, &rounds);
+                print_rounds(input, options.store, options.compression, &rounds);
             }),
         };
         let stopped = waggle.stop();
@@ -359,11 +384,12 @@ async fn relay_round(
     Ok(((requests * SPANS_PER_REQUEST) as u64, wall, cpu))
 }
 
-fn print_rounds(input: Input, store: StoreMode, rounds: &[RoundResult]) {
+fn print_rounds(input: Input, store: StoreMode, compression: OutCompression, rounds: &[RoundResult]) {
+    let zip = compression.name();
     let out = match store {
-        StoreMode::Off => "OTLP/HTTP gzip out (Honeycomb lane only)",
-        StoreMode::On => "OTLP/HTTP gzip out (Honeycomb lane) and the local store",
-        StoreMode::Only => "the local store only",
+        StoreMode::Off => format!("OTLP/HTTP {zip} out (Honeycomb lane only)"),
+        StoreMode::On => format!("OTLP/HTTP {zip} out (Honeycomb lane) and the local store"),
+        StoreMode::Only => "the local store only".to_string(),
     };
     println!("\n{} in → {out}", input.name());
     println!(
@@ -518,11 +544,12 @@ async fn paced_round(
     })
 }
 
-fn print_paced(input: Input, store: StoreMode, rate: usize, round: &PacedRound) {
+fn print_paced(input: Input, store: StoreMode, compression: OutCompression, rate: usize, round: &PacedRound) {
+    let zip = compression.name();
     let out = match store {
-        StoreMode::Off => "Honeycomb lane only",
-        StoreMode::On => "Honeycomb lane and the local store",
-        StoreMode::Only => "the local store only",
+        StoreMode::Off => format!("Honeycomb lane only ({zip} out)"),
+        StoreMode::On => format!("Honeycomb lane ({zip} out) and the local store"),
+        StoreMode::Only => "the local store only".to_string(),
     };
     println!("\n{} in at {rate} spans/s → {out}", input.name());
     println!(
@@ -580,7 +607,7 @@ endpoint = "127.0.0.1:0"
     idle
 }
 
-fn relay_config(data_dir: &Path, sink: SocketAddr, store: StoreMode) -> String {
+fn relay_config(data_dir: &Path, sink: SocketAddr, store: StoreMode, compression: OutCompression) -> String {
     let local = if store == StoreMode::Off { "false" } else { "true" };
     let honeycomb = if store == StoreMode::Only { "false" } else { "true" };
     format!(
@@ -603,9 +630,10 @@ enabled = false
 enabled = {honeycomb}
 api_key = "waggle-bench-not-a-key"
 endpoint = "http://{sink}"
-compression = "gzip"
+compression = "{compression}"
 "#,
-        data_dir.display()
+        data_dir.display(),
+        compression = compression.name()
     )
 }
 
@@ -898,8 +926,9 @@ fn requests(distinct: usize) -> Vec<Load> {
 
 // ---- the sink --------------------------------------------------------------------------------
 
-/// An OTLP/HTTP receiver standing in for Honeycomb: gunzips and decodes each request with
-/// prost, counts its spans and answers 200 with an empty protobuf response.
+/// An OTLP/HTTP receiver standing in for Honeycomb: decompresses (the configured encoding, else
+/// 400) and decodes each request with prost, counts its spans and answers 200 with an empty
+/// protobuf response.
 struct Sink {
     address: SocketAddr,
     counts: Arc<SinkCounts>,
@@ -913,7 +942,7 @@ struct SinkCounts {
 }
 
 impl Sink {
-    async fn start() -> anyhow::Result<Sink> {
+    async fn start(compression: OutCompression) -> anyhow::Result<Sink> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let counts = Arc::new(SinkCounts::default());
@@ -923,7 +952,7 @@ impl Sink {
             while let Ok((stream, _)) = listener.accept().await {
                 let counts = Arc::clone(&shared);
                 connections.spawn(async move {
-                    let service = service_fn(move |request| sink_request(Arc::clone(&counts), request));
+                    let service = service_fn(move |request| sink_request(Arc::clone(&counts), compression, request));
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
@@ -951,8 +980,13 @@ impl Sink {
     }
 }
 
-async fn sink_request(counts: Arc<SinkCounts>, request: Request<Incoming>) -> anyhow::Result<Response<Full<Bytes>>> {
-    let gzip = request.headers().get("content-encoding").is_some_and(|value| value == "gzip");
+async fn sink_request(
+    counts: Arc<SinkCounts>,
+    compression: OutCompression,
+    request: Request<Incoming>,
+) -> anyhow::Result<Response<Full<Bytes>>> {
+    let encoded_as_configured =
+        request.headers().get("content-encoding").is_some_and(|value| value == compression.name());
     let path_ok = request.uri().path() == "/v1/traces";
     let body = request.into_body().collect().await?.to_bytes();
     let answer = |status: StatusCode| {
@@ -961,12 +995,15 @@ async fn sink_request(counts: Arc<SinkCounts>, request: Request<Incoming>) -> an
         response.headers_mut().insert("content-type", "application/x-protobuf".parse().expect("a header value"));
         response
     };
-    if !gzip || !path_ok {
-        eprintln!("sink: unexpected request (gzip: {gzip}, /v1/traces: {path_ok})");
+    if !encoded_as_configured || !path_ok {
+        eprintln!("sink: unexpected request ({}: {encoded_as_configured}, /v1/traces: {path_ok})", compression.name());
         return Ok(answer(StatusCode::BAD_REQUEST));
     }
     let mut plain = Vec::with_capacity(body.len() * 8);
-    flate2::read::MultiGzDecoder::new(body.as_ref()).read_to_end(&mut plain)?;
+    match compression {
+        OutCompression::Gzip => flate2::read::MultiGzDecoder::new(body.as_ref()).read_to_end(&mut plain)?,
+        OutCompression::Zstd => zstd::stream::read::Decoder::new(body.as_ref())?.read_to_end(&mut plain)?,
+    };
     let decoded = ExportTraceServiceRequest::decode(plain.as_slice())?;
     let spans: usize = decoded.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
     counts.spans.fetch_add(spans as u64, Ordering::AcqRel);
