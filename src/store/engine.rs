@@ -7,7 +7,7 @@
 //! bounds require. Readers see open, sealing and sealed blocks alike ([`Source`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,14 +19,18 @@ use super::block::{Block, Kind, key};
 use super::block_file::{self, BLOCK_SUFFIX, BlockFileError, BlockMeta, TEMPORARY_SUFFIX};
 use super::builder::Invalid;
 pub(crate) use super::builder::OpenBlock;
+use super::directory::{DirectoryCheck, StoreDirectory};
 use super::options::StoreOptions;
 use super::{StoreError, StoreStats};
 
 /// Blocks waiting to be written before appends are refused (the store is behind).
 const MAX_SEALING: usize = 4;
-/// Blocks that could not be written (disk full, …) kept readable in memory; past this the
-/// oldest is dropped.
+/// Blocks that could not be written (disk full, …) kept readable in memory and tried again;
+/// with this many waiting, appends are refused (the lane sheds or answers 429) until one is
+/// written.
 const MAX_UNWRITTEN: usize = 4;
+/// How long after a failed write the blocks waiting in memory are tried again.
+const UNWRITTEN_RETRY: Duration = Duration::from_secs(5);
 /// How often the sealer looks for open blocks to seal and data to age out.
 const TICK: Duration = Duration::from_millis(500);
 /// The longest [`EngineHandle::flush`] waits for the blocks it sealed to be written.
@@ -37,6 +41,8 @@ const FLUSH_WAIT: Duration = Duration::from_secs(30);
 pub(crate) enum AppendError {
     #[error("the local store is behind: {0} blocks are waiting to be written")]
     Behind(usize),
+    #[error("the local store cannot write its blocks ({0}); {MAX_UNWRITTEN} blocks wait in memory")]
+    CannotWrite(String),
     #[error("the local store is closed")]
     Closed,
 }
@@ -87,11 +93,15 @@ struct Index {
     sealed_bytes: u64,
     /// Trace ids evicted whole, hidden in newer blocks up to and including the given `seq`.
     tombstones: HashMap<[u8; 16], u64>,
-    evicted: Evicted,
+    evicted: Removed,
+    /// Rows lost to damage from outside: files deleted with the directory, writes that never
+    /// succeeded before shutdown.
+    lost: Removed,
 }
 
+/// Blocks and rows taken out of the store.
 #[derive(Clone, Copy, Debug, Default)]
-struct Evicted {
+struct Removed {
     bytes: u64,
     blocks: u64,
     traces: u64,
@@ -106,9 +116,19 @@ struct SealJob {
     sealed_at: i64,
 }
 
+/// Whether blocks are being written, and why not.
+#[derive(Default)]
+struct WriteTrouble {
+    /// The last write error, while blocks wait in memory.
+    error: Option<String>,
+    /// When the blocks waiting in memory are tried again.
+    retry_at: Option<Instant>,
+}
+
 /// State shared by appenders, readers and the sealer thread.
 pub(crate) struct Engine {
-    directory: PathBuf,
+    directory: StoreDirectory,
+    trouble: Mutex<WriteTrouble>,
     options: StoreOptions,
     open: Mutex<OpenBlocks>,
     index: RwLock<Index>,
@@ -137,7 +157,8 @@ impl EngineHandle {
             .map_err(|source| StoreError::CreateDir { path: directory.to_path_buf(), source })?;
         let index = read_index(directory)?;
         let engine = Arc::new(Engine {
-            directory: directory.to_path_buf(),
+            directory: StoreDirectory::new(directory),
+            trouble: Mutex::new(WriteTrouble::default()),
             options,
             open: Mutex::new(OpenBlocks {
                 blocks: [OpenBlock::new(Kind::Spans), OpenBlock::new(Kind::Logs), OpenBlock::new(Kind::Metrics)],
@@ -210,7 +231,13 @@ impl EngineHandle {
     }
 
     fn append(&self, kind: Kind, add: impl FnOnce(&mut OpenBlock) -> usize) -> Result<usize, AppendError> {
-        let sealing = self.engine.read_index().sealing.len();
+        let (sealing, unwritten) = {
+            let index = self.engine.read_index();
+            (index.sealing.len(), index.unwritten.len())
+        };
+        if unwritten >= MAX_UNWRITTEN {
+            return Err(AppendError::CannotWrite(self.engine.write_error().unwrap_or_default()));
+        }
         if sealing >= MAX_SEALING {
             return Err(AppendError::Behind(sealing));
         }
@@ -246,6 +273,8 @@ impl EngineHandle {
 impl Drop for EngineHandle {
     fn drop(&mut self) {
         self.flush();
+        self.engine.retry_unwritten(None);
+        self.engine.count_unwritten_as_lost();
         drop(self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
         if let Some(sealer) = self.sealer.take()
             && sealer.join().is_err()
@@ -311,6 +340,7 @@ impl Engine {
                         }
                     }
                     due.into_iter().for_each(|job| self.write_block(job));
+                    self.retry_unwritten(Some(Instant::now()));
                     self.evict(unix_now());
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -320,36 +350,142 @@ impl Engine {
 
     fn write_block(&self, job: SealJob) {
         let SealJob { seq, block, sealed_at } = job;
-        match block_file::write(&self.directory, seq, &block, sealed_at) {
-            Ok(meta) => {
-                let mut index = self.write_index();
-                index.sealed_bytes += meta.file_bytes;
-                index.sealed.push_back(Arc::new(meta));
-                index.sealing.retain(|(sealing, _)| *sealing != seq);
-            }
-            Err(error) => {
-                // The rows stay readable in memory until the next restart; the next block may
-                // find room again.
-                tracing::error!(%error, directory = %self.directory.display(), rows = block.rows, "local store: cannot write a block; its rows are kept in memory only");
-                let mut index = self.write_index();
-                index.sealing.retain(|(sealing, _)| *sealing != seq);
-                index.unwritten.push_back((seq, block));
-                if index.unwritten.len() > MAX_UNWRITTEN
-                    && let Some((_, dropped)) = index.unwritten.pop_front()
-                {
-                    let evicted = &mut index.evicted;
-                    match dropped.kind {
-                        Kind::Spans => evicted.spans += dropped.rows as u64,
-                        Kind::Logs => evicted.logs += dropped.rows as u64,
-                        Kind::Metrics => evicted.metrics += dropped.rows as u64,
-                    }
+        let written = self.write_file(seq, &block, sealed_at);
+        {
+            let mut index = self.write_index();
+            index.sealing.retain(|(sealing, _)| *sealing != seq);
+            match written {
+                Ok(meta) => add_sealed(&mut index, meta),
+                // The rows stay readable in memory and the write is tried again.
+                Err(error) => {
+                    index.unwritten.push_back((seq, block));
+                    drop(index);
+                    self.note_write_failed(&error);
                 }
             }
         }
         self.evict(unix_now());
+        self.announce_written();
+    }
+
+    /// Writes one block's file, first making the directory again if it was deleted.
+    fn write_file(&self, seq: u64, block: &Block, sealed_at: i64) -> std::io::Result<BlockMeta> {
+        if self.directory.check()? == DirectoryCheck::MadeAgain {
+            self.forget_deleted_blocks();
+        }
+        let meta = block_file::write(self.directory.path(), seq, block, sealed_at)?;
+        self.note_write_succeeded();
+        Ok(meta)
+    }
+
+    /// Tries the blocks waiting in memory again, oldest first, when their time has come (`None`:
+    /// now, whatever the time).
+    fn retry_unwritten(&self, now: Option<Instant>) {
+        if let Some(now) = now {
+            let due = self.lock_trouble().retry_at.is_none_or(|at| now >= at);
+            if !due {
+                return;
+            }
+        }
+        let mut wrote_any = false;
+        loop {
+            let Some((seq, block)) = self.read_index().unwritten.front().cloned() else { break };
+            match self.write_file(seq, &block, unix_now()) {
+                Ok(meta) => {
+                    let mut index = self.write_index();
+                    index.unwritten.retain(|(unwritten, _)| *unwritten != seq);
+                    add_sealed(&mut index, meta);
+                    wrote_any = true;
+                }
+                Err(error) => {
+                    self.note_write_failed(&error);
+                    break;
+                }
+            }
+        }
+        if wrote_any {
+            self.evict(unix_now());
+            self.announce_written();
+        }
+    }
+
+    fn announce_written(&self) {
         let _guard = self.written_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.written.notify_all();
         self.written_async.notify_waiters();
+    }
+
+    fn lock_trouble(&self) -> MutexGuard<'_, WriteTrouble> {
+        self.trouble.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Why blocks are waiting in memory, if they are.
+    fn write_error(&self) -> Option<String> {
+        self.lock_trouble().error.clone()
+    }
+
+    /// Logs the first failure of a streak (later ones only at debug) and schedules a retry.
+    fn note_write_failed(&self, error: &std::io::Error) {
+        let mut trouble = self.lock_trouble();
+        if trouble.error.is_none() {
+            tracing::error!(%error, directory = %self.directory.path().display(), "local store: cannot write a block; its rows are kept in memory and the write is tried again every {}s (new data is refused once {MAX_UNWRITTEN} blocks wait)", UNWRITTEN_RETRY.as_secs());
+        } else {
+            tracing::debug!(%error, "local store: still cannot write a block");
+        }
+        trouble.error = Some(error.to_string());
+        trouble.retry_at = Some(Instant::now() + UNWRITTEN_RETRY);
+    }
+
+    fn note_write_succeeded(&self) {
+        let mut trouble = self.lock_trouble();
+        if let Some(error) = trouble.error.take() {
+            tracing::info!(was = %error, "local store: blocks are written again");
+        }
+        trouble.retry_at = None;
+    }
+
+    /// After the directory was deleted or replaced: the blocks whose files went with it leave
+    /// the index, counted as lost.
+    fn forget_deleted_blocks(&self) {
+        let mut index = self.write_index();
+        let (kept, gone): (VecDeque<_>, VecDeque<_>) = index.sealed.drain(..).partition(|meta| meta.path.exists());
+        index.sealed = kept;
+        let mut lost = Removed::default();
+        for meta in &gone {
+            index.sealed_bytes = index.sealed_bytes.saturating_sub(meta.file_bytes);
+            lost.add(meta.kind, meta.rows, meta.traces, meta.file_bytes);
+        }
+        index.lost.merge(lost);
+        drop(index);
+        tracing::warn!(
+            directory = %self.directory.path().display(),
+            blocks = lost.blocks,
+            spans = lost.spans,
+            logs = lost.logs,
+            metrics = lost.metrics,
+            "local store: its directory was deleted or replaced while waggle ran; made it again and goes on storing. The blocks that were in it are gone (counted as lost)"
+        );
+    }
+
+    /// At shutdown: rows of blocks that could never be written are lost; say how many.
+    fn count_unwritten_as_lost(&self) {
+        let mut index = self.write_index();
+        let unwritten: Vec<_> = index.unwritten.drain(..).collect();
+        if unwritten.is_empty() {
+            return;
+        }
+        let mut lost = Removed::default();
+        for (_, block) in &unwritten {
+            lost.add(block.kind, block.rows as u64, 0, 0);
+        }
+        index.lost.merge(lost);
+        tracing::error!(
+            error = self.write_error().unwrap_or_default(),
+            spans = lost.spans,
+            logs = lost.logs,
+            metrics = lost.metrics,
+            "local store: blocks that could not be written are lost at shutdown"
+        );
     }
 
     /// Evicts the oldest blocks while the store is over its size or they are over its age.
@@ -388,17 +524,7 @@ impl Engine {
         for (trace_id, until) in continuing {
             index.tombstones.insert(trace_id, until);
         }
-        let evicted = &mut index.evicted;
-        evicted.bytes += oldest.file_bytes;
-        evicted.blocks += 1;
-        match oldest.kind {
-            Kind::Spans => {
-                evicted.spans += oldest.rows;
-                evicted.traces += oldest.traces;
-            }
-            Kind::Logs => evicted.logs += oldest.rows,
-            Kind::Metrics => evicted.metrics += oldest.rows,
-        }
+        index.evicted.add(oldest.kind, oldest.rows, oldest.traces, oldest.file_bytes);
     }
 
     /// The trace ids of `oldest` that newer blocks (may) hold, each with the newest such block.
@@ -537,8 +663,15 @@ impl Engine {
             evicted_spans: index.evicted.spans,
             evicted_logs: index.evicted.logs,
             evicted_metrics: index.evicted.metrics,
+            unwritten_blocks: index.unwritten.len() as u64,
+            lost_spans: index.lost.spans,
+            lost_logs: index.lost.logs,
+            lost_metrics: index.lost.metrics,
             ..StoreStats::default()
         };
+        if !index.unwritten.is_empty() {
+            stats.write_error = self.write_error();
+        }
         let mut span_bytes = 0;
         let mut sealed_spans = 0;
         for meta in &index.sealed {
@@ -563,6 +696,39 @@ impl Engine {
         stats.bytes_per_span = span_bytes.checked_div(sealed_spans);
         stats
     }
+}
+
+impl Removed {
+    /// Counts one block of `kind` with its rows (and traces and bytes, when known).
+    fn add(&mut self, kind: Kind, rows: u64, traces: u64, bytes: u64) {
+        self.blocks += 1;
+        self.bytes += bytes;
+        match kind {
+            Kind::Spans => {
+                self.spans += rows;
+                self.traces += traces;
+            }
+            Kind::Logs => self.logs += rows,
+            Kind::Metrics => self.metrics += rows,
+        }
+    }
+
+    fn merge(&mut self, other: Removed) {
+        self.bytes += other.bytes;
+        self.blocks += other.blocks;
+        self.traces += other.traces;
+        self.spans += other.spans;
+        self.logs += other.logs;
+        self.metrics += other.metrics;
+    }
+}
+
+/// Adds a written block to the index in sequence order (a block written late, after a
+/// failure, goes where its number says).
+fn add_sealed(index: &mut Index, meta: BlockMeta) {
+    index.sealed_bytes += meta.file_bytes;
+    let at = index.sealed.partition_point(|sealed| sealed.seq < meta.seq);
+    index.sealed.insert(at, Arc::new(meta));
 }
 
 /// The distinct (service, name, kind) of a block's spans.
@@ -626,6 +792,8 @@ mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use prost::Message;
+
+    use std::path::PathBuf;
 
     use super::*;
 
@@ -733,6 +901,109 @@ mod tests {
         let refused = append(&handle, &one_span(1, 1));
         assert!(matches!(refused, Err(AppendError::Behind(MAX_SEALING))), "{refused:?}");
         handle.engine().write_index().sealing.clear();
+    }
+
+    fn block_files(directory: &Path) -> usize {
+        std::fs::read_dir(directory).map_or(0, |entries| entries.flatten().filter(is_block).count())
+    }
+
+    fn stored_spans(handle: &EngineHandle) -> u64 {
+        handle.engine().stats().spans
+    }
+
+    /// A store whose directory has been replaced by a file: nothing can be written.
+    fn unwritable(root: &Path) -> (PathBuf, EngineHandle) {
+        let directory = root.join("store");
+        let handle = open(&directory);
+        std::fs::remove_dir_all(&directory).expect("directory deleted");
+        std::fs::write(&directory, b"in the way").expect("a file in its place");
+        (directory, handle)
+    }
+
+    #[test]
+    fn a_deleted_directory_is_made_again_and_new_blocks_are_written_to_it() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let directory = root.path().join("store");
+        let handle = open(&directory);
+        append(&handle, &one_span(1, 1)).expect("appended");
+        handle.flush();
+        std::fs::remove_dir_all(&directory).expect("directory deleted");
+
+        append(&handle, &one_span(2, 2)).expect("appended after the deletion");
+        handle.flush();
+
+        assert_eq!(block_files(&directory), 1);
+        let stats = handle.engine().stats();
+        assert_eq!((stats.spans, stats.lost_spans, stats.blocks), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_block_that_cannot_be_written_stays_readable_and_is_reported() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (_, handle) = unwritable(root.path());
+        append(&handle, &one_span(1, 1)).expect("appended");
+        handle.flush();
+
+        let stats = handle.engine().stats();
+        assert_eq!((stats.unwritten_blocks, stats.spans), (1, 1));
+        assert!(stats.write_error.is_some_and(|error| !error.is_empty()));
+    }
+
+    #[test]
+    fn blocks_waiting_in_memory_are_written_once_the_directory_can_be_made() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (directory, handle) = unwritable(root.path());
+        append(&handle, &one_span(1, 1)).expect("appended");
+        handle.flush();
+        std::fs::remove_file(&directory).expect("the obstacle removed");
+
+        handle.engine().retry_unwritten(Some(Instant::now() + UNWRITTEN_RETRY));
+
+        assert_eq!(block_files(&directory), 1);
+        let stats = handle.engine().stats();
+        assert_eq!((stats.unwritten_blocks, stats.blocks, stats.write_error), (0, 1, None));
+        assert_eq!(stored_spans(&handle), 1);
+    }
+
+    #[test]
+    fn blocks_waiting_in_memory_are_not_tried_again_before_their_time() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (directory, handle) = unwritable(root.path());
+        append(&handle, &one_span(1, 1)).expect("appended");
+        handle.flush();
+        std::fs::remove_file(&directory).expect("the obstacle removed");
+
+        handle.engine().retry_unwritten(Some(Instant::now()));
+
+        assert_eq!(handle.engine().stats().unwritten_blocks, 1);
+    }
+
+    #[test]
+    fn appends_are_refused_while_too_many_blocks_cannot_be_written() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (_, handle) = unwritable(root.path());
+        for span in 1..=MAX_UNWRITTEN as u8 {
+            append(&handle, &one_span(span, span)).expect("appended while blocks can wait");
+            handle.flush();
+        }
+
+        let refused = append(&handle, &one_span(9, 9));
+
+        assert!(matches!(&refused, Err(AppendError::CannotWrite(error)) if !error.is_empty()), "{refused:?}");
+        assert_eq!(stored_spans(&handle), MAX_UNWRITTEN as u64);
+    }
+
+    #[test]
+    fn rows_never_written_are_counted_lost_at_shutdown() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (_, handle) = unwritable(root.path());
+        append(&handle, &one_span(1, 1)).expect("appended");
+        let engine = Arc::clone(handle.engine());
+
+        drop(handle);
+
+        let stats = engine.stats();
+        assert_eq!((stats.lost_spans, stats.unwritten_blocks), (1, 0));
     }
 
     fn is_block(entry: &std::fs::DirEntry) -> bool {

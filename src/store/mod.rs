@@ -12,6 +12,7 @@ mod block;
 mod block_file;
 mod bloom;
 mod builder;
+mod directory;
 mod encode;
 mod engine;
 mod find;
@@ -68,8 +69,8 @@ pub enum StoreError {
     QueryTask(String),
 }
 
-/// What the store holds now, and what it has evicted since start-up.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// What the store holds now, and what it has evicted (or lost) since start-up.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
     /// The bound the store's blocks on disk are kept under.
     pub max_bytes: u64,
@@ -95,6 +96,16 @@ pub struct StoreStats {
     pub evicted_spans: u64,
     pub evicted_logs: u64,
     pub evicted_metrics: u64,
+    /// Blocks that could not be written (disk full, directory unwritable), kept in memory and
+    /// tried again; appends are refused while too many wait.
+    pub unwritten_blocks: u64,
+    /// Why the last block could not be written, while blocks wait in memory (`null` otherwise).
+    pub write_error: Option<String>,
+    /// Rows lost to damage outside waggle: block files deleted with the store's directory
+    /// while waggle ran, or blocks still unwritable at shutdown.
+    pub lost_spans: u64,
+    pub lost_logs: u64,
+    pub lost_metrics: u64,
 }
 
 /// The write side of the store. Dropping it seals what is still open, waits for every block

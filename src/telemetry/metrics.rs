@@ -208,10 +208,21 @@ impl Metrics {
         out
     }
 
-    /// Updates the local store's figures (read at scrape time).
+    /// Updates the local store's figures (read at scrape time). Rows the store lost to damage
+    /// from outside (its files deleted, writes that never succeeded) are dropped items of the
+    /// local destination with reason `store_error`; only the store counts under that label.
     pub fn set_store_stats(&self, stats: &StoreStats) {
         self.local_store_bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
         self.local_store_evicted_bytes.set(i64::try_from(stats.evicted_bytes).unwrap_or(i64::MAX));
+        let lost = [
+            (Signal::Traces, stats.lost_spans),
+            (Signal::Logs, stats.lost_logs),
+            (Signal::Metrics, stats.lost_metrics),
+        ];
+        for (signal, lost) in lost.into_iter().filter(|(_, lost)| *lost > 0) {
+            let counter = self.dropped.get_or_create(&Self::loss(Destination::Local, signal, LossReason::StoreError));
+            counter.inc_by(lost.saturating_sub(counter.get()));
+        }
     }
 
     /// Shows a receiver's counters at zero from the start, so "nothing arrived" is visible.

@@ -194,12 +194,13 @@ fn spans_in(resource_spans: &ResourceSpans) -> usize {
     resource_spans.scope_spans.iter().map(|scope| scope.spans.len()).sum()
 }
 
-/// How a failed append counts for the lane: a store that is behind is retried (the lane backs
-/// off and, when full, sheds or refuses); a closed store loses the rows.
+/// How a failed append counts for the lane: a store that is behind or cannot write is retried
+/// (the lane backs off and, when full, sheds or refuses; `/status` shows the reason); a closed
+/// store loses the rows.
 fn export_error(error: AppendError) -> ExportError {
     let reason = error.to_string();
     match error {
-        AppendError::Behind(_) => ExportError::retryable(reason),
+        AppendError::Behind(_) | AppendError::CannotWrite(_) => ExportError::retryable(reason),
         AppendError::Closed => ExportError::permanent(LossReason::StoreStopped, reason),
     }
 }
