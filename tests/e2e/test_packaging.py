@@ -442,6 +442,34 @@ def test_image_builds_with_the_command_ci_builds_and_tests():
     assert exec_form(entrypoint, "ENTRYPOINT")[0] in build_text.replace("/rootfs", "")
 
 
+def test_dependency_builds_are_cached_across_code_changes_and_the_binary_is_stripped():
+    """The build step mounts Cargo's registry and target directory as BuildKit caches (per
+    platform, so amd64 and arm64 builds never share one), and installs the binary stripped."""
+    instructions = dockerfile_instructions()
+    assert DOCKERFILE.read_text().startswith("# syntax=docker/dockerfile:1"), "cache mounts need the v1 syntax"
+    [build_run] = [a for k, a in stages(instructions)[0] if k == "RUN" and "cargo build" in a]
+    mounts = [word for word in build_run.split() if word.startswith("--mount=")]
+    targets = {dict(o.split("=", 1) for o in m[len("--mount=") :].split(","))["target"]: m for m in mounts}
+    assert set(targets) == {"/usr/local/cargo/registry", "/src/target"}, mounts
+    assert all("type=cache" in mount for mount in mounts), mounts
+    assert "$TARGETPLATFORM" in targets["/src/target"], "one target cache per platform"
+    assert re.search(r"install\s+[^&]*-s\s+target/release/waggle", build_run), "the binary is installed stripped"
+
+
+def test_image_carries_oci_labels_with_the_crate_version_and_licence():
+    labels = {}
+    for word in shlex.split(runtime_instruction("LABEL")):
+        key, _, value = word.partition("=")
+        labels[key] = value
+    cargo = tomllib.loads((DOCKERFILE.parent / "Cargo.toml").read_text())["package"]
+    [version_arg] = [a for k, a in stages(dockerfile_instructions())[-1] if k == "ARG" and a.startswith("VERSION=")]
+    assert version_arg == f"VERSION={cargo['version']}"
+    assert labels["org.opencontainers.image.version"] == "$VERSION"
+    assert labels["org.opencontainers.image.licenses"] == cargo["license"]
+    assert labels["org.opencontainers.image.title"] == "waggle"
+    assert labels["org.opencontainers.image.description"]
+
+
 def test_runtime_stage_is_minimal_and_not_root():
     runtime = stages(dockerfile_instructions())[-1]
     base = runtime[0][1]
