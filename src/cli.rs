@@ -1,4 +1,5 @@
-//! The command line: `waggle [run]`, `waggle config`, `waggle health`, the flags that override
+//! The command line: `waggle [run]`, `waggle config`, `waggle health`, `waggle completions`,
+//! `waggle man`, the flags that override
 //! configuration keys, and the AWS X-Ray daemon's flags in every spelling Go's `flag` package
 //! accepts (`-b x`, `-b=x`, `-bind=x`, `--bind x`), so `command: xray -o -b host:2000` keeps
 //! working when the daemon's image is swapped for waggle's.
@@ -74,6 +75,14 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Print a shell completion script, e.g. `waggle completions bash >
+    /// /etc/bash_completion.d/waggle`.
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::cli_docs::Shell,
+    },
+    /// Print the manual page (roff), e.g. `waggle man > waggle.1 && man -l waggle.1`.
+    Man,
 }
 
 /// Flags; each one overrides a configuration key.

@@ -44,13 +44,15 @@
 //!
 //! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'
 //! lanes, the receivers and the admin endpoint, and drains the lanes on shutdown. [`cli`] and
-//! [`health`] are the command line and `waggle health`.
+//! [`health`] are the command line and `waggle health`; [`cli_docs`] makes shell completions
+//! and the man page from it.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub(crate) mod aws;
 pub mod cli;
+pub mod cli_docs;
 pub mod config;
 pub mod destination;
 pub mod health;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use waggle::cli::{Cli, Command};
 use waggle::telemetry::logging;
-use waggle::{app, config, health};
+use waggle::{app, cli_docs, config, health};
 
 /// mimalloc instead of glibc malloc: the relay allocates and frees many small strings per span.
 #[global_allocator]
@@ -15,6 +15,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // The X-Ray daemon's flag spellings (`-bind=…`, `-o`, a leading `xray`) are accepted too.
     let cli = Cli::parse_go_style(std::env::args_os());
+    // Generated from the command line alone: no configuration needed.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            cli_docs::write_completions(*shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => return print_man_page(),
+        _ => {}
+    }
     let config::Loaded { settings, notices } =
         match cli.options.sources().and_then(|sources| config::load_with_notices(&sources)) {
             Ok(loaded) => loaded,
@@ -25,6 +34,7 @@ fn main() -> ExitCode {
         };
     match cli.command.unwrap_or(Command::Run) {
         Command::Config => print_config(&settings),
+        Command::Completions { .. } | Command::Man => ExitCode::SUCCESS,
         Command::Health { url } => {
             let url = url.unwrap_or_else(|| health::healthz_url(&settings.admin.endpoint));
             match runtime().block_on(health::check(&url)) {
@@ -69,6 +79,16 @@ fn print_config(settings: &config::Settings) -> ExitCode {
         }
         Err(error) => {
             eprintln!("waggle: cannot print the configuration: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_man_page() -> ExitCode {
+    match cli_docs::write_man_page(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("waggle: cannot print the man page: {error}");
             ExitCode::FAILURE
         }
     }
