@@ -26,6 +26,7 @@ fn state(ready: bool) -> Arc<AdminState> {
         store: None,
         ready: ready.into(),
         started: SystemTime::now(),
+        listeners: [("otlp_http", "127.0.0.1:4318".to_string())].into_iter().collect(),
     })
 }
 
