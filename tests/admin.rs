@@ -80,6 +80,19 @@ async fn status_says_which_destinations_are_on_and_why() {
 }
 
 #[tokio::test]
+async fn status_names_each_listener_address() {
+    let state = state(true);
+    let (_, _, body) = get(&state, "/status").await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let expected: serde_json::Value = state
+        .listeners
+        .iter()
+        .map(|(name, address)| (name.to_string(), serde_json::Value::from(address.as_str())))
+        .collect();
+    assert_eq!(json["listeners"], expected);
+}
+
+#[tokio::test]
 async fn unknown_paths_are_404() {
     assert_eq!(get(&state(true), "/nope").await.0, StatusCode::NOT_FOUND);
 }

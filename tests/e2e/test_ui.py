@@ -308,3 +308,27 @@ def test_the_metrics_view_lists_and_charts_the_app_metrics(app, browser):
 def test_an_unknown_view_says_so_without_errors(app, browser):
     browser.open("#/nowhere")
     browser.wait(lambda _: "No view called" in browser.text(), "a not-found message")
+
+
+# ---- serving ----------------------------------------------------------------------------------
+
+
+def test_the_page_is_served_at_the_admin_root_by_default(app):
+    response = app.waggle.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    script = app.waggle.get("/ui/main.js")
+    assert (script.status_code, script.headers["content-type"].split(";")[0]) == (200, "text/javascript")
+
+
+def test_admin_ui_false_turns_the_page_off_and_keeps_the_apis(tmp_path):
+    factory = WaggleFactory(tmp_path)
+    try:
+        waggle = factory({"admin": {"ui": False}})
+        assert waggle.get("/").status_code == 404
+        assert waggle.get("/ui/main.js").status_code == 404
+        assert waggle.get("/status").status_code == 200
+        assert waggle.get("/api/traces").status_code == 200
+    finally:
+        factory.teardown()

@@ -96,12 +96,19 @@ function destinationCard(destination, gauges, before) {
     problem ? h("p", { class: "sentence bad problem" }, `${problem}.${fix(destination.name, problem) ? " " + fix(destination.name, problem) : ""}`) : null,
     rows.length ? h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "signal"), h("th", { class: "num" }, "sent"), h("th", { class: "num" }, "failed"),
-        h("th", { class: "num" }, "dropped"), h("th", { class: "num", title: "sent / failed / dropped in the last 5 minutes (while this page is open)" }, "last 5 min"))),
+        h("th", { class: "num" }, "dropped"), h("th", { class: "num", title: "sent / failed / dropped over the last 5 minutes this page was open" }, "last 5 min"))),
       h("tbody", {}, rows)) : null,
     destination.enabled ? h("p", { class: "muted" },
       `Queue: ${bytes(gauges.queue)}`, gauges.spool !== undefined ? ` · spool on disk: ${bytes(gauges.spool)}` : "",
       ` · last success: ${ago(destination.last_success)}`) : null,
     error && !problem ? h("p", { class: "sentence warn last-error" }, `Last error ${ago(destination.last_error_at)}: ${error}.${hint ? " " + hint : ""}`) : null);
+}
+
+const SIGNAL_ORDER = ["traces", "logs", "metrics"];
+
+function byReceiverAndSignal(a, b) {
+  const receivers = Object.keys(RECEIVERS);
+  return (receivers.indexOf(a.receiver) - receivers.indexOf(b.receiver)) || (SIGNAL_ORDER.indexOf(a.signal) - SIGNAL_ORDER.indexOf(b.signal));
 }
 
 function receiverTable(samples, beforeSamples) {
@@ -129,7 +136,7 @@ function receiverTable(samples, beforeSamples) {
   return h("table", { id: "receivers" },
     h("thead", {}, h("tr", {}, h("th", {}, "receiver"), h("th", {}, "signal"), h("th", { class: "num" }, "received"),
       h("th", { class: "num" }, "accepted"), h("th", { class: "num" }, "accepted, last 5 min"), h("th", {}, "refused items (why)"), h("th", {}, "rejected requests (why)"))),
-    h("tbody", {}, [...rows.values()].map((row) => h("tr", {},
+    h("tbody", {}, [...rows.values()].sort(byReceiverAndSignal).map((row) => h("tr", {},
       h("td", {}, RECEIVERS[row.receiver] || row.receiver), h("td", {}, row.signal),
       h("td", { class: "num" }, number(row.received)), h("td", { class: "num" }, number(row.accepted)),
       h("td", { class: "num" }, number(delta(row.accepted, earlier.get(`${row.receiver}/${row.signal}`)))),
@@ -150,15 +157,24 @@ function storeSection(store) {
       store.evicted_traces ? ` · ${number(store.evicted_traces)} traces evicted (oldest first)` : ""));
 }
 
-function headline(samples, beforeSamples, status) {
+/** "4 min" for the time the page's samples cover. */
+function covered(ms) {
+  const seconds = Math.round(ms / 1000);
+  return seconds < 90 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
+}
+
+function headline(samples, previous, status) {
   const accepted = (list) => (list || []).filter((s) => s.name === "waggle_receiver_accepted_items_total").reduce((t, s) => t + s.value, 0);
   const total = accepted(samples);
-  const recent = beforeSamples ? total - accepted(beforeSamples) : null;
+  const recent = previous ? total - accepted(previous.samples) : null;
+  const window = previous ? covered(Date.now() - previous.at) : "";
   const problems = status.destinations.filter((d) => d.problem);
-  if (problems.length) return h("p", { class: "sentence bad", id: "headline" }, `${problems.map((d) => NAMES[d.name] || d.name).join(", ")} need${problems.length === 1 ? "s" : ""} attention: see below.`);
-  if (!total) return h("p", { class: "sentence warn", id: "headline" }, "Nothing has arrived since waggle started. Point your app at the addresses below.");
-  if (recent === 0) return h("p", { class: "sentence warn", id: "headline" }, `Nothing arrived in the last 5 minutes (${number(total)} items since start).`);
-  return h("p", { class: "sentence ok", id: "headline" }, `Data is arriving: ${number(total)} items accepted since start${recent ? `, ${number(recent)} in the last 5 minutes` : ""}.`);
+  const sentence = (kind, words) => h("p", { class: `sentence ${kind}`, id: "headline" }, words);
+  if (problems.length) return sentence("bad", `${problems.map((d) => NAMES[d.name] || d.name).join(", ")} need${problems.length === 1 ? "s" : ""} attention: see below.`);
+  if (!total) return sentence("warn", "Nothing has arrived since waggle started. Point your app at the addresses below.");
+  // Silence only counts once the page has watched for a minute.
+  if (recent === 0 && previous && Date.now() - previous.at >= 60000) return sentence("warn", `Nothing arrived in the last ${window} (${number(total)} items since start).`);
+  return sentence("ok", `Data is arriving: ${number(total)} items accepted since start${recent ? `, ${number(recent)} in the last ${window}` : ""}.`);
 }
 
 export async function render(main, context) {
@@ -177,7 +193,7 @@ export async function render(main, context) {
       return found ? found.value : undefined;
     };
     replace(body,
-      headline(samples, previous && previous.samples, status),
+      headline(samples, previous, status),
       h("p", { class: "muted" }, `waggle ${status.version} · up ${ago(new Date(now - status.uptime_seconds * 1000)).replace(" ago", "")} · ${status.ready ? "ready" : "not ready"}`),
       h("h2", {}, "Destinations"),
       h("div", { class: "cards", id: "destinations" }, status.destinations.map((destination) => {

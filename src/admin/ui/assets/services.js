@@ -43,11 +43,17 @@ export function edges(traces) {
       span.tags = Object.fromEntries((span.tags || []).map((tag) => [tag.key, tag.value]));
       nodes.add(service(span));
     }
+    const calledOut = new Set();
     for (const span of trace.spans) {
       const parentRef = (span.references || []).find((ref) => ref.refType === "CHILD_OF");
       const parent = parentRef && spans.get(parentRef.spanID);
-      if (parent && service(parent) !== service(span)) add(service(parent), service(span), span);
-      const hasChildElsewhere = trace.spans.some((other) => (other.references || []).some((ref) => ref.refType === "CHILD_OF" && ref.spanID === span.spanID) && service(other) !== service(span));
+      if (parent && service(parent) !== service(span)) {
+        add(service(parent), service(span), span);
+        calledOut.add(parent.spanID);
+      }
+    }
+    for (const span of trace.spans) {
+      const hasChildElsewhere = calledOut.has(span.spanID);
       const remote = span.tags["span.kind"] === "client" || span.tags["aws.xray.namespace"] === "remote" || span.tags["aws.remote"] === true;
       const target = remote && !hasChildElsewhere ? peer(span) : null;
       if (target && target !== service(span)) { nodes.add(target); add(service(span), target, span); }

@@ -125,6 +125,11 @@ export async function render(main, context) {
 
   let trace = null;
   const draw = () => {
+    if (!trace.spans.length) {
+      replace(heading, h("h1", {}, "Trace ", h("span", { class: "muted mono" }, trace.trace_id)), h("p", { class: "empty" }, "No spans of this trace are stored (only its log records)."));
+      replace(logs, logPanel(trace, () => {}));
+      return;
+    }
     const tree = buildTree(trace.spans);
     const critical = criticalPath(tree.roots);
     trace.start = tree.order.reduce((min, node) => (BigInt(node.span.start_time_unix_nano) < min ? BigInt(node.span.start_time_unix_nano) : min), BigInt(tree.order[0].span.start_time_unix_nano));
@@ -216,6 +221,8 @@ export async function render(main, context) {
   let seen = "";
   context.every(4000, async () => {
     const fresh = trace ? await getJSON(`/api/traces/${encodeURIComponent(id)}`, {}, context.signal) : detail;
+    fresh.spans = fresh.spans || [];
+    fresh.logs = fresh.logs || [];
     const key = `${fresh.spans.length}/${fresh.logs.length}`;
     if (key === seen) return;
     seen = key;
