@@ -282,6 +282,7 @@ def test_the_logs_view_shows_the_app_records_and_links_to_their_trace(app, brows
     bodies = [row.find_element("css selector", ".log-body").text for row in rows]
     for log in logged:
         assert str(log["body"]) in bodies
+    browser.screenshot("logs")
     target = logged[0]
     link = next(a for a in browser.find("a.trace-link") if f"/trace/{target['trace_id']}?span={target['span_id']}" in a.get_attribute("href"))
     link.click()

@@ -34,7 +34,7 @@ function sum(object) {
 
 function reasons(object) {
   const entries = Object.entries(object || {}).filter(([, value]) => value > 0);
-  return entries.length ? ` (${entries.map(([key, value]) => `${key}: ${number(value)}`).join(", ")})` : "";
+  return entries.length ? h("span", { class: "why" }, entries.map(([key, value]) => `${key}: ${number(value)}`).join(", ")) : "";
 }
 
 /** The counts of `name` at the oldest sample within the window, for deltas. */

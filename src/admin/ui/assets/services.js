@@ -43,19 +43,18 @@ export function edges(traces) {
       span.tags = Object.fromEntries((span.tags || []).map((tag) => [tag.key, tag.value]));
       nodes.add(service(span));
     }
-    const calledOut = new Set();
+    const parents = new Set();
     for (const span of trace.spans) {
       const parentRef = (span.references || []).find((ref) => ref.refType === "CHILD_OF");
       const parent = parentRef && spans.get(parentRef.spanID);
-      if (parent && service(parent) !== service(span)) {
-        add(service(parent), service(span), span);
-        calledOut.add(parent.spanID);
-      }
+      if (!parent) continue;
+      parents.add(parent.spanID);
+      if (service(parent) !== service(span)) add(service(parent), service(span), span);
     }
     for (const span of trace.spans) {
-      const hasChildElsewhere = calledOut.has(span.spanID);
+      // A client call whose callee was traced is drawn from the callee's span above.
       const remote = span.tags["span.kind"] === "client" || span.tags["aws.xray.namespace"] === "remote" || span.tags["aws.remote"] === true;
-      const target = remote && !hasChildElsewhere ? peer(span) : null;
+      const target = remote && !parents.has(span.spanID) ? peer(span) : null;
       if (target && target !== service(span)) { nodes.add(target); add(service(span), target, span); }
     }
   }
