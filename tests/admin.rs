@@ -26,6 +26,7 @@ fn state(ready: bool) -> Arc<AdminState> {
         store: None,
         ready: ready.into(),
         started: SystemTime::now(),
+        listeners: [("otlp_http", "127.0.0.1:4318".to_string())].into_iter().collect(),
     })
 }
 
@@ -76,6 +77,19 @@ async fn status_says_which_destinations_are_on_and_why() {
     assert_eq!(destinations[1]["enabled"], false);
     assert_eq!(destinations[1]["reason"], "HONEYCOMB_API_KEY not set");
     assert_eq!(json["ready"], true);
+}
+
+#[tokio::test]
+async fn status_names_each_listener_address() {
+    let state = state(true);
+    let (_, _, body) = get(&state, "/status").await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let expected: serde_json::Value = state
+        .listeners
+        .iter()
+        .map(|(name, address)| (name.to_string(), serde_json::Value::from(address.as_str())))
+        .collect();
+    assert_eq!(json["listeners"], expected);
 }
 
 #[tokio::test]

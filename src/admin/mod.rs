@@ -1,6 +1,8 @@
 //! The admin endpoint: `/healthz`, `/readyz`, `/metrics` (Prometheus), `/status` (JSON), and
-//! the local store's query API under `/api/` and its Jaeger query API under `/jaeger/api/`.
+//! the local store's query API under `/api/`, its Jaeger query API under `/jaeger/api/`, and
+//! the web UI at `/` ([`ui`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -9,6 +11,7 @@ pub mod jaeger;
 mod params;
 pub mod query_api;
 pub mod store_api;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::State;
@@ -34,6 +37,9 @@ pub struct AdminState {
     /// True once every receiver listens; false again when shutdown starts.
     pub ready: AtomicBool,
     pub started: SystemTime,
+    /// Each listener's name (`otlp_http`, `xray_udp`, …) and bound address, shown on
+    /// `/status` so the UI can say what an app should set.
+    pub listeners: BTreeMap<&'static str, String>,
 }
 
 /// The admin routes; `extra` adds the local store's query API when it is on.
@@ -90,6 +96,7 @@ struct StatusBody {
     version: &'static str,
     ready: bool,
     uptime_seconds: u64,
+    listeners: BTreeMap<&'static str, String>,
     destinations: Vec<StatusReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     local_store: Option<StoreStats>,
@@ -101,6 +108,7 @@ async fn status(State(state): State<Arc<AdminState>>) -> Json<StatusBody> {
         version: env!("CARGO_PKG_VERSION"),
         ready: state.ready.load(Ordering::Relaxed),
         uptime_seconds: uptime.as_secs(),
+        listeners: state.listeners.clone(),
         destinations: state.destinations.iter().map(|d| d.report()).collect(),
         local_store: state.store.as_ref().map(StoreReader::stats),
     })

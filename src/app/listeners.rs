@@ -1,6 +1,7 @@
 //! Binds every socket waggle listens on before anything is served, and logs each address
 //! (`listening`, with the listener's name), which is how tests and operators find the ports.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, UdpSocket};
@@ -18,6 +19,24 @@ pub(super) struct Listeners {
 }
 
 impl Listeners {
+    /// Each bound listener's name and address, for `/status` and the web UI.
+    pub(super) fn addresses(&self) -> BTreeMap<&'static str, String> {
+        let tcp = [
+            ("otlp_http", &self.otlp_http),
+            ("otlp_grpc", &self.otlp_grpc),
+            ("xray_tcp", &self.xray_tcp),
+            ("admin", &self.admin),
+        ];
+        let mut addresses: BTreeMap<&'static str, String> = tcp
+            .into_iter()
+            .filter_map(|(name, listener)| Some((name, listener.as_ref()?.local_addr().ok()?.to_string())))
+            .collect();
+        if let Some(address) = self.xray_udp.as_ref().and_then(|socket| socket.local_addr().ok()) {
+            addresses.insert("xray_udp", address.to_string());
+        }
+        addresses
+    }
+
     pub(super) async fn bind(settings: &Settings) -> Result<Self, StartError> {
         let receivers = &settings.receivers;
         Ok(Listeners {

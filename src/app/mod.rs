@@ -76,6 +76,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         store: destinations.store.clone(),
         ready: false.into(),
         started: SystemTime::now(),
+        listeners: listeners.addresses(),
     });
     let router = Arc::new(Router::new(
         std::mem::take(&mut destinations.lanes),
@@ -101,7 +102,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
 
     let stop_admin = CancellationToken::new();
     let admin_task = listeners.admin.take().map(|listener| {
-        let app = admin::app(Arc::clone(&admin_state), destinations.store_api.take());
+        let mut extra = destinations.store_api.take();
+        if settings.admin.ui {
+            extra = Some(extra.unwrap_or_default().merge(admin::ui::routes()));
+        }
+        let app = admin::app(Arc::clone(&admin_state), extra);
         tokio::spawn(admin::serve(listener, app, stop_admin.clone()))
     });
 

@@ -69,11 +69,13 @@ pub struct AdminSettings {
     pub enabled: bool,
     /// `/healthz`, `/readyz`, `/metrics`, `/status` and the local store's query API.
     pub endpoint: String,
+    /// The web UI at `/` (`/ui/…` for its script and styles).
+    pub ui: bool,
 }
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        AdminSettings { enabled: true, endpoint: "127.0.0.1:13133".into() }
+        AdminSettings { enabled: true, endpoint: "127.0.0.1:13133".into(), ui: true }
     }
 }
 
