@@ -454,6 +454,18 @@ async fn trace_listing_filters_on_any_span_of_the_service() {
     assert_eq!(listed[1].service.as_deref(), Some("api"));
 }
 
+#[tokio::test]
+async fn trace_listing_names_every_service_of_a_trace_once() {
+    let harness = Harness::open("listing-services", ONE_MIB);
+    harness.write(traces("web", vec![span(1, 1, None, "GET /", 0, 10)])).await;
+    harness.write(traces("db", vec![span(1, 2, Some(1), "query", 1, 3), span(1, 3, Some(1), "query", 4, 6)])).await;
+    harness.write(traces("api", vec![span(1, 4, Some(1), "call", 6, 8)])).await;
+
+    let listed = harness.reader.recent_traces(None, 10).await.expect("listing works");
+
+    assert_eq!(listed[0].services, ["api", "db", "web"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Logs and metrics
 

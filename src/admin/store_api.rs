@@ -139,10 +139,13 @@ fn summary(trace: &TraceDetail) -> TraceSummary {
     let root = trace.spans.iter().find(|span| span.parent_span_id.is_none()).or_else(|| trace.spans.first());
     let start = trace.spans.iter().map(|span| span.start_time_unix_nano).min().unwrap_or(0);
     let end = trace.spans.iter().map(|span| span.end_time_unix_nano).max().unwrap_or(0);
+    let services: std::collections::BTreeSet<&String> =
+        trace.spans.iter().filter_map(|span| span.service.as_ref()).collect();
     TraceSummary {
         trace_id: trace.trace_id.clone(),
         root_name: root.map(|span| span.name.clone()).unwrap_or_default(),
         service: root.and_then(|span| span.service.clone()),
+        services: services.into_iter().cloned().collect(),
         start_time_unix_nano: start,
         duration_ms: end.saturating_sub(start) as f64 / 1_000_000.0,
         span_count: trace.spans.len() as u64,

@@ -27,6 +27,8 @@ struct TraceAccumulator {
     spans: u64,
     /// The best root so far: (has a parent, start, name, service).
     root: (bool, i64, String, Option<String>),
+    /// Distinct `service.name`s of its spans (few per trace: a list beats a set).
+    services: Vec<String>,
     matches: bool,
     /// Order of first sight (newest block first): ties in start time list the newer first.
     seen: usize,
@@ -163,6 +165,7 @@ fn recent_traces(engine: &Engine, service: Option<&str>, limit: usize) -> Result
                         end,
                         spans: 0,
                         root: (true, i64::MAX, String::new(), None),
+                        services: Vec::new(),
                         matches: service.is_none(),
                         seen: next,
                     })
@@ -171,6 +174,11 @@ fn recent_traces(engine: &Engine, service: Option<&str>, limit: usize) -> Result
             trace.start = trace.start.min(start);
             trace.end = trace.end.max(end);
             trace.spans += 1;
+            if let Some(name) = span_service
+                && !trace.services.iter().any(|known| known == name)
+            {
+                trace.services.push(name.to_owned());
+            }
             if (has_parent, start) < (trace.root.0, trace.root.1) {
                 trace.root =
                     (has_parent, start, block.text(key::NAME, row).to_owned(), span_service.map(str::to_owned));
@@ -186,10 +194,14 @@ fn recent_traces(engine: &Engine, service: Option<&str>, limit: usize) -> Result
     listed.truncate(limit);
     Ok(listed
         .into_iter()
-        .map(|(id, trace)| TraceSummary {
+        .map(|(id, mut trace)| TraceSummary {
             trace_id: hex::encode(id),
             root_name: trace.root.2,
             service: trace.root.3,
+            services: {
+                trace.services.sort_unstable();
+                trace.services
+            },
             start_time_unix_nano: unsigned(trace.start),
             duration_ms: duration_ms(trace.start, trace.end),
             span_count: trace.spans,

@@ -12,6 +12,8 @@ pub struct TraceSummary {
     pub root_name: String,
     /// The root span's `service.name`.
     pub service: Option<String>,
+    /// Every `service.name` among the trace's spans, sorted.
+    pub services: Vec<String>,
     pub start_time_unix_nano: u64,
     /// From the earliest span start to the latest span end.
     pub duration_ms: f64,

@@ -153,6 +153,8 @@ def test_the_trace_list_shows_the_home_trace(app, browser):
     assert root["attributes"].get("http.url", "").endswith("/api/activities/home"), root
     spans_in_trace = sum(1 for span in app.spans if span["trace_id"] == home["trace_id"])
     assert row.find_elements("css selector", "td")[3].text == str(spans_in_trace)
+    services_in_trace = {span["resource"].get("service.name") for span in app.spans if span["trace_id"] == home["trace_id"]}
+    assert set(row.find_element("css selector", "td.services").text.split(", ")) == services_in_trace
     assert row.find_elements("css selector", ".durbar"), "a duration bar"
 
 

@@ -59,7 +59,7 @@ function traceTable(traces) {
   if (!traces.length) return h("p", { class: "empty" }, "No traces match. Send some, or widen the search.");
   const longest = Math.max(...traces.map((trace) => trace.duration_ms), 0.001);
   return h("table", { id: "trace-list", "aria-label": "Traces" },
-    h("thead", {}, h("tr", {}, h("th", {}, "started"), h("th", {}, "root span"), h("th", {}, "service"),
+    h("thead", {}, h("tr", {}, h("th", {}, "started"), h("th", {}, "root span"), h("th", {}, "services"),
       h("th", { class: "num" }, "spans"), h("th", { class: "num" }, "duration"), h("th", {}, ""))),
     h("tbody", {}, traces.map((trace) => {
       const bar = h("div", { class: "durbar" });
@@ -68,7 +68,7 @@ function traceTable(traces) {
       return h("tr", { class: "trace-row", "data-trace-id": trace.trace_id },
         h("td", { class: "mono" }, time(trace.start_time_unix_nano)),
         h("td", {}, h("a", { href: href(`trace/${trace.trace_id}`) }, trace.root_name || "(no name)")),
-        h("td", {}, trace.service || ""),
+        h("td", { class: "services" }, (trace.services && trace.services.length ? trace.services : [trace.service || ""]).join(", ")),
         h("td", { class: "num" }, trace.span_count),
         h("td", { class: "num" }, duration(trace.duration_ms)),
         h("td", { class: "bar-cell" }, bar));
