@@ -17,6 +17,7 @@ use crate::destination::cloudwatch_logs::{self, NotStarted};
 use crate::destination::honeycomb::{self, Honeycomb, HoneycombSetup};
 use crate::destination::local::{self, LocalSetup, OpenFailed};
 use crate::destination::xray;
+use crate::destination::xray::setup::XrayExporter;
 use crate::model::{Destination, LossReason, Signal};
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings, WhenFull};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
@@ -153,10 +154,25 @@ fn start_xray(
     // The telemetry reads what the lane counts, and what the UDP receiver counts.
     let counts = destinations.counts(Destination::Xray);
     let parts = setup.start(Arc::clone(&status), Arc::clone(&counts), Arc::clone(&destinations.xray_udp_counts));
-    destinations.add(parts.exporter, settings.lane(), settings.spool_options(), status, counts);
+    match parts.exporter {
+        XrayExporter::Segments(exporter) => {
+            destinations.add(exporter, settings.lane(), settings.spool_options(), status, counts);
+        }
+        XrayExporter::Otlp(exporter) => {
+            destinations.add(exporter, settings.lane(), settings.spool_options(), status, counts);
+        }
+    }
     if let Some(telemetry) = parts.telemetry {
         destinations.background.spawn(xray::telemetry::run(telemetry, destinations.stop_background.clone()));
     }
+    // Which protocol the account takes: one line, in the background, stopped at shutdown.
+    let stop = destinations.stop_background.clone();
+    destinations.background.spawn(async move {
+        tokio::select! {
+            () = xray::transaction_search::log_transaction_search(parts.check) => {}
+            () = stop.cancelled() => {}
+        }
+    });
 }
 
 fn start_cloudwatch_logs(

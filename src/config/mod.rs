@@ -23,4 +23,4 @@ pub use crate::destination::compress::Compression;
 pub use crate::destination::cloudwatch_logs::{CloudWatchLogsSettings, RequestLogSettings};
 pub use crate::destination::honeycomb::{HoneycombRegion, HoneycombSettings};
 pub use crate::destination::local::LocalStoreSettings;
-pub use crate::destination::xray::XraySettings;
+pub use crate::destination::xray::{XrayProtocol, XraySettings};
