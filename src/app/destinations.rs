@@ -13,7 +13,7 @@ use super::StartError;
 use crate::aws::{AwsContext, AwsUnavailable};
 use crate::config::{CloudWatchLogsSettings, Settings, XraySettings};
 use crate::destination::Exporter;
-use crate::destination::cloudwatch_logs::{self, NotStarted};
+use crate::destination::cloudwatch_logs::{self, CloudWatchLogsExporter, NotStarted};
 use crate::destination::honeycomb::{self, Honeycomb, HoneycombSetup};
 use crate::destination::local::{self, LocalSetup, OpenFailed};
 use crate::destination::xray;
@@ -192,9 +192,15 @@ fn start_cloudwatch_logs(
         Err(NotStarted::Invalid(error)) => return Err(StartError::CloudWatchLogs(error)),
     };
     let status = destinations.add_status(name, setup.reason.clone(), &lane.signals);
-    let exporter = setup.start(Arc::clone(&status));
     let counts = destinations.counts(name);
-    destinations.add(exporter, lane, settings.spool_options(), status, counts);
+    match setup.start(Arc::clone(&status)) {
+        CloudWatchLogsExporter::PutLogEvents(exporter) => {
+            destinations.add(exporter, lane, settings.spool_options(), status, counts);
+        }
+        CloudWatchLogsExporter::Otlp(exporter) => {
+            destinations.add(exporter, lane, settings.spool_options(), status, counts);
+        }
+    }
     Ok(())
 }
 
