@@ -12,6 +12,7 @@ from helpers import (
     new_span_id,
     new_trace_id,
     otlp_env,
+    otlp_logs_request,
     otlp_trace_request,
     parse_xray_datagrams,
     post_otlp,
@@ -231,3 +232,44 @@ def test_startup_says_whether_transaction_search_is_on(waggle_factory, xray, des
     assert ("Transaction Search is on" in line) == (destination == "CloudWatchLogs"), line
     asked = xray.attempts("/GetTraceSegmentDestination")
     assert len(asked) == 1 and asked[0].signature == "valid"
+
+
+# ---- logs: OTLP to CloudWatch Logs ----------------------------------------------------------
+
+
+def start_logs_otlp(waggle_factory, logs):
+    config = {
+        "xray": {"enabled": False},
+        "cloudwatch_logs": {
+            "protocol": "otlp",
+            "endpoint": logs.url,
+            "log_group": "/waggle/{service.name}",
+            "log_stream": "otlp-stream",
+            "batch_timeout": "100ms",
+            "retry": FAST_RETRY,
+        },
+    }
+    waggle = waggle_factory({"destinations": config}, env=aws_env())
+    waggle.secrets.append(SECRET_KEY)
+    return waggle
+
+
+def test_log_records_arrive_as_otlp_in_their_group_and_stream_made_first(waggle_factory, logs):
+    waggle = start_logs_otlp(waggle_factory, logs)
+    for service, body in [("shop", "paid"), ("cart", "added"), ("shop", "shipped")]:
+        response = post_otlp(waggle, "/v1/logs", otlp_logs_request(service=service, body=body).SerializeToString())
+        assert response.status_code == 200, response.text
+    wait_for(lambda: len(logs.log_records()) >= 3, what="3 log records at the CloudWatch Logs OTLP stand-in")
+    arrived = sorted((group, stream, record.body.string_value) for group, stream, _, record in logs.log_records())
+    assert arrived == [
+        ("/waggle/cart", "otlp-stream", "added"),
+        ("/waggle/shop", "otlp-stream", "paid"),
+        ("/waggle/shop", "otlp-stream", "shipped"),
+    ]
+    assert logs.groups == {"/waggle/cart": {"otlp-stream"}, "/waggle/shop": {"otlp-stream"}}
+    attempts = logs.attempts("/v1/logs")
+    assert all(a.status == 200 and a.signature == "valid" for a in attempts), [(a.status, a.signature) for a in attempts]
+    assert all(f"/{REGION}/logs/aws4_request" in a.headers["authorization"] for a in attempts)
+    signed = attempts[0].headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert {"x-aws-log-group", "x-aws-log-stream"} <= set(signed), signed
+    assert waggle.counter("waggle_destination_sent_items_total", destination="cloudwatch_logs") == 3
