@@ -159,7 +159,7 @@ fn start_xray(
             destinations.add(exporter, settings.lane(), settings.spool_options(), status, counts);
         }
         XrayExporter::Otlp(exporter) => {
-            destinations.add(exporter, settings.lane(), settings.spool_options(), status, counts);
+            destinations.add(*exporter, settings.lane(), settings.spool_options(), status, counts);
         }
     }
     if let Some(telemetry) = parts.telemetry {
@@ -195,10 +195,10 @@ fn start_cloudwatch_logs(
     let counts = destinations.counts(name);
     match setup.start(Arc::clone(&status)) {
         CloudWatchLogsExporter::PutLogEvents(exporter) => {
-            destinations.add(exporter, lane, settings.spool_options(), status, counts);
+            destinations.add(*exporter, lane, settings.spool_options(), status, counts);
         }
         CloudWatchLogsExporter::Otlp(exporter) => {
-            destinations.add(exporter, lane, settings.spool_options(), status, counts);
+            destinations.add(*exporter, lane, settings.spool_options(), status, counts);
         }
     }
     Ok(())

@@ -205,7 +205,7 @@ def test_partial_success_is_counted_and_logged(waggle_factory, xray):
     )
     assert waggle.counter("waggle_destination_sent_items_total", destination="xray") == 3
     warnings = [r["fields"] for r in waggle.records_at("WARN") if "partial success" in r["fields"]["message"]]
-    assert warnings and "14 days old" in warnings[0]["message"] + str(warnings[0]), warnings
+    assert warnings and "14 days old" in warnings[0]["detail"], warnings
 
 
 # ---- which protocol the account takes ------------------------------------------------------

@@ -49,8 +49,8 @@ impl Settler {
                 let refused: usize = sent.rejected.iter().map(|r| r.items).sum();
                 tracing::info!(destination = %destination, "Sent batch of {items} {what}{target} but {refused} were rejected ({seconds:.3} seconds)");
                 if let Some(suppressed) = self.partial_log.check() {
-                    let message = sent.rejected.first().map_or("", |r| r.detail.as_str());
-                    tracing::warn!(destination = %destination, rejected = refused, suppressed, %message, "{destination} rejected part of a request (OTLP partial success)");
+                    let detail = sent.rejected.first().map_or("", |r| r.detail.as_str());
+                    tracing::warn!(destination = %destination, rejected = refused, suppressed, detail, "{destination} rejected part of a request (OTLP partial success)");
                 }
             }
             Err(ExportError::Permanent { label: LossReason::Unauthorized, reason }) => {

@@ -208,7 +208,7 @@ mod tests {
         let names = ["AWS_ENDPOINT_URL_XRAY", "AWS_ENDPOINT_URL"];
         assert_eq!(endpoint_base(Some("http://cfg:2"), &env, &names, "xray", "eu-west-1"), "http://cfg:2");
         assert_eq!(endpoint_base(None, &env, &names, "xray", "eu-west-1"), "http://env:1");
-        let mut ignoring = env.clone();
+        let mut ignoring = env;
         ignoring.insert("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS".into(), "true".into());
         assert_eq!(endpoint_base(None, &ignoring, &names, "xray", "eu-west-1"), "https://xray.eu-west-1.amazonaws.com");
     }

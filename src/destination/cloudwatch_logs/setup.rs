@@ -76,8 +76,8 @@ pub(crate) struct CloudWatchLogsSetup {
 
 /// The exporter the configured protocol uses.
 pub(crate) enum CloudWatchLogsExporter {
-    PutLogEvents(CloudWatchLogs),
-    Otlp(CloudWatchLogsOtlp),
+    PutLogEvents(Box<CloudWatchLogs>),
+    Otlp(Box<CloudWatchLogsOtlp>),
 }
 
 /// The destination ready to start, or why it does not.
@@ -140,10 +140,13 @@ impl CloudWatchLogsSetup {
         let translation = self.config.translation.clone();
         let put_log_events = CloudWatchLogs::new(self.client, self.config, Arc::clone(&status));
         match self.otlp {
-            Some(otlp) => {
-                CloudWatchLogsExporter::Otlp(CloudWatchLogsOtlp::new(otlp, put_log_events, translation, status))
-            }
-            None => CloudWatchLogsExporter::PutLogEvents(put_log_events),
+            Some(otlp) => CloudWatchLogsExporter::Otlp(Box::new(CloudWatchLogsOtlp::new(
+                otlp,
+                put_log_events,
+                translation,
+                status,
+            ))),
+            None => CloudWatchLogsExporter::PutLogEvents(Box::new(put_log_events)),
         }
     }
 }

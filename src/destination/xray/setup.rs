@@ -44,7 +44,7 @@ pub(crate) struct XraySetup {
 /// The exporter the configured protocol uses.
 pub(crate) enum XrayExporter {
     Segments(Xray),
-    Otlp(XrayOtlp),
+    Otlp(Box<XrayOtlp>),
 }
 
 /// What runs once the destination is on.
@@ -114,7 +114,7 @@ impl XraySetup {
     ) -> XrayParts {
         let errors = Arc::new(BackendErrors::default());
         let exporter = match self.otlp {
-            Some(otlp) => XrayExporter::Otlp(XrayOtlp::new(otlp, status)),
+            Some(otlp) => XrayExporter::Otlp(Box::new(XrayOtlp::new(otlp, status))),
             None => XrayExporter::Segments(Xray::new(
                 self.client.clone(),
                 self.translation,
