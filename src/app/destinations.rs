@@ -13,10 +13,11 @@ use super::StartError;
 use crate::aws::{AwsContext, AwsUnavailable};
 use crate::config::{CloudWatchLogsSettings, Settings, XraySettings};
 use crate::destination::Exporter;
-use crate::destination::cloudwatch_logs::{self, NotStarted};
+use crate::destination::cloudwatch_logs::{self, CloudWatchLogsExporter, NotStarted};
 use crate::destination::honeycomb::{self, Honeycomb, HoneycombSetup};
 use crate::destination::local::{self, LocalSetup, OpenFailed};
 use crate::destination::xray;
+use crate::destination::xray::setup::XrayExporter;
 use crate::model::{Destination, LossReason, Signal};
 use crate::pipeline::lane::{self, LaneContext, LaneHandle, LaneSettings, WhenFull};
 use crate::pipeline::spool::{self, Spool, SpoolOptions};
@@ -153,10 +154,25 @@ fn start_xray(
     // The telemetry reads what the lane counts, and what the UDP receiver counts.
     let counts = destinations.counts(Destination::Xray);
     let parts = setup.start(Arc::clone(&status), Arc::clone(&counts), Arc::clone(&destinations.xray_udp_counts));
-    destinations.add(parts.exporter, settings.lane(), settings.spool_options(), status, counts);
+    match parts.exporter {
+        XrayExporter::Segments(exporter) => {
+            destinations.add(exporter, settings.lane(), settings.spool_options(), status, counts);
+        }
+        XrayExporter::Otlp(exporter) => {
+            destinations.add(*exporter, settings.lane(), settings.spool_options(), status, counts);
+        }
+    }
     if let Some(telemetry) = parts.telemetry {
         destinations.background.spawn(xray::telemetry::run(telemetry, destinations.stop_background.clone()));
     }
+    // Which protocol the account takes: one line, in the background, stopped at shutdown.
+    let stop = destinations.stop_background.clone();
+    destinations.background.spawn(async move {
+        tokio::select! {
+            () = xray::transaction_search::log_transaction_search(parts.check) => {}
+            () = stop.cancelled() => {}
+        }
+    });
 }
 
 fn start_cloudwatch_logs(
@@ -176,9 +192,15 @@ fn start_cloudwatch_logs(
         Err(NotStarted::Invalid(error)) => return Err(StartError::CloudWatchLogs(error)),
     };
     let status = destinations.add_status(name, setup.reason.clone(), &lane.signals);
-    let exporter = setup.start(Arc::clone(&status));
     let counts = destinations.counts(name);
-    destinations.add(exporter, lane, settings.spool_options(), status, counts);
+    match setup.start(Arc::clone(&status)) {
+        CloudWatchLogsExporter::PutLogEvents(exporter) => {
+            destinations.add(*exporter, lane, settings.spool_options(), status, counts);
+        }
+        CloudWatchLogsExporter::Otlp(exporter) => {
+            destinations.add(*exporter, lane, settings.spool_options(), status, counts);
+        }
+    }
     Ok(())
 }
 

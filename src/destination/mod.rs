@@ -2,6 +2,7 @@
 //! (translating on the lane's own task) and sends one request at a time; the lane around it
 //! does the queueing, batching, parallel senders and retries.
 
+pub(crate) mod aws_otlp;
 pub(crate) mod cloudwatch_logs;
 pub(crate) mod compress;
 pub(crate) mod honeycomb;

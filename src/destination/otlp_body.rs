@@ -26,6 +26,21 @@ pub(crate) struct Body {
     pub items: usize,
 }
 
+/// What one request body may hold: bytes before compression, and items (spans, log records
+/// or data points). A single item larger than `max_bytes` still travels alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BodyLimits {
+    pub max_bytes: usize,
+    pub max_items: usize,
+}
+
+impl BodyLimits {
+    /// A size limit only.
+    pub(crate) fn bytes(max_bytes: usize) -> Self {
+        BodyLimits { max_bytes, max_items: usize::MAX }
+    }
+}
+
 /// The top-level field number of every `Export…ServiceRequest`.
 const RESOURCE_FIELD: u32 = 1;
 
@@ -36,18 +51,25 @@ trait ResourceEntry: Message + Sized {
     fn split(&self, max_items: usize) -> Vec<Self>;
 }
 
-/// Builds bodies of at most `max_bytes` (a single item larger than that travels alone).
+/// Builds bodies within [`BodyLimits`] (a single item larger than `max_bytes` travels alone).
 struct BodyBuilder {
     max_bytes: usize,
+    max_items: usize,
     bodies: Vec<Body>,
     current: Body,
 }
 
 impl BodyBuilder {
     /// `expected_bytes` (what the batches add up to) sizes the first body's buffer.
-    fn new(max_bytes: usize, expected_bytes: usize) -> Self {
+    fn new(limits: BodyLimits, expected_bytes: usize) -> Self {
+        let BodyLimits { max_bytes, max_items } = limits;
         let current = Body { bytes: Vec::with_capacity(expected_bytes.min(max_bytes)), items: 0 };
-        BodyBuilder { max_bytes, bodies: Vec::new(), current }
+        BodyBuilder { max_bytes, max_items: max_items.max(1), bodies: Vec::new(), current }
+    }
+
+    /// Whether `bytes` and `items` more would overflow the current body.
+    fn would_overflow(&self, bytes: usize, items: usize) -> bool {
+        self.current.bytes.len() + bytes > self.max_bytes || self.current.items + items > self.max_items
     }
 
     /// Adds a whole request as it was received, or its resource entries one by one when it
@@ -64,8 +86,8 @@ impl BodyBuilder {
         E: ResourceEntry,
     {
         match request.protobuf() {
-            Some(protobuf) if protobuf.len() <= self.max_bytes => {
-                if self.current.bytes.len() + protobuf.len() > self.max_bytes {
+            Some(protobuf) if protobuf.len() <= self.max_bytes && items <= self.max_items => {
+                if self.would_overflow(protobuf.len(), items) {
                     self.finish_current();
                 }
                 self.current.bytes.extend_from_slice(protobuf);
@@ -80,22 +102,22 @@ impl BodyBuilder {
 
     fn push<R: ResourceEntry>(&mut self, entry: &R) {
         let len = message::encoded_len(RESOURCE_FIELD, entry);
-        if len > self.max_bytes {
-            let items = entry.items();
-            if items > 1 {
-                // Split into pieces that fit, estimating items per piece from the average size.
-                let per_piece = (items * self.max_bytes / len).clamp(1, items - 1);
-                for piece in entry.split(per_piece) {
-                    self.push(&piece);
-                }
+        let items = entry.items();
+        if (len > self.max_bytes || items > self.max_items) && items > 1 {
+            // Split into pieces that fit, estimating items per piece from the average size.
+            let by_size = if len > self.max_bytes { items * self.max_bytes / len } else { items };
+            let per_piece = by_size.min(self.max_items).clamp(1, items - 1);
+            let pieces = entry.split(per_piece);
+            if pieces.len() > 1 {
+                pieces.iter().for_each(|piece| self.push(piece));
                 return;
             }
         }
-        if !self.current.bytes.is_empty() && self.current.bytes.len() + len > self.max_bytes {
+        if !self.current.bytes.is_empty() && self.would_overflow(len, items) {
             self.finish_current();
         }
         message::encode(RESOURCE_FIELD, entry, &mut self.current.bytes);
-        self.current.items += entry.items();
+        self.current.items += items;
     }
 
     fn finish_current(&mut self) {
@@ -118,7 +140,12 @@ fn expected_bytes(batches: &[SharedBatch]) -> usize {
 
 /// Trace request bodies from OTLP traces and X-Ray segments (translated here).
 pub(crate) fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
-    let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
+    traces_within(batches, BodyLimits::bytes(max_bytes))
+}
+
+/// [`traces`] within a size and a span count.
+pub(crate) fn traces_within(batches: &[SharedBatch], limits: BodyLimits) -> (Vec<Body>, Vec<Rejected>) {
+    let mut builder = BodyBuilder::new(limits, expected_bytes(batches));
     let mut undecodable = Vec::new();
     for batch in batches {
         if let Payload::Traces(request) = &batch.payload {
@@ -134,7 +161,12 @@ pub(crate) fn traces(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, V
 
 /// Logs request bodies.
 pub(crate) fn logs(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
-    let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
+    logs_within(batches, BodyLimits::bytes(max_bytes))
+}
+
+/// [`logs`] within a size and a record count.
+pub(crate) fn logs_within(batches: &[SharedBatch], limits: BodyLimits) -> (Vec<Body>, Vec<Rejected>) {
+    let mut builder = BodyBuilder::new(limits, expected_bytes(batches));
     let mut rejected = Vec::new();
     for batch in batches {
         if let Payload::Logs(request) = &batch.payload {
@@ -146,7 +178,7 @@ pub(crate) fn logs(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec
 
 /// Metrics request bodies.
 pub(crate) fn metrics(batches: &[SharedBatch], max_bytes: usize) -> (Vec<Body>, Vec<Rejected>) {
-    let mut builder = BodyBuilder::new(max_bytes, expected_bytes(batches));
+    let mut builder = BodyBuilder::new(BodyLimits::bytes(max_bytes), expected_bytes(batches));
     let mut rejected = Vec::new();
     for batch in batches {
         if let Payload::Metrics(request) = &batch.payload {
@@ -352,6 +384,28 @@ mod tests {
         assert!(bodies.len() > 5);
         assert!(bodies.iter().all(|b| b.bytes.len() <= limit));
         assert_eq!(bodies.iter().map(|b| count::spans(&decode(b))).sum::<usize>(), 400);
+    }
+
+    #[test]
+    fn bodies_stay_under_the_item_limit_whether_forwarded_or_encoded() {
+        let limits = BodyLimits { max_bytes: 1 << 20, max_items: 100 };
+        for batch in [protobuf_batch(3, 150), trace_batch(3, 150), protobuf_batch(1, 100)] {
+            let (bodies, _) = traces_within(std::slice::from_ref(&batch), limits);
+            let counts: Vec<usize> = bodies.iter().map(|b| count::spans(&decode(b))).collect();
+            assert!(counts.iter().all(|&spans| spans <= 100), "{counts:?}");
+            assert_eq!(bodies.iter().map(|b| b.items).collect::<Vec<_>>(), counts);
+            assert_eq!(counts.iter().sum::<usize>(), batch.items);
+        }
+    }
+
+    #[test]
+    fn requests_under_both_limits_are_still_forwarded_together() {
+        let (a, b) = (protobuf_batch(1, 40), protobuf_batch(1, 60));
+        let limits = BodyLimits { max_bytes: 1 << 20, max_items: 100 };
+        let (bodies, _) = traces_within(&[Arc::clone(&a), Arc::clone(&b)], limits);
+        assert_eq!(bodies.len(), 1);
+        let (bodies, _) = traces_within(&[a, b, protobuf_batch(1, 1)], limits);
+        assert_eq!(bodies.iter().map(|b| b.items).collect::<Vec<_>>(), vec![100, 1]);
     }
 
     #[test]

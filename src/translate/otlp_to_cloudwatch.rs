@@ -59,13 +59,13 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 
 pub(crate) use batch::{Batcher, EventBatch, LogEvent, MAX_EVENT_AGE, Prepared, unix_ms};
-pub(crate) use message::MessageFormat;
+pub(crate) use message::{MessageFormat, record_timestamp_ms};
 pub(crate) use rejected::explain_rejected;
 pub(crate) use request_log::RequestLog;
 pub(crate) use template::{NameKind, Template, TemplateError};
 
 use batch::ResourceDestination;
-use message::{SharedMembers, record_message, record_timestamp_ms};
+use message::{SharedMembers, record_message};
 
 /// How OTLP log records become CloudWatch Logs events: the message format and the templates
 /// naming each resource's log group and stream.

@@ -50,6 +50,11 @@ impl<A: LogsClient> CloudWatchLogs<A> {
         &self.resources
     }
 
+    /// Forgets a stream the OTLP endpoint says does not exist, so the next attempt creates it.
+    pub(super) fn forget_stream(&self, group: &str, stream: &str) {
+        self.resources.forget_stream(group, stream);
+    }
+
     /// Classifies a failed call; a credentials problem is also shown on `/status`.
     fn failure(&self, operation: &str, target: &str, error: &AwsCallError) -> ExportError {
         classify_and_report(operation, target, error, &self.status)
@@ -57,7 +62,7 @@ impl<A: LogsClient> CloudWatchLogs<A> {
 
     /// Makes sure the stream exists (creating it, and its group, if need be) and that a group
     /// waggle created has its retention policy.
-    async fn ensure_stream(&self, group: &str, stream: &str) -> Result<(), ExportError> {
+    pub(super) async fn ensure_stream(&self, group: &str, stream: &str) -> Result<(), ExportError> {
         if let Some(days) = self.resources.retention_owed(group) {
             self.set_retention(group, days).await?;
         }

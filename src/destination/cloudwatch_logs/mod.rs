@@ -43,10 +43,15 @@
 //!
 //! For the traces signal the lane counts request-log events, not spans: spans that are not
 //! server spans make no event and are not counted.
+//!
+//! With `protocol = "otlp"` log records go to CloudWatch Logs' OTLP endpoint instead, as they
+//! are (see [`otlp`]); groups and streams are created the same way, and the request log still
+//! uses PutLogEvents.
 
 mod client;
 mod exporter;
 mod lane_config;
+mod otlp;
 mod request;
 mod resources;
 mod settings;
@@ -55,6 +60,6 @@ mod setup;
 mod tests;
 
 pub(crate) use lane_config::CloudWatchLogsConfigError;
-pub use settings::{CloudWatchLogsSettings, RequestLogSettings};
-pub(crate) use setup::{NotStarted, lane_settings, set_up};
+pub use settings::{CloudWatchLogsProtocol, CloudWatchLogsSettings, RequestLogSettings};
+pub(crate) use setup::{CloudWatchLogsExporter, NotStarted, lane_settings, set_up};
 pub(crate) use setup::{aws_access, same_access, wants_aws};

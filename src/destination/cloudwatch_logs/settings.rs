@@ -20,6 +20,8 @@ destination_settings! {
     pub struct CloudWatchLogsSettings {
         /// Send to CloudWatch Logs when AWS access is found and `log_group` is set; false keeps it off.
         pub enabled: bool,
+        /// `put_log_events` (messages built by waggle) or `otlp` (the records as OTLP to `<endpoint>/v1/logs`).
+        pub protocol: CloudWatchLogsProtocol,
         /// Log group name template, e.g. "/waggle/{service.name}"; unset keeps the destination off.
         pub log_group: Option<String>,
         /// Log stream name template; `{date}` is the event's UTC date.
@@ -48,10 +50,23 @@ destination_settings! {
     }
 }
 
+/// How the CloudWatch Logs destination sends log records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudWatchLogsProtocol {
+    /// PutLogEvents: each record becomes a `json` or `raw` message.
+    #[default]
+    PutLogEvents,
+    /// OTLP/HTTP to `<endpoint>/v1/logs`, SigV4-signed: the records as they are, group and
+    /// stream in the `x-aws-log-group` / `x-aws-log-stream` headers.
+    Otlp,
+}
+
 impl Default for CloudWatchLogsSettings {
     fn default() -> Self {
         CloudWatchLogsSettings {
             enabled: true,
+            protocol: CloudWatchLogsProtocol::PutLogEvents,
             log_group: None,
             log_stream: "{host.name}/{date}".into(),
             message_format: MessageFormat::Json,

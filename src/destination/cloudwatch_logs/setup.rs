@@ -9,8 +9,10 @@ use std::sync::Arc;
 use super::client::SdkLogsClient;
 use super::exporter::CloudWatchLogs;
 use super::lane_config::{CloudWatchLogsConfigError, LOG_GROUP_KEY, LaneConfig};
-use super::settings::CloudWatchLogsSettings;
+use super::otlp::CloudWatchLogsOtlp;
+use super::settings::{CloudWatchLogsProtocol, CloudWatchLogsSettings};
 use crate::aws::{AwsAccess, AwsContext, AwsUnavailable, access, client};
+use crate::destination::aws_otlp::{SignedOtlpClient, endpoint_base, otlp_url};
 use crate::destination::xray::XraySettings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
@@ -67,7 +69,15 @@ pub(crate) struct CloudWatchLogsSetup {
     /// Why it is on: where PutLogEvents goes, the group and stream templates.
     pub(crate) reason: String,
     client: SdkLogsClient,
+    /// With `protocol = "otlp"`: the signed client of the OTLP endpoint.
+    otlp: Option<SignedOtlpClient>,
     config: LaneConfig,
+}
+
+/// The exporter the configured protocol uses.
+pub(crate) enum CloudWatchLogsExporter {
+    PutLogEvents(Box<CloudWatchLogs>),
+    Otlp(Box<CloudWatchLogsOtlp>),
 }
 
 /// The destination ready to start, or why it does not.
@@ -90,19 +100,53 @@ pub(crate) fn set_up(
         env,
         &["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL"],
     );
-    let mut reason = format!(
-        "PutLogEvents to {target} in {}: log group {}, stream {}",
-        context.region, config.translation.group, config.translation.stream
-    );
+    let (otlp, mut reason) = match settings.protocol {
+        CloudWatchLogsProtocol::PutLogEvents => (
+            None,
+            format!(
+                "PutLogEvents to {target} in {}: log group {}, stream {}",
+                context.region, config.translation.group, config.translation.stream
+            ),
+        ),
+        CloudWatchLogsProtocol::Otlp => {
+            let env_names = ["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL"];
+            let base = endpoint_base(settings.endpoint.as_deref(), env, &env_names, "logs", &context.region);
+            let url = otlp_url(&base, "/v1/logs")
+                .map_err(|error| NotStarted::Off(format!("destinations.cloudwatch_logs.endpoint: {error}")))?;
+            let reason = format!(
+                "OTLP to {url} in {} (SigV4, service logs): log group {}, stream {}",
+                context.region, config.translation.group, config.translation.stream
+            );
+            let signed = SignedOtlpClient::new(
+                url,
+                "logs",
+                context.region.clone(),
+                context.credentials.clone(),
+                settings.timeout,
+            )
+            .map_err(NotStarted::Off)?;
+            (Some(signed), reason)
+        }
+    };
     if let Some(request_log) = &config.request_log {
         reason.push_str(&format!("; request log to {} / {}", request_log.group, request_log.stream));
     }
-    Ok(CloudWatchLogsSetup { reason, client: SdkLogsClient::new(sdk_client, settings.timeout), config })
+    Ok(CloudWatchLogsSetup { reason, client: SdkLogsClient::new(sdk_client, settings.timeout), otlp, config })
 }
 
 impl CloudWatchLogsSetup {
     /// The exporter; credential problems are shown on `status`.
-    pub(crate) fn start(self, status: Arc<DestinationStatus>) -> CloudWatchLogs {
-        CloudWatchLogs::new(self.client, self.config, status)
+    pub(crate) fn start(self, status: Arc<DestinationStatus>) -> CloudWatchLogsExporter {
+        let translation = self.config.translation.clone();
+        let put_log_events = CloudWatchLogs::new(self.client, self.config, Arc::clone(&status));
+        match self.otlp {
+            Some(otlp) => CloudWatchLogsExporter::Otlp(Box::new(CloudWatchLogsOtlp::new(
+                otlp,
+                put_log_events,
+                translation,
+                status,
+            ))),
+            None => CloudWatchLogsExporter::PutLogEvents(Box::new(put_log_events)),
+        }
     }
 }

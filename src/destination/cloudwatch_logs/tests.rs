@@ -744,3 +744,144 @@ fn tags_are_checked_against_cloudwatchs_limits() {
     let longest_value = vec![("k".to_string(), "v".repeat(256))];
     assert!(LaneConfig::from_settings(&tags(longest_value)).is_ok());
 }
+
+// ---- protocol = "otlp" ---------------------------------------------------------------------
+
+mod otlp {
+    use std::io::Read;
+
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, StatusCode};
+    use prost::Message;
+
+    use super::super::otlp::{CloudWatchLogsOtlp, CloudWatchOtlpRequest};
+    use super::*;
+    use crate::destination::aws_otlp::{AwsOtlpClient, OtlpAnswer, PostError};
+
+    /// Answers 200 unless a status (and error type) is scripted; records group, stream and records.
+    #[derive(Default)]
+    struct ScriptedEndpoint {
+        answers: Mutex<VecDeque<(u16, &'static str)>>,
+        posted: Mutex<Vec<(String, String, ExportLogsServiceRequest)>>,
+    }
+
+    impl AwsOtlpClient for Arc<ScriptedEndpoint> {
+        async fn post(&self, headers: &[(&'static str, &str)], body: Bytes) -> Result<OtlpAnswer, PostError> {
+            let header = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()).unwrap();
+            let mut protobuf = Vec::new();
+            flate2::read::GzDecoder::new(body.as_ref()).read_to_end(&mut protobuf).expect("gzip");
+            let request = ExportLogsServiceRequest::decode(protobuf.as_slice()).expect("OTLP logs");
+            self.posted.lock().unwrap().push((header("x-aws-log-group"), header("x-aws-log-stream"), request));
+            let (status, error_type) = self.answers.lock().unwrap().pop_front().unwrap_or((200, ""));
+            let mut answer_headers = HeaderMap::new();
+            if !error_type.is_empty() {
+                answer_headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+            }
+            Ok(OtlpAnswer {
+                status: StatusCode::from_u16(status).unwrap(),
+                headers: answer_headers,
+                body: Bytes::new(),
+            })
+        }
+    }
+
+    struct OtlpLane {
+        api: Arc<ScriptedApi>,
+        endpoint: Arc<ScriptedEndpoint>,
+        exporter: CloudWatchLogsOtlp<Arc<ScriptedEndpoint>, Arc<ScriptedApi>>,
+    }
+
+    fn otlp_lane() -> OtlpLane {
+        let ScriptedLogsLane { api, exporter, status } = lane();
+        let endpoint = Arc::new(ScriptedEndpoint::default());
+        let translation = LaneConfig::from_settings(&settings()).unwrap().translation;
+        let exporter = CloudWatchLogsOtlp::new(Arc::clone(&endpoint), exporter, translation, status);
+        OtlpLane { api, endpoint, exporter }
+    }
+
+    fn resource_logs(service: &str, bodies: &[&str]) -> ResourceLogs {
+        let attribute = |key: &str, value: &str| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }),
+            ..Default::default()
+        };
+        ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![attribute("service.name", service), attribute("host.name", "web-1")],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: bodies
+                    .iter()
+                    .map(|body| LogRecord {
+                        body: Some(AnyValue { value: Some(Value::StringValue(body.to_string())) }),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn logs_batch(resources: Vec<ResourceLogs>) -> SharedBatch {
+        let request = ExportLogsServiceRequest { resource_logs: resources };
+        let len = request.encoded_len();
+        Arc::new(Batch::logs(request, len))
+    }
+
+    fn otlp_requests(built: crate::destination::Built<CloudWatchOtlpRequest>) -> Vec<CloudWatchOtlpRequest> {
+        assert!(built.rejected.is_empty(), "{:?}", built.rejected);
+        built.requests
+    }
+
+    #[tokio::test]
+    async fn records_go_to_their_own_group_and_stream_after_the_stream_is_made() {
+        let lane = otlp_lane();
+        let batch = logs_batch(vec![resource_logs("shop", &["a", "b"]), resource_logs("cart", &["c"])]);
+        let mut requests = otlp_requests(lane.exporter.build(Signal::Logs, &[batch]));
+        assert_eq!(requests.len(), 2);
+        for request in &mut requests {
+            lane.exporter.send(request).await.unwrap();
+        }
+        let posted = lane.endpoint.posted.lock().unwrap();
+        let summary: Vec<(String, String, usize)> = posted
+            .iter()
+            .map(|(g, s, r)| (g.clone(), s.clone(), r.resource_logs[0].scope_logs[0].log_records.len()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![("/waggle/shop".into(), "web-1".into(), 2), ("/waggle/cart".into(), "web-1".into(), 1)]
+        );
+        let calls = lane.api.calls.lock().unwrap().clone();
+        assert_eq!(calls[0], create_stream(), "the stream is created before the first request");
+        assert!(calls.iter().all(|call| !matches!(call, Call::PutLogEvents { .. })), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_stream_is_created_again_on_the_next_attempt() {
+        let lane = otlp_lane();
+        lane.endpoint.answers.lock().unwrap().push_back((400, "ResourceNotFoundException"));
+        let mut request =
+            otlp_requests(lane.exporter.build(Signal::Logs, &[logs_batch(vec![resource_logs("shop", &["a"])])]))
+                .remove(0);
+        let error = lane.exporter.send(&mut request).await.unwrap_err();
+        assert!(matches!(error, ExportError::Retryable { .. }), "{error:?}");
+        assert_eq!(lane.exporter.send(&mut request).await.unwrap().accepted, 1);
+        let creates = lane.api.calls.lock().unwrap().iter().filter(|call| **call == create_stream()).count();
+        assert_eq!(creates, 2);
+    }
+
+    #[test]
+    fn more_than_10000_records_are_split() {
+        let lane = otlp_lane();
+        let bodies: Vec<String> = (0..10_001).map(|i| format!("r{i}")).collect();
+        let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        let requests =
+            otlp_requests(lane.exporter.build(Signal::Logs, &[logs_batch(vec![resource_logs("shop", &bodies)])]));
+        let sizes: Vec<usize> =
+            requests.iter().map(CloudWatchLogsOtlp::<Arc<ScriptedEndpoint>, Arc<ScriptedApi>>::items).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 10_001);
+        assert!(sizes.iter().all(|&s| s <= 10_000), "{sizes:?}");
+    }
+}

@@ -22,9 +22,11 @@
 
 pub(crate) mod client;
 pub(crate) mod exporter;
+pub(crate) mod otlp;
 pub(crate) mod request;
 mod settings;
 pub(crate) mod setup;
 pub(crate) mod telemetry;
+pub(crate) mod transaction_search;
 
-pub use settings::XraySettings;
+pub use settings::{XrayProtocol, XraySettings};

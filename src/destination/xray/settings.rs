@@ -12,10 +12,13 @@ use crate::pipeline::retry::RetryPolicy;
 use crate::pipeline::spool::SpoolOptions;
 
 destination_settings! {
-    /// AWS X-Ray, through PutTraceSegments. On when an AWS region and credentials are found.
+    /// AWS X-Ray, through PutTraceSegments or X-Ray's OTLP endpoint. On when an AWS region and
+    /// credentials are found.
     pub struct XraySettings {
         /// Send to X-Ray when a region and credentials are found; false keeps it off.
         pub enabled: bool,
+        /// `segments` (PutTraceSegments) or `otlp` (`<endpoint>/v1/traces`, needs Transaction Search).
+        pub protocol: XrayProtocol,
         /// AWS region; else AWS_REGION, the shared profile, or (unless local_mode) instance metadata.
         pub region: Option<String>,
         /// X-Ray API URL; else AWS_ENDPOINT_URL_XRAY, AWS_ENDPOINT_URL, or the region's endpoint.
@@ -51,10 +54,34 @@ destination_settings! {
     }
 }
 
+/// How the X-Ray destination sends traces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum XrayProtocol {
+    /// PutTraceSegments: OpenTelemetry spans translated to segment documents, X-Ray SDK
+    /// segments as received. Works on every account.
+    #[default]
+    Segments,
+    /// OTLP/HTTP to `<endpoint>/v1/traces`, SigV4-signed: OpenTelemetry spans as received, X-Ray
+    /// SDK segments converted to spans. Needs CloudWatch Transaction Search on the account.
+    Otlp,
+}
+
+impl XrayProtocol {
+    /// The setting's value, as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XrayProtocol::Segments => "segments",
+            XrayProtocol::Otlp => "otlp",
+        }
+    }
+}
+
 impl Default for XraySettings {
     fn default() -> Self {
         XraySettings {
             enabled: true,
+            protocol: XrayProtocol::Segments,
             region: None,
             endpoint: None,
             role_arn: None,

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use super::client::{Identity, SdkXrayClient};
 use super::exporter::Xray;
-use super::settings::XraySettings;
+use super::otlp::XrayOtlp;
+use super::settings::{XrayProtocol, XraySettings};
 use super::telemetry::{BackendErrors, Telemetry, TelemetryCounts};
+use super::transaction_search::StartupCheck;
 use crate::aws::{AwsAccess, AwsContext, AwsUnavailable, access, client};
+use crate::destination::aws_otlp::{SignedOtlpClient, endpoint_base, otlp_url};
 use crate::telemetry::counts::{DestinationCounts, ReceiverCounts};
 use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_xray::XrayTranslation;
@@ -29,16 +32,27 @@ pub(crate) struct XraySetup {
     /// Why it is on: where PutTraceSegments goes.
     pub(crate) reason: String,
     client: SdkXrayClient,
+    /// With `protocol = "otlp"`: the signed client of the OTLP endpoint.
+    otlp: Option<SignedOtlpClient>,
     translation: XrayTranslation,
     max_documents: usize,
     /// The telemetry's identity and interval, when it is on.
     telemetry: Option<(Identity, Duration)>,
+    check: StartupCheck,
+}
+
+/// The exporter the configured protocol uses.
+pub(crate) enum XrayExporter {
+    Segments(Xray),
+    Otlp(Box<XrayOtlp>),
 }
 
 /// What runs once the destination is on.
 pub(crate) struct XrayParts {
-    pub(crate) exporter: Xray,
+    pub(crate) exporter: XrayExporter,
     pub(crate) telemetry: Option<Telemetry>,
+    /// Whether Transaction Search is on, asked once in the background.
+    pub(crate) check: StartupCheck,
 }
 
 /// The destination ready to start, or why it stays off.
@@ -58,14 +72,29 @@ pub(crate) fn set_up(
     }
     let sdk_client = client::xray_client(context, xray.endpoint.as_deref());
     let target = client::endpoint_description(xray.endpoint.as_deref(), env, &["AWS_ENDPOINT_URL_XRAY"]);
+    let (otlp, reason) = match xray.protocol {
+        XrayProtocol::Segments => (None, format!("PutTraceSegments to {target} in {}", context.region)),
+        XrayProtocol::Otlp => {
+            let env_names = ["AWS_ENDPOINT_URL_XRAY", "AWS_ENDPOINT_URL"];
+            let base = endpoint_base(xray.endpoint.as_deref(), env, &env_names, "xray", &context.region);
+            let url = otlp_url(&base, "/v1/traces").map_err(|error| format!("destinations.xray.endpoint: {error}"))?;
+            let reason = format!("OTLP to {url} in {} (SigV4, service xray)", context.region);
+            let signed =
+                SignedOtlpClient::new(url, "xray", context.region.clone(), context.credentials.clone(), xray.timeout)?;
+            (Some(signed), reason)
+        }
+    };
+    let check = StartupCheck { client: sdk_client.clone(), timeout: xray.timeout, configured: xray.protocol };
     let translation = XrayTranslation {
         indexed_attributes: xray.indexed_attributes.clone(),
         index_all_attributes: xray.index_all_attributes,
         validate_trace_id_time: xray.validate_trace_id_time,
     };
     Ok(XraySetup {
-        reason: format!("PutTraceSegments to {target} in {}", context.region),
+        reason,
         client: SdkXrayClient::new(sdk_client, xray.timeout),
+        otlp,
+        check,
         translation,
         max_documents: xray.max_documents_per_call,
         telemetry: xray
@@ -84,15 +113,23 @@ impl XraySetup {
         receiver: Arc<ReceiverCounts>,
     ) -> XrayParts {
         let errors = Arc::new(BackendErrors::default());
-        let exporter =
-            Xray::new(self.client.clone(), self.translation, self.max_documents, Arc::clone(&errors), status);
+        let exporter = match self.otlp {
+            Some(otlp) => XrayExporter::Otlp(Box::new(XrayOtlp::new(otlp, status))),
+            None => XrayExporter::Segments(Xray::new(
+                self.client.clone(),
+                self.translation,
+                self.max_documents,
+                Arc::clone(&errors),
+                status,
+            )),
+        };
         let telemetry = self.telemetry.map(|(identity, interval)| Telemetry {
             client: self.client,
             counts: TelemetryCounts { lane, receiver, errors },
             identity,
             interval,
         });
-        XrayParts { exporter, telemetry }
+        XrayParts { exporter, telemetry, check: self.check }
     }
 }
 

@@ -30,7 +30,7 @@ impl MessageFormat {
 
 /// The record's time in Unix milliseconds: `time_unix_nano`, else `observed_time_unix_nano`,
 /// else `now_ms`.
-pub(super) fn record_timestamp_ms(record: &LogRecord, now_ms: i64) -> i64 {
+pub(crate) fn record_timestamp_ms(record: &LogRecord, now_ms: i64) -> i64 {
     match (record.time_unix_nano, record.observed_time_unix_nano) {
         (0, 0) => now_ms,
         (0, observed) => nanos_to_ms(observed),
