@@ -22,8 +22,11 @@ const ENV_NOT_KEYS: &[&str] = &["WAGGLE_CONFIG", "WAGGLE_BIN"];
 
 /// Well-known variables other tools use, and the key each sets. A `WAGGLE_…` variable for the
 /// same key wins over them.
-pub(super) const WELL_KNOWN_ENV: &[(&str, &str)] =
-    &[("HONEYCOMB_API_KEY", "destinations.honeycomb.api_key"), ("HONEYCOMB_DATASET", "destinations.honeycomb.dataset")];
+pub(super) const WELL_KNOWN_ENV: &[(&str, &str)] = &[
+    ("HONEYCOMB_API_KEY", "destinations.honeycomb.api_key"),
+    ("HONEYCOMB_DATASET", "destinations.honeycomb.dataset"),
+    ("ROLLBAR_ACCESS_TOKEN", "destinations.rollbar.access_token"),
+];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use rand::{Rng, SeedableRng};
 
-use super::super::stack::{MAX_FRAMES, StackFormat, detect, parse};
+use crate::translate::stack::{MAX_FRAMES, StackFormat, detect, parse};
 use super::*;
 
 /// The exceptions of a span that recorded one exception event, under `telemetry.sdk.language`.
