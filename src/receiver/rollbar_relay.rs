@@ -190,5 +190,3 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-#[cfg(test)]
-mod tests;
