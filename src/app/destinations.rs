@@ -206,9 +206,7 @@ fn start_rollbar(settings: &RollbarSettings, destinations: &mut Destinations) ->
     let exporter = Rollbar::new(*client, settings, Arc::clone(&status));
     let counts = destinations.counts(name);
     destinations.add(exporter, settings.lane(), settings.spool_options(), status, counts);
-    if relay
-        && let (Some(lane), Some(token)) = (destinations.lanes.last(), settings.access_token.clone())
-    {
+    if relay && let (Some(lane), Some(token)) = (destinations.lanes.last(), settings.access_token.clone()) {
         destinations.rollbar_relay = Some((lane.clone(), token));
     }
     Ok(())

@@ -88,8 +88,12 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     ));
 
     let relay_routes = destinations.rollbar_relay.take().map(|(lane, token)| {
-        let relay_router =
-            Router::new(vec![lane], Arc::clone(&metrics), settings.pipeline.retry_after, settings.pipeline.stall_timeout);
+        let relay_router = Router::new(
+            vec![lane],
+            Arc::clone(&metrics),
+            settings.pipeline.retry_after,
+            settings.pipeline.stall_timeout,
+        );
         let limit = usize::try_from(settings.receivers.otlp_http.max_body_size.as_u64()).unwrap_or(usize::MAX);
         rollbar_relay::routes(Arc::new(relay_router), token, limit)
     });

@@ -367,6 +367,14 @@ mod tests {
     }
 
     #[test]
+    fn rollbar_access_token_sets_the_rollbar_token() {
+        let mut sources = with_file("wellknownrollbar.toml", "");
+        sources.env = env(&[("ROLLBAR_ACCESS_TOKEN", "token-from-env")]);
+        let rollbar = load(&sources).unwrap().destinations.rollbar;
+        assert_eq!(rollbar.access_token.unwrap().expose(), "token-from-env");
+    }
+
+    #[test]
     fn a_waggle_variable_wins_over_a_well_known_one() {
         let mut sources = with_file("wellknownlose.toml", "");
         sources.env = env(&[("HONEYCOMB_API_KEY", "generic"), ("WAGGLE_DESTINATIONS__HONEYCOMB__API_KEY", "specific")]);

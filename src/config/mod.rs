@@ -22,6 +22,6 @@ pub use crate::destination::compress::Compression;
 // Each destination keeps its settings in its own folder; named here as they always were.
 pub use crate::destination::cloudwatch_logs::{CloudWatchLogsSettings, RequestLogSettings};
 pub use crate::destination::honeycomb::{HoneycombRegion, HoneycombSettings};
-pub use crate::destination::rollbar::RollbarSettings;
 pub use crate::destination::local::LocalStoreSettings;
+pub use crate::destination::rollbar::RollbarSettings;
 pub use crate::destination::xray::XraySettings;

@@ -89,12 +89,8 @@ struct Relay {
 /// The relay's routes, to merge into the OTLP/HTTP listener's. `router` holds only the
 /// Rollbar lane; `limit` is the largest body taken.
 pub fn routes(router: Arc<Router>, own_token: Secret, limit: usize) -> axum::Router {
-    let relay = Relay {
-        router,
-        own_token,
-        limit,
-        refusals: Arc::new(LogLimiter::new(std::time::Duration::from_secs(60))),
-    };
+    let relay =
+        Relay { router, own_token, limit, refusals: Arc::new(LogLimiter::new(std::time::Duration::from_secs(60))) };
     axum::Router::new()
         .route(ITEM_PATH, post(receive))
         .route(ITEM_PATH.trim_end_matches('/'), post(receive))
@@ -189,4 +185,3 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
-

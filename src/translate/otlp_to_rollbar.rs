@@ -197,7 +197,9 @@ fn exception_item(context: &ResourceContext<'_>, origin: &Origin<'_>, attributes
     let body = if chain.len() > 1 {
         Body::TraceChain(chain)
     } else {
-        let trace = chain.pop().unwrap_or(Trace { frames: Vec::new(), exception: Exception { class, message: Cow::Borrowed(message) } });
+        let trace = chain
+            .pop()
+            .unwrap_or(Trace { frames: Vec::new(), exception: Exception { class, message: Cow::Borrowed(message) } });
         Body::Trace(trace)
     };
     let key = item_key(origin, class, message);

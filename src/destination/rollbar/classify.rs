@@ -14,7 +14,12 @@ use crate::model::LossReason;
 const REMAINING_SECONDS: &str = "x-rate-limit-remaining-seconds";
 
 /// Turns Rollbar's answer to one item into the lane's outcome.
-pub(crate) fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<Sent, ExportError> {
+pub(crate) fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Sent, ExportError> {
     if status.is_success() {
         return Ok(Sent::all(1));
     }

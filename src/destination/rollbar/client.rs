@@ -62,7 +62,9 @@ pub(crate) struct HyperClient {
 impl HyperClient {
     pub(crate) fn new(settings: &RollbarSettings) -> Result<Self, RollbarError> {
         let item_url = settings.item_url();
-        let url: http::Uri = item_url.parse().map_err(|e: http::uri::InvalidUri| RollbarError::Endpoint(settings.endpoint.clone(), e.to_string()))?;
+        let url: http::Uri = item_url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| RollbarError::Endpoint(settings.endpoint.clone(), e.to_string()))?;
         if url.scheme().is_none() || url.host().is_none() {
             return Err(RollbarError::Endpoint(settings.endpoint.clone(), "not an absolute http(s) URL".into()));
         }

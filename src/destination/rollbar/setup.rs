@@ -42,7 +42,10 @@ mod tests {
     use crate::config::Secret;
 
     fn with_token() -> RollbarSettings {
-        RollbarSettings { access_token: Some(Secret::new("0123456789abcdef0123456789abcdef")), ..RollbarSettings::default() }
+        RollbarSettings {
+            access_token: Some(Secret::new("0123456789abcdef0123456789abcdef")),
+            ..RollbarSettings::default()
+        }
     }
 
     fn off_reason(settings: &RollbarSettings) -> Option<&'static str> {

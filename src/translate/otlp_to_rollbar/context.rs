@@ -97,7 +97,8 @@ pub(crate) fn request(attributes: &[KeyValue]) -> Option<RequestInfo<'_>> {
         url: url(attributes),
         method: Some(method),
         route: find_str(attributes, "http.route"),
-        status_code: find_int(attributes, "http.response.status_code").or_else(|| find_int(attributes, "http.status_code")),
+        status_code: find_int(attributes, "http.response.status_code")
+            .or_else(|| find_int(attributes, "http.status_code")),
         user_ip: first_str(attributes, &["client.address", "http.client_ip", "net.peer.ip"]),
     })
 }

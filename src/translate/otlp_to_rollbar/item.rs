@@ -45,7 +45,9 @@ pub(crate) enum Body<'a> {
     Trace(Trace<'a>),
     /// The exception thrown first, then what caused it.
     TraceChain(Vec<Trace<'a>>),
-    Message { body: Cow<'a, str> },
+    Message {
+        body: Cow<'a, str>,
+    },
 }
 
 #[derive(Serialize)]

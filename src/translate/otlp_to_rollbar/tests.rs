@@ -11,17 +11,26 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const TRACE_ID: [u8; 16] = [0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36];
+const TRACE_ID: [u8; 16] =
+    [0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36];
 const SPAN_ID: [u8; 8] = [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7];
 /// 2026-01-01T00:00:00Z plus half a second.
 const TIME: u64 = 1_767_225_600_500_000_000;
 
 fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(OtlpValue::StringValue(value.into())) }), ..KeyValue::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(OtlpValue::StringValue(value.into())) }),
+        ..KeyValue::default()
+    }
 }
 
 fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(OtlpValue::IntValue(value)) }), ..KeyValue::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(OtlpValue::IntValue(value)) }),
+        ..KeyValue::default()
+    }
 }
 
 fn exception_attributes(exception_type: &str, message: &str, stacktrace: &str) -> Vec<KeyValue> {
@@ -59,7 +68,10 @@ fn spans_with_exception(language: &str, attributes: Vec<KeyValue>) -> Vec<Resour
     vec![ResourceSpans {
         resource: Some(Resource { attributes: resource(language), ..Resource::default() }),
         scope_spans: vec![ScopeSpans {
-            scope: Some(InstrumentationScope { name: "opentelemetry.instrumentation.flask".into(), ..Default::default() }),
+            scope: Some(InstrumentationScope {
+                name: "opentelemetry.instrumentation.flask".into(),
+                ..Default::default()
+            }),
             spans: vec![span],
             ..ScopeSpans::default()
         }],
@@ -279,11 +291,8 @@ fn the_configured_environment_wins_and_production_is_the_default() {
 #[test]
 fn the_older_http_conventions_give_the_request_too() {
     let mut spans = spans_with_exception("python", exception_attributes("E", "m", ""));
-    spans[0].scope_spans[0].spans[0].attributes = vec![
-        kv("http.method", "POST"),
-        kv("http.url", "http://shop.local/cart?id=7"),
-        int("http.status_code", 502),
-    ];
+    spans[0].scope_spans[0].spans[0].attributes =
+        vec![kv("http.method", "POST"), kv("http.url", "http://shop.local/cart?id=7"), int("http.status_code", 502)];
     let data = data(&span_items(&RollbarTranslation::default(), &spans)[0]);
     assert_eq!(data["request"], json!({"url": "http://shop.local/cart?id=7", "method": "POST", "status_code": 502}));
 }
