@@ -132,9 +132,14 @@ def test_a_crashing_route_of_an_otel_only_app_is_one_rollbar_item(waggle_factory
     assert item["custom"]["span_id"] == crash_span["span_id"]
     assert abs(item["timestamp"] - time.time()) < 120
     assert not standin.invalid()
-    # The same trace is in the local store.
+    # The same trace is in the local store, and the exception in its errors query.
     spans = waggle.wait_for_spans(crash_span["trace_id"], 1)
     assert crash_span["span_id"] in spans
+    errors = waggle.get_json("/api/errors", service="backend-flask")["errors"]
+    assert [(e["exception_type"], e["count"]) for e in errors] == [("RuntimeError", 1)]
+    assert errors[0]["trace_id"] == crash_span["trace_id"]
+    assert errors[0]["message"] == "mock failure in the crash route"
+    assert (errors[0]["top_frame"]["lineno"], errors[0]["top_frame"]["method"]) == (raised["lineno"], "data_crash")
 
 
 def test_a_span_event_and_the_log_record_of_one_exception_are_one_item(waggle_factory, standin):

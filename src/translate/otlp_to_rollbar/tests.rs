@@ -283,7 +283,7 @@ fn the_configured_environment_wins_and_production_is_the_default() {
     let spans = spans_with_exception("python", exception_attributes("E", "m", ""));
     let configured = RollbarTranslation { environment: Some("prod-eu".into()), log_errors: false };
     assert_eq!(data(&span_items(&configured, &spans)[0])["environment"], "prod-eu");
-    let mut bare = spans.clone();
+    let mut bare = spans;
     bare[0].resource = None;
     assert_eq!(data(&span_items(&RollbarTranslation::default(), &bare)[0])["environment"], DEFAULT_ENVIRONMENT);
 }
