@@ -248,8 +248,10 @@ fn finish(context: &ResourceContext<'_>, origin: &Origin<'_>, body: Body<'_>, ke
 }
 
 /// What makes two reports the same exception: trace, span, type and message (and, without a
-/// trace, the time).
+/// trace, the time). Quotes around the message do not count: Python's span events quote a
+/// `KeyError`'s message (`'cart-7'`) where its log records do not.
 fn item_key(origin: &Origin<'_>, class: &str, message: &str) -> u128 {
+    let message = message.trim().trim_matches(['\'', '"']);
     let mut high = Fnv64::new(0xcbf2_9ce4_8422_2325);
     let mut low = Fnv64::new(0x6c62_272e_07bb_0142);
     for hasher in [&mut high, &mut low] {

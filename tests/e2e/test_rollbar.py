@@ -263,3 +263,19 @@ def test_a_rejected_token_is_on_status_and_logged_without_the_token(waggle_facto
     warnings = [r for r in waggle.records_at("WARN") if "Rollbar rejected the access token" in json.dumps(r)]
     assert warnings, "a WARN line names the problem"
     assert wrong not in waggle.get("/status").text
+
+
+def test_without_a_token_rollbar_is_off_and_says_why(waggle):
+    rollbar = next(d for d in waggle.get_json("/status")["destinations"] if d["name"] == "rollbar")
+    assert (rollbar["enabled"], rollbar["reason"]) == (False, "ROLLBAR_ACCESS_TOKEN not set")
+    assert any("rollbar: off — ROLLBAR_ACCESS_TOKEN not set" in r["fields"]["message"] for r in waggle.records())
+    item = {"data": {"environment": "e2e", "body": {"message": {"body": "x"}}}}
+    assert requests.post(waggle.http_url + "/api/1/item/", json=item, timeout=10).status_code == 404
+
+
+def test_with_a_token_status_names_the_endpoint_and_the_relay(waggle_factory, standin):
+    waggle = start(waggle_factory, standin)
+    rollbar = next(d for d in waggle.get_json("/status")["destinations"] if d["name"] == "rollbar")
+    assert rollbar["enabled"] is True
+    assert rollbar["reason"] == f"items to {standin.endpoint}item/; the Rollbar SDK relay is on"
+    assert TOKEN not in waggle.get("/status").text

@@ -349,6 +349,16 @@ fn the_span_event_and_the_log_record_of_one_exception_share_a_key() {
 }
 
 #[test]
+fn a_quoted_message_is_the_same_exception() {
+    let from_span = span_items(
+        &RollbarTranslation::default(),
+        &spans_with_exception("python", exception_attributes("KeyError", "'cart-7'", "")),
+    );
+    let records = logs(vec![record(17, exception_attributes("KeyError", "cart-7", ""), "failed")]);
+    assert_eq!(from_span[0].key, log_items(&RollbarTranslation::default(), &records)[0].key);
+}
+
+#[test]
 fn the_uuid_is_shaped_like_a_version_4_uuid() {
     let text = uuid_text(u128::MAX);
     assert_eq!(text, "ffffffff-ffff-4fff-bfff-ffffffffffff");
