@@ -1,10 +1,12 @@
 //! waggle: a local telemetry relay. OTLP (HTTP and gRPC) and X-Ray segments (UDP) come in;
-//! each destination — the embedded store, Honeycomb, AWS X-Ray, CloudWatch Logs — gets them
+//! each destination — the embedded store, Honeycomb, AWS X-Ray, CloudWatch Logs, Rollbar — gets them
 //! through its own lane, so a slow destination never holds up the others.
 //!
 //! # A tour, in the order a batch travels
 //!
 //! 1. **[`receiver`]** parses and checks input and never waits on a destination.
+//!    (`receiver::rollbar_relay` takes the Rollbar SDKs' items on the OTLP/HTTP listener and
+//!    hands them to the Rollbar lane alone.)
 //!    `receiver::otlp` reads a request body (`body`: size limits, gzip/zstd), checks protobuf
 //!    on the wire without decoding it (`wire`) or decodes JSON (`codec`), hands the request to
 //!    the router (`intake`) and maps every error to its HTTP or gRPC answer in one place

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+mod errors_api;
 pub mod jaeger;
 mod params;
 pub mod query_api;
@@ -59,7 +60,10 @@ pub fn app(state: Arc<AdminState>, extra: Option<Router>) -> Router {
 /// The local store's routes on the admin port: its query API and its Jaeger API.
 pub fn store_routes(reader: StoreReader) -> Router {
     let queries: Arc<dyn query_api::QuerySource> = Arc::new(reader.clone());
-    store_api::routes(reader.clone()).merge(jaeger::routes(reader)).merge(query_api::routes(queries))
+    store_api::routes(reader.clone())
+        .merge(errors_api::routes(reader.clone()))
+        .merge(jaeger::routes(reader))
+        .merge(query_api::routes(queries))
 }
 
 /// Serves the admin routes until `shutdown` is cancelled.

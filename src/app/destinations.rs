@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::StartError;
 use crate::aws::{AwsContext, AwsUnavailable};
-use crate::config::{CloudWatchLogsSettings, Settings, XraySettings};
+use crate::config::{CloudWatchLogsSettings, RollbarSettings, Secret, Settings, XraySettings};
 use crate::destination::Exporter;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogsExporter, NotStarted};
 use crate::destination::honeycomb::{self, Honeycomb, HoneycombSetup};
 use crate::destination::local::{self, LocalSetup, OpenFailed};
+use crate::destination::rollbar::{self, Rollbar, RollbarSetup};
 use crate::destination::xray;
 use crate::destination::xray::setup::XrayExporter;
 use crate::model::{Destination, LossReason, Signal};
@@ -39,6 +40,8 @@ pub(super) struct Destinations {
     pub stop_background: CancellationToken,
     /// What the X-Ray UDP receiver took in and turned away, for the X-Ray daemon telemetry.
     pub xray_udp_counts: Arc<ReceiverCounts>,
+    /// The Rollbar lane and waggle's token, when the Rollbar SDK relay is on.
+    pub rollbar_relay: Option<(LaneHandle, Secret)>,
     metrics: Arc<Metrics>,
     abandon: CancellationToken,
     /// Spooled lanes keep their segments under `<data_dir>/spool/<name>`.
@@ -65,6 +68,7 @@ pub(super) fn start(
         background: JoinSet::new(),
         stop_background: CancellationToken::new(),
         xray_udp_counts: Arc::new(ReceiverCounts::default()),
+        rollbar_relay: None,
         metrics: Arc::clone(metrics),
         abandon: abandon.clone(),
         data_dir: settings.data_dir.clone(),
@@ -73,6 +77,7 @@ pub(super) fn start(
     start_honeycomb(settings, &mut destinations)?;
     start_xray(&settings.destinations.xray, aws, env, &mut destinations);
     start_cloudwatch_logs(&settings.destinations.cloudwatch_logs, cloudwatch_logs_aws, env, &mut destinations)?;
+    start_rollbar(&settings.destinations.rollbar, &mut destinations)?;
     let shed = let_the_store_shed(&mut destinations.lanes);
     for status in &destinations.statuses {
         let (name, state) = (status.name, if status.is_enabled() { "on" } else { "off" });
@@ -200,6 +205,31 @@ fn start_cloudwatch_logs(
         CloudWatchLogsExporter::Otlp(exporter) => {
             destinations.add(*exporter, lane, settings.spool_options(), status, counts);
         }
+    }
+    Ok(())
+}
+
+fn start_rollbar(settings: &RollbarSettings, destinations: &mut Destinations) -> Result<(), StartError> {
+    let name = Destination::Rollbar;
+    let (client, reason) = match rollbar::setup(settings).map_err(StartError::Rollbar)? {
+        RollbarSetup::Off(reason) => {
+            destinations.add_off(name, reason, &settings.signals);
+            return Ok(());
+        }
+        RollbarSetup::On { client, reason } => (client, reason),
+    };
+    let relay = settings.relay && settings.signals.contains(&Signal::Logs);
+    let reason = match (settings.relay, relay) {
+        (true, true) => format!("{reason}; the Rollbar SDK relay is on"),
+        (true, false) => format!("{reason}; the Rollbar SDK relay is off (it needs logs in signals)"),
+        (false, _) => reason,
+    };
+    let status = destinations.add_status(name, reason, &settings.signals);
+    let exporter = Rollbar::new(*client, settings, Arc::clone(&status));
+    let counts = destinations.counts(name);
+    destinations.add(exporter, settings.lane(), settings.spool_options(), status, counts);
+    if relay && let (Some(lane), Some(token)) = (destinations.lanes.last(), settings.access_token.clone()) {
+        destinations.rollbar_relay = Some((lane.clone(), token));
     }
     Ok(())
 }

@@ -22,12 +22,13 @@ use crate::aws::{self, AwsContext, AwsUnavailable};
 use crate::config::Settings;
 use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::destination::honeycomb::HoneycombError;
+use crate::destination::rollbar::RollbarError;
 use crate::destination::xray::setup as xray_setup;
 use crate::model::{Receiver, Signal};
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::{grpc as otlp_grpc, http as otlp_http};
-use crate::receiver::xray_udp;
+use crate::receiver::{rollbar_relay, xray_udp};
 use crate::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
 use crate::store::StoreError;
 use crate::telemetry::counts::ReceiverCounts;
@@ -46,6 +47,8 @@ pub enum StartError {
     XrayEndpoint(SamplingProxyError),
     #[error("cannot set up the CloudWatch Logs destination: {0}")]
     CloudWatchLogs(CloudWatchLogsConfigError),
+    #[error("cannot set up the Rollbar destination: {0}")]
+    Rollbar(RollbarError),
 }
 
 /// Time the lanes get after the shutdown deadline to count what they drop.
@@ -85,10 +88,27 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         settings.pipeline.stall_timeout,
     ));
 
+    let relay_routes = destinations.rollbar_relay.take().map(|(lane, token)| {
+        let relay_router = Router::new(
+            vec![lane],
+            Arc::clone(&metrics),
+            settings.pipeline.retry_after,
+            settings.pipeline.stall_timeout,
+        );
+        let limit = usize::try_from(settings.receivers.otlp_http.max_body_size.as_u64()).unwrap_or(usize::MAX);
+        rollbar_relay::routes(Arc::new(relay_router), token, limit)
+    });
+
     let stop_receivers = CancellationToken::new();
     let xray_udp_counts = Arc::clone(&destinations.xray_udp_counts);
-    let mut receivers =
-        start_receivers(&settings, &mut listeners, &router, &metrics, &xray_udp_counts, &stop_receivers);
+    let mut receivers = start_receivers(
+        &settings,
+        &mut listeners,
+        (&router, relay_routes),
+        &metrics,
+        &xray_udp_counts,
+        &stop_receivers,
+    );
     if let Some(listener) = listeners.xray_tcp.take() {
         let proxy = Arc::new(sampling_proxy_for(&settings, aws.as_ref())?);
         let (metrics, stop) = (Arc::clone(&metrics), stop_receivers.clone());
@@ -181,11 +201,12 @@ fn sampling_proxy_for(
     Ok(SamplingProxy::new(endpoint, region, credentials, tcp.timeout).with_max_body_size(max_body))
 }
 
-/// Spawns the OTLP and X-Ray UDP receivers that have a listener (taking their sockets).
+/// Spawns the OTLP and X-Ray UDP receivers that have a listener (taking their sockets); the
+/// Rollbar SDK relay's routes, when on, are served on the OTLP/HTTP listener.
 fn start_receivers(
     settings: &Settings,
     listeners: &mut Listeners,
-    router: &Arc<Router>,
+    (router, relay_routes): (&Arc<Router>, Option<axum::Router>),
     metrics: &Arc<Metrics>,
     xray_udp_counts: &Arc<ReceiverCounts>,
     stop: &CancellationToken,
@@ -196,7 +217,7 @@ fn start_receivers(
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_http.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
         receivers.spawn(async move {
-            if let Err(error) = otlp_http::serve(listener, settings, router, metrics, stop).await {
+            if let Err(error) = otlp_http::serve_with(listener, settings, router, metrics, stop, relay_routes).await {
                 tracing::error!(%error, "OTLP/HTTP receiver stopped");
             }
         });

@@ -22,8 +22,11 @@ const ENV_NOT_KEYS: &[&str] = &["WAGGLE_CONFIG", "WAGGLE_BIN"];
 
 /// Well-known variables other tools use, and the key each sets. A `WAGGLE_…` variable for the
 /// same key wins over them.
-pub(super) const WELL_KNOWN_ENV: &[(&str, &str)] =
-    &[("HONEYCOMB_API_KEY", "destinations.honeycomb.api_key"), ("HONEYCOMB_DATASET", "destinations.honeycomb.dataset")];
+pub(super) const WELL_KNOWN_ENV: &[(&str, &str)] = &[
+    ("HONEYCOMB_API_KEY", "destinations.honeycomb.api_key"),
+    ("HONEYCOMB_DATASET", "destinations.honeycomb.dataset"),
+    ("ROLLBAR_ACCESS_TOKEN", "destinations.rollbar.access_token"),
+];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -361,6 +364,14 @@ mod tests {
         let honeycomb = load(&sources).unwrap().destinations.honeycomb;
         assert_eq!(honeycomb.api_key.unwrap().expose(), "key-from-env");
         assert_eq!(honeycomb.dataset.as_deref(), Some("ds"));
+    }
+
+    #[test]
+    fn rollbar_access_token_sets_the_rollbar_token() {
+        let mut sources = with_file("wellknownrollbar.toml", "");
+        sources.env = env(&[("ROLLBAR_ACCESS_TOKEN", "token-from-env")]);
+        let rollbar = load(&sources).unwrap().destinations.rollbar;
+        assert_eq!(rollbar.access_token.unwrap().expose(), "token-from-env");
     }
 
     #[test]

@@ -23,4 +23,5 @@ pub use crate::destination::compress::Compression;
 pub use crate::destination::cloudwatch_logs::{CloudWatchLogsProtocol, CloudWatchLogsSettings, RequestLogSettings};
 pub use crate::destination::honeycomb::{HoneycombRegion, HoneycombSettings};
 pub use crate::destination::local::LocalStoreSettings;
+pub use crate::destination::rollbar::RollbarSettings;
 pub use crate::destination::xray::{XrayProtocol, XraySettings};

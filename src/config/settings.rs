@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::destination::cloudwatch_logs::CloudWatchLogsSettings;
 use crate::destination::honeycomb::HoneycombSettings;
 use crate::destination::local::LocalStoreSettings;
+use crate::destination::rollbar::RollbarSettings;
 use crate::destination::xray::XraySettings;
 
 /// Everything waggle can be told.
@@ -216,4 +217,5 @@ pub struct DestinationSettings {
     pub honeycomb: HoneycombSettings,
     pub xray: XraySettings,
     pub cloudwatch_logs: CloudWatchLogsSettings,
+    pub rollbar: RollbarSettings,
 }

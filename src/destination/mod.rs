@@ -8,6 +8,7 @@ pub(crate) mod compress;
 pub(crate) mod honeycomb;
 pub mod local;
 pub(crate) mod otlp_body;
+pub(crate) mod rollbar;
 mod settings;
 pub(crate) mod xray;
 

@@ -13,11 +13,17 @@ pub enum Destination {
     Xray,
     #[serde(rename = "cloudwatch_logs")]
     CloudWatchLogs,
+    Rollbar,
 }
 
 impl Destination {
-    pub const ALL: [Destination; 4] =
-        [Destination::Local, Destination::Honeycomb, Destination::Xray, Destination::CloudWatchLogs];
+    pub const ALL: [Destination; 5] = [
+        Destination::Local,
+        Destination::Honeycomb,
+        Destination::Xray,
+        Destination::CloudWatchLogs,
+        Destination::Rollbar,
+    ];
 
     /// The name used in metrics labels, logs, config sections and spool directories.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +32,7 @@ impl Destination {
             Destination::Honeycomb => "honeycomb",
             Destination::Xray => "xray",
             Destination::CloudWatchLogs => "cloudwatch_logs",
+            Destination::Rollbar => "rollbar",
         }
     }
 }

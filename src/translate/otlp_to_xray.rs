@@ -76,7 +76,7 @@ mod outcome;
 mod segment;
 mod size;
 mod sql;
-mod stack;
+
 #[cfg(test)]
 mod tests;
 

@@ -61,7 +61,14 @@ APP_WIRING = {
     "AWS_XRAY_DAEMON_ADDRESS": "waggle:2000",
 }
 # Passed from the host to waggle only, unset allowed.
-HOST_SECRETS = ("HONEYCOMB_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION")
+HOST_SECRETS = (
+    "HONEYCOMB_API_KEY",
+    "ROLLBAR_ACCESS_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+)
 
 
 # ---- reading the Dockerfile ------------------------------------------------------------------

@@ -45,8 +45,24 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with(listener, settings, router, metrics, shutdown, None).await
+}
+
+/// [`serve`], with more routes on the same listener (the Rollbar SDK relay).
+pub async fn serve_with(
+    listener: TcpListener,
+    settings: OtlpHttpSettings,
+    router: Arc<Router>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    more_routes: Option<axum::Router>,
+) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     let app = app(&settings, router, metrics);
+    let app = match more_routes {
+        Some(routes) => app.merge(routes),
+        None => app,
+    };
     tracing::info!(%address, max_body_size = %settings.max_body_size, "OTLP/HTTP receiver listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())

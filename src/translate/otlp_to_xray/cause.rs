@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::attributes::{as_bool, as_int, find, find_str};
 use super::ids::push_hex;
-use super::stack::{Frame, Parsed, StackFormat, parse};
+use crate::translate::stack::{Frame, Parsed, StackFormat, parse};
 
 /// The OpenTelemetry span event name for exceptions.
 pub(super) const EXCEPTION_EVENT: &str = "exception";

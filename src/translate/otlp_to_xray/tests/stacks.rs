@@ -6,8 +6,8 @@ use serde_json::json;
 
 use rand::{Rng, SeedableRng};
 
-use super::super::stack::{MAX_FRAMES, StackFormat, detect, parse};
 use super::*;
+use crate::translate::stack::{MAX_FRAMES, StackFormat, detect, parse};
 
 /// The exceptions of a span that recorded one exception event, under `telemetry.sdk.language`.
 fn exceptions(language: Option<&str>, exception_type: &str, message: &str, stacktrace: &str) -> Vec<serde_json::Value> {

@@ -1,4 +1,4 @@
-//! `exception.stacktrace` text → X-Ray stack frames, per language, with chained exceptions
+//! `exception.stacktrace` text → stack frames (innermost call first), per language, with chained exceptions
 //! (Java `Caused by:`, Python's "During handling…" / "The above exception…", .NET
 //! ` ---> ` inner exceptions). Frames borrow from the text; nothing here can panic on odd
 //! input, it just finds fewer frames.
@@ -8,13 +8,14 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 /// Frames kept per exception; the rest are counted in `truncated`.
-pub(super) const MAX_FRAMES: usize = 50;
+pub(crate) const MAX_FRAMES: usize = 50;
 /// Exceptions taken from one stack trace (the thrown one and its causes).
-pub(super) const MAX_CHAINED: usize = 16;
+pub(crate) const MAX_CHAINED: usize = 16;
 
-/// One stack frame. X-Ray lists the innermost call first.
+/// One stack frame. Frames are listed innermost call first (X-Ray's order; Rollbar's is the
+/// reverse).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(super) struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,7 +27,7 @@ pub(super) struct Frame<'a> {
 /// An exception found in a stack trace. The first of a chain is the one thrown (its type
 /// and message come from the event's attributes); each next one caused the previous.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Parsed<'a> {
+pub(crate) struct Parsed<'a> {
     pub exception_type: Option<&'a str>,
     pub message: Option<Cow<'a, str>>,
     pub frames: Vec<Frame<'a>>,
@@ -71,7 +72,7 @@ impl<'a> Parsed<'a> {
 
 /// How a stack trace is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StackFormat {
+pub(crate) enum StackFormat {
     /// `\tat pkg.Class.method(File.java:12)`, `Caused by: …`.
     Java,
     /// What the X-Ray → OTLP translation writes: `\tat label(path: line)`, no chaining.
@@ -90,7 +91,7 @@ pub(super) enum StackFormat {
 
 impl StackFormat {
     /// The format for a `telemetry.sdk.language`; unknown languages are detected from the text.
-    pub(super) fn for_language(language: Option<&str>, stacktrace: &str) -> StackFormat {
+    pub(crate) fn for_language(language: Option<&str>, stacktrace: &str) -> StackFormat {
         let known = |name: &str| language.is_some_and(|language| language.eq_ignore_ascii_case(name));
         if known("java") {
             StackFormat::Java
@@ -109,7 +110,7 @@ impl StackFormat {
 }
 
 /// Guesses the format from the first line that gives it away.
-pub(super) fn detect(stacktrace: &str) -> StackFormat {
+pub(crate) fn detect(stacktrace: &str) -> StackFormat {
     for line in stacktrace.lines() {
         if line.starts_with("  File \"") {
             return StackFormat::Python;
@@ -132,7 +133,7 @@ pub(super) fn detect(stacktrace: &str) -> StackFormat {
 
 /// Parses `stacktrace`; the result has at least one entry (the thrown exception). When
 /// the chosen format finds nothing, the format detected from the text is tried.
-pub(super) fn parse(format: StackFormat, stacktrace: &str) -> Vec<Parsed<'_>> {
+pub(crate) fn parse(format: StackFormat, stacktrace: &str) -> Vec<Parsed<'_>> {
     let parsed = parse_as(format, stacktrace);
     let found_nothing = matches!(parsed.as_slice(), [only] if only.frames.is_empty());
     if found_nothing && format != StackFormat::XrayRendering {

@@ -1,0 +1,187 @@
+//! The Rollbar SDK relay: `POST /api/1/item/` on the OTLP/HTTP listener takes the SDKs' own
+//! items, so an app keeps its `rollbar` calls with its `endpoint` set to waggle and no real
+//! token. waggle checks the item, drops the SDK's token, and hands the item to the Rollbar
+//! lane (which puts waggle's token on it, retries and spools); the SDK gets Rollbar's answer.
+//!
+//! | request | answer |
+//! |---|---|
+//! | an item (`{"data": {"environment", "body": {…}}}`) | 200 `{"err": 0, "result": {"id": null, "uuid": …}}` |
+//! | a real Rollbar token (32 hex digits) other than waggle's, in `X-Rollbar-Access-Token` or `access_token` | 403 `{"err": 1, "message": …}`, never relayed |
+//! | not JSON | 400 |
+//! | no `data`, `data.environment` or `data.body` with one of `trace`, `trace_chain`, `message`, `crash_report` | 422 |
+//! | larger than `receivers.otlp_http.max_body_size` | 413 |
+//! | a compressed body | 415 |
+//! | the lane full | 429 with `Retry-After` |
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use serde_json::{Map, Value, json};
+
+use crate::config::Secret;
+use crate::destination::rollbar::{TOKEN_HEADER, relayed_batch};
+use crate::pipeline::router::Router;
+use crate::telemetry::ratelimit::LogLimiter;
+use crate::translate::otlp_to_rollbar::uuid_text;
+
+/// Where the SDKs post items (`endpoint` + `item/`).
+pub const ITEM_PATH: &str = "/api/1/item/";
+
+/// The body keys one of which an item's `data.body` must have.
+const BODY_KINDS: [&str; 4] = ["trace", "trace_chain", "message", "crash_report"];
+
+/// Why an item was not relayed; each answers as Rollbar would.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("the item carries another Rollbar project's access token; waggle relays items with its own token only")]
+    ForeignToken,
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("invalid item: {0}")]
+    Invalid(&'static str),
+    #[error("the item is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("compressed items are not accepted")]
+    Compressed,
+    #[error("the Rollbar lane is full; retry later")]
+    Full { retry_after_seconds: u64 },
+}
+
+impl RelayError {
+    fn status(&self) -> StatusCode {
+        match self {
+            RelayError::ForeignToken => StatusCode::FORBIDDEN,
+            RelayError::NotJson(_) => StatusCode::BAD_REQUEST,
+            RelayError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RelayError::Compressed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RelayError::Full { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// Rollbar's error shape, `{"err": 1, "message": …}`.
+    fn into_response(self) -> Response {
+        let mut response = json_response(self.status(), &json!({"err": 1, "message": self.to_string()}));
+        if let RelayError::Full { retry_after_seconds } = self {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
+        response
+    }
+}
+
+/// What the relay's handler shares.
+#[derive(Clone)]
+struct Relay {
+    /// A router holding the Rollbar lane only.
+    router: Arc<Router>,
+    /// waggle's own token: an SDK may carry it too.
+    own_token: Secret,
+    limit: usize,
+    refusals: Arc<LogLimiter>,
+}
+
+/// The relay's routes, to merge into the OTLP/HTTP listener's. `router` holds only the
+/// Rollbar lane; `limit` is the largest body taken.
+pub fn routes(router: Arc<Router>, own_token: Secret, limit: usize) -> axum::Router {
+    let relay =
+        Relay { router, own_token, limit, refusals: Arc::new(LogLimiter::new(std::time::Duration::from_secs(60))) };
+    axum::Router::new()
+        .route(ITEM_PATH, post(receive))
+        .route(ITEM_PATH.trim_end_matches('/'), post(receive))
+        .with_state(relay)
+}
+
+async fn receive(State(relay): State<Relay>, request: Request) -> Response {
+    match relay.relay(request).await {
+        Ok(uuid) => json_response(StatusCode::OK, &json!({"err": 0, "result": {"id": null, "uuid": uuid}})),
+        Err(error) => {
+            if !matches!(error, RelayError::Full { .. })
+                && let Some(suppressed) = relay.refusals.check()
+            {
+                tracing::warn!(receiver = "rollbar_relay", %error, suppressed, "refused a Rollbar SDK item");
+            }
+            error.into_response()
+        }
+    }
+}
+
+impl Relay {
+    /// Checks the item and hands it to the lane; returns its uuid.
+    async fn relay(&self, request: Request) -> Result<String, RelayError> {
+        let (parts, body) = request.into_parts();
+        let compressed = parts
+            .headers
+            .get(CONTENT_ENCODING)
+            .is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if compressed {
+            return Err(RelayError::Compressed);
+        }
+        let header_token = parts.headers.get(TOKEN_HEADER).and_then(|value| value.to_str().ok()).map(str::to_owned);
+        let bytes = axum::body::to_bytes(body, self.limit).await.map_err(|_| RelayError::TooLarge(self.limit))?;
+        let mut item: Map<String, Value> = match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(item)) => item,
+            Ok(_) => return Err(RelayError::Invalid("the item is not a JSON object")),
+            Err(error) => return Err(RelayError::NotJson(error.to_string())),
+        };
+        let body_token = item.get("access_token").and_then(Value::as_str);
+        for token in [header_token.as_deref(), body_token].into_iter().flatten() {
+            if is_foreign(token, self.own_token.expose()) {
+                return Err(RelayError::ForeignToken);
+            }
+        }
+        let Some(Value::Object(mut data)) = item.remove("data") else {
+            return Err(RelayError::Invalid("data is required"));
+        };
+        check(&data)?;
+        let uuid = match data.get("uuid").and_then(Value::as_str) {
+            Some(uuid) if !uuid.is_empty() => uuid.to_string(),
+            _ => {
+                let uuid = uuid_text(rand::random());
+                data.insert("uuid".into(), Value::String(uuid.clone()));
+                uuid
+            }
+        };
+        let forwarded = json!({"data": data}).to_string();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+        self.router
+            .accept(relayed_batch(forwarded, now))
+            .map_err(|full| RelayError::Full { retry_after_seconds: full.retry_after.as_secs().max(1) })?;
+        Ok(uuid)
+    }
+}
+
+/// Rollbar's required fields: `data.environment`, and `data.body` with one known kind.
+fn check(data: &Map<String, Value>) -> Result<(), RelayError> {
+    match data.get("environment") {
+        Some(Value::String(environment)) if !environment.is_empty() => {}
+        _ => return Err(RelayError::Invalid("data.environment is required")),
+    }
+    let Some(Value::Object(body)) = data.get("body") else {
+        return Err(RelayError::Invalid("data.body is required"));
+    };
+    match BODY_KINDS.iter().filter(|kind| body.contains_key(**kind)).count() {
+        1 => Ok(()),
+        0 => Err(RelayError::Invalid("data.body needs one of trace, trace_chain, message, crash_report")),
+        _ => Err(RelayError::Invalid("data.body may hold only one of trace, trace_chain, message, crash_report")),
+    }
+}
+
+/// A token that looks like a real Rollbar access token (32 hex digits) and is not waggle's.
+/// Anything else (empty, a placeholder such as `waggle`) stands for "use waggle's token".
+pub fn is_foreign(token: &str, own: &str) -> bool {
+    let token = token.trim();
+    token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()) && token != own
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
