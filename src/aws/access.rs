@@ -59,7 +59,11 @@ pub(crate) struct AwsContext {
 pub(crate) enum AwsUnavailable {
     #[error("no AWS region: set AWS_REGION, --region or the destination's region key")]
     NoRegion,
-    #[error("no AWS credentials ({0})")]
+    /// The SDK's own account of each provider it tried is kept for DEBUG, not shown.
+    #[error(
+        "no AWS credentials (looked in the environment, the shared profile, web identity, ECS and instance metadata): \
+         set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or give the task or instance an IAM role"
+    )]
     NoCredentials(String),
     #[error("bad proxy address `{address}`: {reason}")]
     BadProxy { address: String, reason: String },
@@ -128,7 +132,11 @@ async fn base_credentials(access: &AwsAccess, region: &Region) -> SharedCredenti
 async fn check_credentials(credentials: &SharedCredentialsProvider) -> Result<(), AwsUnavailable> {
     match tokio::time::timeout(CREDENTIALS_TIMEOUT, credentials.provide_credentials()).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(AwsUnavailable::NoCredentials(crate::telemetry::error_text::chain(&error))),
+        Ok(Err(error)) => {
+            let detail = crate::telemetry::error_text::chain(&error);
+            tracing::debug!(%detail, "the AWS credential chain found nothing");
+            Err(AwsUnavailable::NoCredentials(detail))
+        }
         Err(_) => Err(AwsUnavailable::NoCredentials(format!("none found within {CREDENTIALS_TIMEOUT:?}"))),
     }
 }

@@ -123,6 +123,9 @@ pub struct SamplingProxy {
     upstream_warning: LogLimiter,
     credentials_warning: LogLimiter,
     refused_warning: LogLimiter,
+    /// Why there is no AWS access at all (no region, no credentials): said once at start-up
+    /// instead of an endpoint in a region nobody chose.
+    no_access: Option<String>,
 }
 
 impl std::fmt::Debug for SamplingProxy {
@@ -165,7 +168,15 @@ impl SamplingProxy {
             upstream_warning: LogLimiter::new(WARN_INTERVAL),
             credentials_warning: LogLimiter::new(WARN_INTERVAL),
             refused_warning: LogLimiter::new(WARN_INTERVAL),
+            no_access: None,
         }
+    }
+
+    /// Marks a proxy that has no AWS access, and why: its start-up line says so (every call
+    /// is answered 503 by the credentials it was given).
+    pub fn without_access(mut self, reason: String) -> Self {
+        self.no_access = Some(reason);
+        self
     }
 
     /// Changes the largest request body forwarded (default [`DEFAULT_MAX_BODY_BYTES`]).
@@ -224,12 +235,18 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    tracing::info!(
-        receiver = %RECEIVER,
-        endpoint = proxy.endpoint(),
-        "HTTP Proxy server using X-Ray Endpoint : {}",
-        proxy.endpoint()
-    );
+    match &proxy.no_access {
+        Some(reason) => tracing::info!(
+            receiver = %RECEIVER,
+            "X-Ray sampling proxy without AWS access ({reason}): SDKs' sampling calls are answered 503 and they keep their local sampling rule"
+        ),
+        None => tracing::info!(
+            receiver = %RECEIVER,
+            endpoint = proxy.endpoint(),
+            "HTTP Proxy server using X-Ray Endpoint : {}",
+            proxy.endpoint()
+        ),
+    }
     tracing::info!(receiver = %RECEIVER, %address, "Starting proxy http server on {address}");
     axum::serve(listener, app(proxy, metrics).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
