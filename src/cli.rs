@@ -74,6 +74,13 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Verify every destination that is on or partly configured, live: one line each, OK or
+    /// what is wrong and the fix. Exit 0 only when all are OK.
+    Check {
+        /// One JSON object instead of text, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags; each one overrides a configuration key.

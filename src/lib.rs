@@ -44,12 +44,15 @@
 //!
 //! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'
 //! lanes, the receivers and the admin endpoint, and drains the lanes on shutdown. [`cli`] and
-//! [`health`] are the command line and `waggle health`.
+//! [`health`] are the command line and `waggle health`; [`check`] is `waggle check` (every
+//! destination verified live, one line each) and [`status`] is `waggle status` (`/status` for
+//! people).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub(crate) mod aws;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod destination;

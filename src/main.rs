@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use waggle::cli::{Cli, Command};
 use waggle::telemetry::logging;
-use waggle::{app, config, health};
+use waggle::{app, check, config, health};
 
 /// mimalloc instead of glibc malloc: the relay allocates and frees many small strings per span.
 #[global_allocator]
@@ -34,6 +34,16 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Check { json } => {
+            let env = std::env::vars().collect();
+            let report = runtime().block_on(check::run(&settings, &env));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.text());
+            }
+            if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::Run => {
             if let Err(error) = logging::init(&settings.log) {

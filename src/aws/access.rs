@@ -12,7 +12,7 @@ use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::imds::region::ImdsRegionProvider;
 use aws_config::meta::credentials::CredentialsProviderChain;
-use aws_config::meta::region::RegionProviderChain;
+use aws_config::meta::region::ProvideRegion;
 use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
@@ -97,17 +97,25 @@ pub(crate) async fn connect(access: &AwsAccess, env: &BTreeMap<String, String>) 
 
 /// Config, then `AWS_REGION`, then the shared profile, then (unless local mode) instance metadata.
 async fn resolve_region(access: &AwsAccess) -> Option<Region> {
+    region_with_source(access).await.map(|(region, _)| region)
+}
+
+/// The region as [`resolve_region`] finds it, and where it came from (for `waggle check`).
+pub(crate) async fn region_with_source(access: &AwsAccess) -> Option<(Region, &'static str)> {
     if let Some(region) = &access.region {
-        return Some(Region::new(region.clone()));
+        return Some((Region::new(region.clone()), "the configuration (region key or -n/--region)"));
     }
-    let chain = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(ProfileFileRegionProvider::builder().build());
-    let chain = if access.local_mode {
-        chain
-    } else {
-        chain.or_else(ImdsRegionProvider::builder().imds_client(imds_client()).build())
-    };
-    chain.region().await
+    if let Some(region) = EnvironmentVariableRegionProvider::new().region().await {
+        return Some((region, "the environment (AWS_REGION or AWS_DEFAULT_REGION)"));
+    }
+    if let Some(region) = ProfileFileRegionProvider::builder().build().region().await {
+        return Some((region, "the shared AWS profile"));
+    }
+    if access.local_mode {
+        return None;
+    }
+    let imds = ImdsRegionProvider::builder().imds_client(imds_client()).build();
+    imds.region().await.map(|region| (region, "EC2 instance metadata"))
 }
 
 /// aws-config's default chain (environment, profile incl. SSO and process, web identity, ECS,

@@ -1,9 +1,12 @@
 """A loopback Honeycomb stand-in: an OTLP/HTTP receiver that checks the team header,
 decompresses zstd or gzip, decodes every body with the official opentelemetry-proto package,
-and answers with scripted statuses when a test asks it to.
+and answers with scripted statuses when a test asks it to. `GET /1/auth` answers as Honeycomb
+documents it (docs.honeycomb.io/api/auth): 200 with the key's team, environment (empty for a
+Classic key) and access, or 401 for any other key.
 """
 
 import gzip
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,9 +52,13 @@ class Answer:
 
 
 class HoneycombStandIn:
-    def __init__(self, api_key, hang=False):
+    TEAM = {"name": "Cruddur", "slug": "cruddur"}
+    ENVIRONMENT = {"name": "Development", "slug": "development"}
+
+    def __init__(self, api_key, hang=False, classic=False):
         self.api_key = api_key
         self.hang = hang
+        self.classic = classic
         self.received = []
         self.script = []  # answers given before the default (200 or 401)
         self.lock = threading.Lock()
@@ -66,6 +73,9 @@ class HoneycombStandIn:
 
             def do_POST(self):
                 standin._handle(self)
+
+            def do_GET(self):
+                standin._auth(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -128,6 +138,31 @@ class HoneycombStandIn:
         return found
 
     # -- serving --
+
+    def _auth(self, handler):
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        if handler.path != "/1/auth":
+            answer = Answer(404, {"Content-Type": "application/json"}, b'{"error":"not found"}')
+        elif headers.get("x-honeycomb-team") != self.api_key:
+            answer = Answer(401, {"Content-Type": "application/json"}, b'{"error":"unknown API key - check your credentials"}')
+        else:
+            environment = {"name": "", "slug": ""} if self.classic else self.ENVIRONMENT
+            body = {
+                "id": "hcxik_01standin",
+                "type": "ingest",
+                "api_key_access": {"events": True, "markers": False, "createDatasets": True},
+                "environment": environment,
+                "team": self.TEAM,
+            }
+            answer = Answer(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
+        with self.lock:
+            self.received.append(Received(time.monotonic(), handler.path, headers, answer.status))
+        handler.send_response(answer.status)
+        for name, value in answer.headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(answer.body)))
+        handler.end_headers()
+        handler.wfile.write(answer.body)
 
     def _handle(self, handler):
         length = int(handler.headers.get("Content-Length", "0"))

@@ -57,6 +57,9 @@ pub(crate) struct HyperClient {
     urls: [http::Uri; 3],
     /// By [`Signal::index`].
     headers: [HeaderMap; 3],
+    /// `GET /1/auth` and its headers (the key only), for `waggle check`.
+    auth_url: http::Uri,
+    auth_headers: HeaderMap,
     timeout: Duration,
 }
 
@@ -69,6 +72,14 @@ impl HyperClient {
                 .map_err(|e: http::uri::InvalidUri| HoneycombError::Endpoint(base.clone(), e.to_string()))
         };
         let urls = [url("/v1/traces")?, url("/v1/logs")?, url("/v1/metrics")?];
+        let auth_url = url("/1/auth")?;
+        let mut auth_headers = HeaderMap::new();
+        let traces_headers = request_headers(settings, Signal::Traces)?;
+        for name in [USER_AGENT.as_str(), "x-honeycomb-team"] {
+            if let Some(value) = traces_headers.get(name) {
+                auth_headers.insert(HeaderName::from_static(name), value.clone());
+            }
+        }
         let headers = [
             request_headers(settings, Signal::Traces)?,
             request_headers(settings, Signal::Logs)?,
@@ -83,18 +94,26 @@ impl HyperClient {
             .enable_http2()
             .build();
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
-        Ok(HyperClient { client, urls, headers, timeout: settings.timeout })
+        Ok(HyperClient { client, urls, headers, auth_url, auth_headers, timeout: settings.timeout })
     }
-}
 
-impl HoneycombClient for HyperClient {
-    async fn post(&self, signal: Signal, body: Bytes) -> Result<HoneycombResponse, PostError> {
-        let index = signal.index();
-        let mut http_request = Request::post(self.urls[index].clone())
-            .body(Full::new(body))
+    /// Asks Honeycomb's `GET /1/auth` what the key is (its team, environment and access).
+    pub(crate) async fn auth(&self) -> Result<HoneycombResponse, PostError> {
+        let mut request = Request::get(self.auth_url.clone())
+            .body(Full::new(Bytes::new()))
             .map_err(|e| PostError::Invalid(e.to_string()))?;
-        *http_request.headers_mut() = self.headers[index].clone();
-        let response = tokio::time::timeout(self.timeout, self.client.request(http_request))
+        *request.headers_mut() = self.auth_headers.clone();
+        self.exchange(request).await
+    }
+
+    /// The URL `GET /1/auth` goes to.
+    pub(crate) fn auth_url(&self) -> &http::Uri {
+        &self.auth_url
+    }
+
+    /// Sends one request within the timeout and reads up to [`MAX_RESPONSE_BYTES`] of the answer.
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<HoneycombResponse, PostError> {
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| PostError::NoAnswer(self.timeout))?
             .map_err(|e| PostError::Failed(crate::telemetry::error_text::chain(&e)))?;
@@ -105,6 +124,17 @@ impl HoneycombClient for HyperClient {
             _ => Bytes::new(),
         };
         Ok(HoneycombResponse { status: parts.status, headers: parts.headers, body })
+    }
+}
+
+impl HoneycombClient for HyperClient {
+    async fn post(&self, signal: Signal, body: Bytes) -> Result<HoneycombResponse, PostError> {
+        let index = signal.index();
+        let mut http_request = Request::post(self.urls[index].clone())
+            .body(Full::new(body))
+            .map_err(|e| PostError::Invalid(e.to_string()))?;
+        *http_request.headers_mut() = self.headers[index].clone();
+        self.exchange(http_request).await
     }
 }
 
