@@ -81,6 +81,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what a running waggle did, for people: each destination's items sent, failed and
+    /// dropped per signal (since start and in the last minute), backlog, last success and
+    /// error; each receiver's accepted, refused and rejected counts.
+    Status {
+        /// Admin base URL instead of the configured admin endpoint, e.g. http://waggle:13133.
+        #[arg(long)]
+        url: Option<String>,
+        /// Print `/status` as it is (JSON).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags; each one overrides a configuration key.

@@ -62,6 +62,7 @@ pub mod pipeline;
 pub mod query;
 pub mod receiver;
 pub mod sampling_proxy;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod translate;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use waggle::cli::{Cli, Command};
 use waggle::telemetry::logging;
-use waggle::{app, check, config, health};
+use waggle::{app, check, config, health, status};
 
 /// mimalloc instead of glibc malloc: the relay allocates and frees many small strings per span.
 #[global_allocator]
@@ -44,6 +44,25 @@ fn main() -> ExitCode {
                 print!("{}", report.text());
             }
             if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Command::Status { url, json } => {
+            let base = url
+                .map_or_else(|| status::admin_url(&settings.admin.endpoint), |u| u.trim_end_matches('/').to_string());
+            let shown = if json {
+                runtime().block_on(status::fetch_json(&base))
+            } else {
+                runtime().block_on(status::fetch_and_render(&base))
+            };
+            match shown {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(reason) => {
+                    eprintln!("waggle: cannot read the status: {reason}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Run => {
             if let Err(error) = logging::init(&settings.log) {
