@@ -189,7 +189,9 @@ fn sampling_proxy_for(
     let endpoint =
         sampling_proxy::resolve_endpoint(xray.endpoint.as_deref(), &region).map_err(StartError::XrayEndpoint)?;
     let max_body = usize::try_from(tcp.max_body_size.as_u64()).unwrap_or(usize::MAX);
-    let proxy = SamplingProxy::new(endpoint, region, credentials, tcp.timeout).with_max_body_size(max_body);
+    let proxy = SamplingProxy::new(endpoint, region, credentials, tcp.timeout)
+        .with_max_body_size(max_body)
+        .with_proxy_address(xray.proxy_address.as_deref());
     Ok(match no_access {
         Some(reason) => proxy.without_access(reason),
         None => proxy,

@@ -5,6 +5,7 @@
 pub(crate) mod cloudwatch_logs;
 pub(crate) mod compress;
 pub(crate) mod honeycomb;
+pub(crate) mod https_client;
 pub mod local;
 pub(crate) mod otlp_body;
 mod settings;

@@ -55,10 +55,12 @@ class HoneycombStandIn:
     TEAM = {"name": "Cruddur", "slug": "cruddur"}
     ENVIRONMENT = {"name": "Development", "slug": "development"}
 
-    def __init__(self, api_key, hang=False, classic=False):
+    def __init__(self, api_key, hang=False, classic=False, tls=None):
+        """`tls`: an `ssl.SSLContext` to serve HTTPS with (see `tls_files`)."""
         self.api_key = api_key
         self.hang = hang
         self.classic = classic
+        self.scheme = "https" if tls else "http"
         self.received = []
         self.script = []  # answers given before the default (200 or 401)
         self.lock = threading.Lock()
@@ -79,13 +81,15 @@ class HoneycombStandIn:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self):
         host, port = self.server.server_address
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def answer_next(self, *answers):
         with self.lock:
@@ -218,3 +222,58 @@ def any_value(value):
 
 def attributes(key_values):
     return {kv.key: any_value(kv.value) for kv in key_values}
+
+
+def tls_files(directory):
+    """A throw-away CA and a certificate for 127.0.0.1 it signed, written to `directory`:
+    returns (CA file, an `ssl.SSLContext` serving the certificate). Trust the CA with
+    `SSL_CERT_FILE`, as a corporate CA in the system store would be.
+    """
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "waggle test corporate CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file = directory / "corporate-ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file = directory / "standin-cert.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file = directory / "standin-key.pem"
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return ca_file, context

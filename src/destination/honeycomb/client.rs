@@ -1,22 +1,22 @@
 //! The seam between the Honeycomb exporter and the network: [`HoneycombClient`] posts one body
 //! for one signal and returns the answer as it came; [`HyperClient`] does it over HTTP with
-//! the URLs and headers built from the settings (the API key in `x-honeycomb-team`).
+//! the URLs and headers built from the settings (the API key in `x-honeycomb-team`), through
+//! [`https_client`] (system CA store, HTTPS_PROXY / HTTP_PROXY / NO_PROXY or `proxy_address`).
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::{HoneycombError, HoneycombSettings};
 use crate::destination::compress;
+use crate::destination::https_client::{self, HttpsClient};
 use crate::model::Signal;
 
 /// How much of a response body is read (for partial success and error messages).
@@ -52,7 +52,7 @@ pub(crate) trait HoneycombClient: Send + Sync + 'static {
 
 /// [`HoneycombClient`] over hyper: HTTP/1.1 or HTTP/2, TLS with the webpki roots.
 pub(crate) struct HyperClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     /// By [`Signal::index`].
     urls: [http::Uri; 3],
     /// By [`Signal::index`].
@@ -85,14 +85,9 @@ impl HyperClient {
             request_headers(settings, Signal::Logs)?,
             request_headers(settings, Signal::Metrics)?,
         ];
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(Arc::new(provider))
-            .map_err(|e| HoneycombError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let matcher = https_client::proxy_matcher(settings.proxy_address.as_deref(), &env);
+        let connector = https_client::connector(matcher, true).map_err(|e| HoneycombError::Tls(e.to_string()))?;
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
         Ok(HyperClient { client, urls, headers, auth_url, auth_headers, timeout: settings.timeout })
     }
