@@ -60,6 +60,13 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let abandon = CancellationToken::new();
     let mut listeners = Listeners::bind(&settings).await?;
     let bound = listeners.bound_addresses();
+    let honeycomb = &settings.destinations.honeycomb;
+    let has_honeycomb_key = honeycomb.api_key.as_ref().is_some_and(|key| !key.is_empty());
+    if honeycomb.enabled
+        && let Some(hint) = crate::destination::honeycomb::app_side_setup_hint(&env, has_honeycomb_key)
+    {
+        tracing::warn!(destination = "honeycomb", "{hint}");
+    }
     let aws = look_up_aws(&settings, &env).await;
     let cloudwatch_logs_aws = look_up_cloudwatch_logs_aws(&settings, &env).await;
     let mut destinations = destinations::start(

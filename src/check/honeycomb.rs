@@ -1,5 +1,8 @@
 //! The Honeycomb line: the key checked live with `GET /1/auth` (its team, environment and
-//! whether it may send events); a classic key without a dataset is a problem too.
+//! whether it may send events); a classic key without a dataset is a problem too, and so is an
+//! app-side Honeycomb set-up left in the environment while waggle has no key.
+
+use std::collections::BTreeMap;
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -38,11 +41,14 @@ fn yes() -> bool {
     true
 }
 
-/// The Honeycomb line, or none when nothing about Honeycomb is configured.
-pub(super) async fn check(settings: &HoneycombSettings) -> Option<CheckLine> {
+/// The Honeycomb line: off, the key checked live, or how to move an app-side set-up to waggle.
+pub(super) async fn check(settings: &HoneycombSettings, env: &BTreeMap<String, String>) -> Option<CheckLine> {
     let has_key = settings.api_key.as_ref().is_some_and(|key| !key.is_empty());
     if !settings.enabled {
         return Some(CheckLine::off(NAME, "disabled by destinations.honeycomb.enabled = false"));
+    }
+    if let Some(hint) = honeycomb::app_side_setup_hint(env, has_key) {
+        return Some(CheckLine::fail(NAME, hint));
     }
     if !has_key {
         return Some(if settings.dataset.is_some() || settings.endpoint.is_some() {
@@ -181,9 +187,9 @@ mod tests {
 
     #[tokio::test]
     async fn no_key_is_off_and_a_dataset_without_a_key_fails() {
-        let line = check(&HoneycombSettings::default()).await.unwrap();
+        let line = check(&HoneycombSettings::default(), &BTreeMap::new()).await.unwrap();
         assert_eq!(line.outcome, Outcome::Off);
         let partial = HoneycombSettings { dataset: Some("d".into()), ..HoneycombSettings::default() };
-        assert_eq!(check(&partial).await.unwrap().outcome, Outcome::Fail);
+        assert_eq!(check(&partial, &BTreeMap::new()).await.unwrap().outcome, Outcome::Fail);
     }
 }

@@ -85,7 +85,7 @@ impl CheckReport {
 /// Checks every destination that is on or partly configured.
 pub async fn run(settings: &Settings, env: &BTreeMap<String, String>) -> CheckReport {
     let mut checks = Vec::new();
-    checks.extend(honeycomb::check(&settings.destinations.honeycomb).await);
+    checks.extend(honeycomb::check(&settings.destinations.honeycomb, env).await);
     checks.extend(aws_checks(settings, env).await);
     // A new destination (Rollbar: the token is valid) adds one `checks.extend(…)` line here.
     CheckReport::new(checks)

@@ -155,3 +155,15 @@ def test_unreachable_endpoints_say_connect(tmp_path, moto):
         f"xray: FAIL — PutTraceSegments: connect: X-Ray at {closed} refused or dropped the connection"
     ), lines
     assert code == 1
+
+
+def test_an_app_side_honeycomb_setup_says_how_to_move_the_key(tmp_path):
+    env = {"OTEL_EXPORTER_OTLP_HEADERS": f"x-honeycomb-team={API_KEY}", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://api.honeycomb.io"}
+    code, lines = run_check(tmp_path, env=env)
+    assert lines[0] == (
+        "honeycomb: FAIL — this environment still sends to Honeycomb from the app (OTEL_EXPORTER_OTLP_HEADERS, "
+        "OTEL_EXPORTER_OTLP_ENDPOINT) but waggle has no Honeycomb key: move the key to waggle — set HONEYCOMB_API_KEY "
+        "on waggle to the x-honeycomb-team value, then point the app at waggle "
+        "(OTEL_EXPORTER_OTLP_ENDPOINT=http://<waggle host>:4318) and drop the Honeycomb header from the app"
+    ), lines
+    assert code == 1

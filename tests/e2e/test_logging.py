@@ -107,3 +107,15 @@ def test_start_up_prints_the_environment_an_app_copies(waggle_factory):
     answer = requests.post(endpoint + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=10)
     assert answer.status_code == 200, answer.text
     waggle.wait_for_spans(trace_id, 1)
+
+
+def test_an_app_side_honeycomb_setup_gets_a_migration_hint_at_start(waggle_factory):
+    key = "hcaik_01appsidekey000000000000"
+    waggle = waggle_factory(env={"OTEL_EXPORTER_OTLP_HEADERS": f"x-honeycomb-team={key},x-honeycomb-dataset=cruddur"})
+    waggle.secrets.append(key)
+    hints = [r["fields"]["message"] for r in waggle.records_at("WARN")]
+    assert len(hints) == 1 and hints[0].startswith(
+        "this environment still sends to Honeycomb from the app (OTEL_EXPORTER_OTLP_HEADERS) but waggle has no "
+        "Honeycomb key: move the key to waggle — set HONEYCOMB_API_KEY on waggle to the x-honeycomb-team value "
+        "(and HONEYCOMB_DATASET to its x-honeycomb-dataset value)"
+    ), hints

@@ -13,6 +13,7 @@
 
 mod classify;
 mod client;
+mod migration;
 mod request;
 mod settings;
 mod setup;
@@ -28,6 +29,7 @@ use crate::telemetry::status::DestinationStatus;
 
 pub(crate) use classify::classify;
 pub(crate) use client::{HoneycombClient, HyperClient, PostError, is_classic_key};
+pub(crate) use migration::app_side_setup_hint;
 pub(crate) use request::HoneycombRequest;
 pub use settings::{HoneycombRegion, HoneycombSettings};
 pub(crate) use setup::HoneycombError;
