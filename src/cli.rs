@@ -75,6 +75,24 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Verify every destination that is on or partly configured, live: one line each, OK or
+    /// what is wrong and the fix. Exit 0 only when all are OK.
+    Check {
+        /// One JSON object instead of text, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a running waggle did, for people: each destination's items sent, failed and
+    /// dropped per signal (since start and in the last minute), backlog, last success and
+    /// error; each receiver's accepted, refused and rejected counts.
+    Status {
+        /// Admin base URL instead of the configured admin endpoint, e.g. http://waggle:13133.
+        #[arg(long)]
+        url: Option<String>,
+        /// Print `/status` as it is (JSON).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script, e.g. `waggle completions bash >
     /// /etc/bash_completion.d/waggle`.
     Completions {
@@ -429,6 +447,15 @@ mod tests {
     #[test]
     fn everything_after_a_double_dash_passes_through() {
         assert_eq!(normalized(&["waggle", "--", "xray", "-b"]), ["waggle", "--", "xray", "-b"]);
+    }
+
+    #[test]
+    fn the_proxy_flag_is_for_honeycomb_too() {
+        let cli = Cli::try_parse_go_style(["waggle", "-p", "http://proxy:3128"]).unwrap();
+        let overrides = cli.options.translation().unwrap().overrides;
+        for key in ["destinations.xray.proxy_address", "destinations.honeycomb.proxy_address"] {
+            assert!(overrides.contains(&(key.to_string(), "http://proxy:3128".to_string())), "{key}: {overrides:?}");
+        }
     }
 
     #[test]

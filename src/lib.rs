@@ -47,12 +47,14 @@
 //! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'
 //! lanes, the receivers and the admin endpoint, and drains the lanes on shutdown. [`cli`] and
 //! [`health`] are the command line and `waggle health`; [`cli_docs`] makes shell completions
-//! and the man page from it.
+//! and the man page from it; [`check`] is `waggle check` (every destination verified live, one
+//! line each) and [`status`] is `waggle status` (`/status` for people).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub(crate) mod aws;
+pub mod check;
 pub mod cli;
 pub mod cli_docs;
 pub mod config;
@@ -63,6 +65,7 @@ pub mod pipeline;
 pub mod query;
 pub mod receiver;
 pub mod sampling_proxy;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod translate;

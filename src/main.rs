@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use waggle::cli::{Cli, Command};
 use waggle::telemetry::logging;
-use waggle::{app, cli_docs, config, health};
+use waggle::{app, check, cli_docs, config, health, status};
 
 /// mimalloc instead of glibc malloc: the relay allocates and frees many small strings per span.
 #[global_allocator]
@@ -41,6 +41,35 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(reason) => {
                     eprintln!("waggle: unhealthy: {reason}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { json } => {
+            let env = std::env::vars().collect();
+            let report = runtime().block_on(check::run(&settings, &env));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.text());
+            }
+            if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Command::Status { url, json } => {
+            let base = url
+                .map_or_else(|| status::admin_url(&settings.admin.endpoint), |u| u.trim_end_matches('/').to_string());
+            let shown = if json {
+                runtime().block_on(status::fetch_json(&base))
+            } else {
+                runtime().block_on(status::fetch_and_render(&base))
+            };
+            match shown {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(reason) => {
+                    eprintln!("waggle: cannot read the status: {reason}");
                     ExitCode::FAILURE
                 }
             }

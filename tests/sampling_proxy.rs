@@ -793,6 +793,9 @@ async fn requests_are_logged_like_the_daemon_and_secrets_never_are() {
         .with_writer(logs.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads register these callsites too, without a subscriber: make them ask
+    // this one again, whichever thread got there first.
+    tracing::callsite::rebuild_interest_cache();
     let credentials = static_credentials(Some(SESSION_TOKEN));
     let fake = FakeXray::start(credentials.clone(), Answer::Api).await;
     let proxy = proxy_for(&fake, credentials);

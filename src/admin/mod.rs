@@ -113,7 +113,14 @@ async fn status(State(state): State<Arc<AdminState>>) -> Json<StatusBody> {
         ready: state.ready.load(Ordering::Relaxed),
         uptime_seconds: uptime.as_secs(),
         listeners: state.listeners.clone(),
-        destinations: state.destinations.iter().map(|d| d.report()).collect(),
+        destinations: state
+            .destinations
+            .iter()
+            .map(|destination| {
+                let queue_bytes = state.lanes.iter().find(|lane| lane.name == destination.name).map(|l| l.held_bytes());
+                destination.report().with_queue_bytes(queue_bytes.unwrap_or(0))
+            })
+            .collect(),
         local_store: state.store.as_ref().map(StoreReader::stats),
     })
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::StartError;
+use super::app_env::BoundAddresses;
 use crate::config::Settings;
 
 /// Every bound socket; `None` for a disabled listener.
@@ -46,6 +47,17 @@ impl Listeners {
             xray_tcp: bind_tcp("xray_tcp", receivers.xray_tcp.enabled, &receivers.xray_tcp.endpoint).await?,
             admin: bind_tcp("admin", settings.admin.enabled, &settings.admin.endpoint).await?,
         })
+    }
+
+    /// Where the receivers listen, for the lines an app copies.
+    pub(super) fn bound_addresses(&self) -> BoundAddresses {
+        let tcp = |listener: &Option<TcpListener>| listener.as_ref().and_then(|l| l.local_addr().ok());
+        BoundAddresses {
+            otlp_http: tcp(&self.otlp_http),
+            otlp_grpc: tcp(&self.otlp_grpc),
+            xray_udp: self.xray_udp.as_ref().and_then(|s| s.local_addr().ok()),
+            xray_tcp: tcp(&self.xray_tcp),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! lanes, binds every listener, runs the receivers and the admin endpoint, and on the shutdown
 //! signal stops the receivers and gives the lanes a deadline to deliver what they hold.
 
+mod app_env;
 mod destinations;
 mod listeners;
 
@@ -61,6 +62,14 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let metrics = Arc::new(Metrics::new());
     let abandon = CancellationToken::new();
     let mut listeners = Listeners::bind(&settings).await?;
+    let bound = listeners.bound_addresses();
+    let honeycomb = &settings.destinations.honeycomb;
+    let has_honeycomb_key = honeycomb.api_key.as_ref().is_some_and(|key| !key.is_empty());
+    if honeycomb.enabled
+        && let Some(hint) = crate::destination::honeycomb::app_side_setup_hint(&env, has_honeycomb_key)
+    {
+        tracing::warn!(destination = "honeycomb", "{hint}");
+    }
     let aws = look_up_aws(&settings, &env).await;
     let cloudwatch_logs_aws = look_up_cloudwatch_logs_aws(&settings, &env).await;
     let mut destinations = destinations::start(
@@ -131,6 +140,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     });
 
     admin_state.ready.store(true, Ordering::Relaxed);
+    log_app_environment(&bound);
     tracing::info!("ready");
     shutdown.await;
 
@@ -145,6 +155,14 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What an app sets to send here, one line each, ready to copy.
+fn log_app_environment(bound: &app_env::BoundAddresses) {
+    let elsewhere = app_env::any_wildcard(bound).then_some("apps in other containers or hosts use this host's name");
+    for line in app_env::app_environment(bound) {
+        tracing::info!(for_apps = elsewhere, "{line}");
+    }
 }
 
 /// AWS access, when the X-Ray destination or the sampling proxy wants it, or CloudWatch Logs
@@ -187,18 +205,29 @@ fn sampling_proxy_for(
 ) -> Result<SamplingProxy, StartError> {
     let xray = &settings.destinations.xray;
     let tcp = &settings.receivers.xray_tcp;
-    let (region, credentials) = match aws {
-        Some(Ok(context)) => (context.region.clone(), context.credentials.clone()),
-        Some(Err(unavailable)) => {
-            let region = xray.region.clone().unwrap_or_else(|| "us-east-1".into());
-            (region, aws::unavailable_credentials(unavailable.to_string()))
-        }
-        None => ("us-east-1".into(), aws::unavailable_credentials("AWS access was not looked up".into())),
+    let no_access = match aws {
+        Some(Ok(_)) => None,
+        Some(Err(unavailable)) => Some(unavailable.to_string()),
+        None => Some("AWS access was not looked up".to_string()),
+    };
+    let (region, credentials) = match (aws, &no_access) {
+        (Some(Ok(context)), _) => (context.region.clone(), context.credentials.clone()),
+        // Never used to sign: the credentials refuse, so every call is answered 503.
+        (_, reason) => (
+            xray.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            aws::unavailable_credentials(reason.clone().unwrap_or_default()),
+        ),
     };
     let endpoint =
         sampling_proxy::resolve_endpoint(xray.endpoint.as_deref(), &region).map_err(StartError::XrayEndpoint)?;
     let max_body = usize::try_from(tcp.max_body_size.as_u64()).unwrap_or(usize::MAX);
-    Ok(SamplingProxy::new(endpoint, region, credentials, tcp.timeout).with_max_body_size(max_body))
+    let proxy = SamplingProxy::new(endpoint, region, credentials, tcp.timeout)
+        .with_max_body_size(max_body)
+        .with_proxy_address(xray.proxy_address.as_deref());
+    Ok(match no_access {
+        Some(reason) => proxy.without_access(reason),
+        None => proxy,
+    })
 }
 
 /// Spawns the OTLP and X-Ray UDP receivers that have a listener (taking their sockets); the

@@ -12,7 +12,7 @@ use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::imds::region::ImdsRegionProvider;
 use aws_config::meta::credentials::CredentialsProviderChain;
-use aws_config::meta::region::RegionProviderChain;
+use aws_config::meta::region::ProvideRegion;
 use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
@@ -59,7 +59,11 @@ pub(crate) struct AwsContext {
 pub(crate) enum AwsUnavailable {
     #[error("no AWS region: set AWS_REGION, --region or the destination's region key")]
     NoRegion,
-    #[error("no AWS credentials ({0})")]
+    /// The SDK's own account of each provider it tried is kept for DEBUG, not shown.
+    #[error(
+        "no AWS credentials (looked in the environment, the shared profile, web identity, ECS and instance metadata): \
+         set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or give the task or instance an IAM role"
+    )]
     NoCredentials(String),
     #[error("bad proxy address `{address}`: {reason}")]
     BadProxy { address: String, reason: String },
@@ -93,17 +97,25 @@ pub(crate) async fn connect(access: &AwsAccess, env: &BTreeMap<String, String>) 
 
 /// Config, then `AWS_REGION`, then the shared profile, then (unless local mode) instance metadata.
 async fn resolve_region(access: &AwsAccess) -> Option<Region> {
+    region_with_source(access).await.map(|(region, _)| region)
+}
+
+/// The region as [`resolve_region`] finds it, and where it came from (for `waggle check`).
+pub(crate) async fn region_with_source(access: &AwsAccess) -> Option<(Region, &'static str)> {
     if let Some(region) = &access.region {
-        return Some(Region::new(region.clone()));
+        return Some((Region::new(region.clone()), "the configuration (region key or -n/--region)"));
     }
-    let chain = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(ProfileFileRegionProvider::builder().build());
-    let chain = if access.local_mode {
-        chain
-    } else {
-        chain.or_else(ImdsRegionProvider::builder().imds_client(imds_client()).build())
-    };
-    chain.region().await
+    if let Some(region) = EnvironmentVariableRegionProvider::new().region().await {
+        return Some((region, "the environment (AWS_REGION or AWS_DEFAULT_REGION)"));
+    }
+    if let Some(region) = ProfileFileRegionProvider::builder().build().region().await {
+        return Some((region, "the shared AWS profile"));
+    }
+    if access.local_mode {
+        return None;
+    }
+    let imds = ImdsRegionProvider::builder().imds_client(imds_client()).build();
+    imds.region().await.map(|region| (region, "EC2 instance metadata"))
 }
 
 /// aws-config's default chain (environment, profile incl. SSO and process, web identity, ECS,
@@ -128,7 +140,11 @@ async fn base_credentials(access: &AwsAccess, region: &Region) -> SharedCredenti
 async fn check_credentials(credentials: &SharedCredentialsProvider) -> Result<(), AwsUnavailable> {
     match tokio::time::timeout(CREDENTIALS_TIMEOUT, credentials.provide_credentials()).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(AwsUnavailable::NoCredentials(crate::telemetry::error_text::chain(&error))),
+        Ok(Err(error)) => {
+            let detail = crate::telemetry::error_text::chain(&error);
+            tracing::debug!(%detail, "the AWS credential chain found nothing");
+            Err(AwsUnavailable::NoCredentials(detail))
+        }
         Err(_) => Err(AwsUnavailable::NoCredentials(format!("none found within {CREDENTIALS_TIMEOUT:?}"))),
     }
 }

@@ -8,5 +8,5 @@ pub(crate) mod client;
 pub(crate) mod error;
 pub(crate) mod sign;
 
-pub(crate) use access::{AwsAccess, AwsContext, AwsUnavailable, connect, unavailable_credentials};
+pub(crate) use access::{AwsAccess, AwsContext, AwsUnavailable, connect, region_with_source, unavailable_credentials};
 pub(crate) use error::AwsCallError;

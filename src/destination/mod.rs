@@ -6,6 +6,7 @@ pub(crate) mod aws_otlp;
 pub(crate) mod cloudwatch_logs;
 pub(crate) mod compress;
 pub(crate) mod honeycomb;
+pub(crate) mod https_client;
 pub mod local;
 pub(crate) mod otlp_body;
 pub(crate) mod rollbar;

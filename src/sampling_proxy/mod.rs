@@ -62,6 +62,7 @@ mod error;
 mod forward;
 mod route;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,13 +70,10 @@ use std::time::Duration;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, Method, Uri};
-use http_body_util::Full;
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -85,6 +83,7 @@ pub use self::endpoint::{default_endpoint, parse_endpoint, resolve_endpoint, res
 pub use self::error::SamplingProxyError;
 pub use self::route::SamplingOperation;
 use crate::aws::sign::Signer;
+use crate::destination::https_client::{self, HttpsClient};
 use crate::model::Receiver;
 use crate::model::Signal;
 use crate::telemetry::metrics::Metrics;
@@ -116,13 +115,16 @@ pub struct SamplingProxy {
     endpoint: String,
     target: Result<UpstreamTarget, String>,
     signer: Signer,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     timeout: Duration,
     max_body_size: usize,
     user_agent: HeaderValue,
     upstream_warning: LogLimiter,
     credentials_warning: LogLimiter,
     refused_warning: LogLimiter,
+    /// Why there is no AWS access at all (no region, no credentials): said once at start-up
+    /// instead of an endpoint in a region nobody chose.
+    no_access: Option<String>,
 }
 
 impl std::fmt::Debug for SamplingProxy {
@@ -141,19 +143,8 @@ impl SamplingProxy {
     /// each upstream call. An endpoint [`parse_endpoint`] refuses makes every call answer 500;
     /// check it at start-up.
     pub fn new(endpoint: Uri, region: String, credentials: SharedCredentialsProvider, timeout: Duration) -> Self {
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(Arc::new(provider))
-            // The aws-lc-rs provider supports every protocol version rustls offers.
-            .expect("the aws-lc-rs crypto provider supports TLS 1.2 and 1.3")
-            .https_or_http()
-            .enable_http1()
-            .build();
-        // The daemon's proxy transport: a couple of idle connections kept 30 s.
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(2)
-            .build(connector);
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let client = upstream_client(https_client::proxy_matcher(None, &env));
         SamplingProxy {
             endpoint: endpoint.to_string(),
             target: UpstreamTarget::new(&endpoint),
@@ -165,7 +156,25 @@ impl SamplingProxy {
             upstream_warning: LogLimiter::new(WARN_INTERVAL),
             credentials_warning: LogLimiter::new(WARN_INTERVAL),
             refused_warning: LogLimiter::new(WARN_INTERVAL),
+            no_access: None,
         }
+    }
+
+    /// Marks a proxy that has no AWS access, and why: its start-up line says so (every call
+    /// is answered 503 by the credentials it was given).
+    pub fn without_access(mut self, reason: String) -> Self {
+        self.no_access = Some(reason);
+        self
+    }
+
+    /// Sends upstream through this HTTP proxy (the X-Ray destination's `proxy_address`, `-p`)
+    /// instead of `HTTPS_PROXY` / `HTTP_PROXY`; `NO_PROXY` still applies.
+    pub fn with_proxy_address(mut self, address: Option<&str>) -> Self {
+        if address.is_some() {
+            let env: BTreeMap<String, String> = std::env::vars().collect();
+            self.client = upstream_client(https_client::proxy_matcher(address, &env));
+        }
+        self
     }
 
     /// Changes the largest request body forwarded (default [`DEFAULT_MAX_BODY_BYTES`]).
@@ -224,16 +233,34 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    tracing::info!(
-        receiver = %RECEIVER,
-        endpoint = proxy.endpoint(),
-        "HTTP Proxy server using X-Ray Endpoint : {}",
-        proxy.endpoint()
-    );
+    match &proxy.no_access {
+        Some(reason) => tracing::info!(
+            receiver = %RECEIVER,
+            "X-Ray sampling proxy without AWS access ({reason}): SDKs' sampling calls are answered 503 and they keep their local sampling rule"
+        ),
+        None => tracing::info!(
+            receiver = %RECEIVER,
+            endpoint = proxy.endpoint(),
+            "HTTP Proxy server using X-Ray Endpoint : {}",
+            proxy.endpoint()
+        ),
+    }
     tracing::info!(receiver = %RECEIVER, %address, "Starting proxy http server on {address}");
     axum::serve(listener, app(proxy, metrics).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+/// The upstream client: the system CA store, proxies from `matcher`, and the daemon's proxy
+/// transport (a couple of idle connections kept 30 s).
+fn upstream_client(matcher: Matcher) -> HttpsClient {
+    let connector = https_client::connector(matcher, false)
+        // The aws-lc-rs provider supports every protocol version rustls offers.
+        .expect("the aws-lc-rs crypto provider supports TLS 1.2 and 1.3");
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(2)
+        .build(connector)
 }
 
 /// The proxy's routes, for [`serve`] and for in-process tests.

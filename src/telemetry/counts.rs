@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::model::{Destination, LossReason, Signal};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::recent::{RecentCounts, RecentKind, RecentTotals};
 
 /// Running totals of one signal at one destination.
 #[derive(Debug, Default)]
@@ -27,11 +28,20 @@ pub struct DestinationCounts {
     destination: Destination,
     metrics: Arc<Metrics>,
     by_signal: [SignalCounts; Signal::ALL.len()],
+    recent: RecentCounts,
+    /// Bytes the lane's disk spool holds (0 without a spool).
+    spool_bytes: AtomicU64,
 }
 
 impl DestinationCounts {
     pub fn new(destination: Destination, metrics: Arc<Metrics>) -> Self {
-        DestinationCounts { destination, metrics, by_signal: Default::default() }
+        DestinationCounts {
+            destination,
+            metrics,
+            by_signal: Default::default(),
+            recent: RecentCounts::default(),
+            spool_bytes: AtomicU64::new(0),
+        }
     }
 
     pub fn destination(&self) -> Destination {
@@ -47,18 +57,39 @@ impl DestinationCounts {
     pub fn record_sent(&self, signal: Signal, items: u64) {
         self.metrics.sent.get_or_create(&Metrics::lane(self.destination, signal)).inc_by(items);
         self.by_signal[signal.index()].sent.fetch_add(items, Ordering::Relaxed);
+        self.recent.record(signal, RecentKind::Sent, items);
     }
 
     /// Items the destination refused for good (or would have: refused before sending).
     pub fn record_failed(&self, signal: Signal, reason: LossReason, items: u64) {
         self.metrics.failed.get_or_create(&Metrics::loss(self.destination, signal, reason)).inc_by(items);
         self.by_signal[signal.index()].failed[reason.index()].fetch_add(items, Ordering::Relaxed);
+        self.recent.record(signal, RecentKind::Failed, items);
     }
 
     /// Items the lane could not hold or deliver.
     pub fn record_dropped(&self, signal: Signal, reason: LossReason, items: u64) {
         self.metrics.dropped.get_or_create(&Metrics::loss(self.destination, signal, reason)).inc_by(items);
         self.by_signal[signal.index()].dropped[reason.index()].fetch_add(items, Ordering::Relaxed);
+        self.recent.record(signal, RecentKind::Dropped, items);
+    }
+
+    /// What the lane's disk spool holds now, in bytes (also the `spool_bytes` gauge).
+    pub fn record_spool_bytes(&self, bytes: u64) {
+        self.metrics
+            .spool_bytes
+            .get_or_create(&Metrics::destination(self.destination))
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.spool_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn spool_bytes(&self) -> u64 {
+        self.spool_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Items of `signal` sent, refused and dropped in the last minute.
+    pub fn last_minute(&self, signal: Signal) -> RecentTotals {
+        self.recent.last_minute(signal)
     }
 
     pub fn sent(&self, signal: Signal) -> u64 {

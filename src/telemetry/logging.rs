@@ -1,5 +1,7 @@
 //! Log output: text or JSON lines, to standard output or a file, filtered by level (or by
 //! `RUST_LOG` when it is set). Text is coloured only on a terminal, and never with `NO_COLOR`.
+//! The AWS SDK's own lines are kept to ERROR under a configured level: waggle says what went
+//! wrong with AWS access in one line of its own (`RUST_LOG` shows the SDK's lines too).
 
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
@@ -28,10 +30,21 @@ fn daemon_level(level: &str) -> &str {
     }
 }
 
-/// Builds the filter for a level or filter string.
+/// Crates whose WARN and INFO lines are internals (an instance metadata look-up that fails off
+/// AWS, a profile file that is not there): waggle rephrases what matters as one line of its
+/// own. Targets match by prefix (`aws_smithy` is every `aws_smithy_*` crate).
+const QUIET_TARGETS: [&str; 6] =
+    ["aws_config", "aws_runtime", "aws_smithy", "aws_sdk", "aws_credential_types", "aws_sigv4"];
+
+/// Builds the filter for a level or filter string: the AWS SDK's crates at ERROR unless the
+/// string names them.
 pub fn filter(level: &str) -> Result<EnvFilter, LoggingError> {
+    let mut directives = daemon_level(level).to_string();
+    for target in QUIET_TARGETS.into_iter().filter(|target| !level.contains(target)) {
+        directives.push_str(&format!(",{target}=error"));
+    }
     EnvFilter::builder()
-        .parse(daemon_level(level))
+        .parse(&directives)
         .map_err(|e| LoggingError::Level { level: level.to_string(), reason: e.to_string() })
 }
 
@@ -104,8 +117,21 @@ mod tests {
         let filter = effective_filter("info", Some(OsStr::new("warn,waggle::app=debug"))).unwrap();
         assert_eq!(filter.to_string(), "waggle::app=debug,warn");
         let filter = effective_filter("debug", Some(OsStr::new(" "))).unwrap();
-        assert_eq!(filter.to_string(), "debug", "an empty RUST_LOG is unset");
-        assert_eq!(effective_filter("info", None).unwrap().to_string(), "info");
+        assert!(filter.to_string().ends_with(",debug"), "an empty RUST_LOG is unset: {filter}");
+        assert!(effective_filter("info", None).unwrap().to_string().ends_with(",info"));
+    }
+
+    #[test]
+    fn the_aws_sdk_is_quiet_under_a_configured_level() {
+        let directives = filter("debug").unwrap().to_string();
+        assert!(directives.contains("aws_config=error"), "{directives}");
+        assert!(directives.contains("aws_runtime=error"), "{directives}");
+    }
+
+    #[test]
+    fn a_level_that_names_an_sdk_crate_keeps_it() {
+        let directives = filter("info,aws_config=debug").unwrap().to_string();
+        assert!(directives.contains("aws_config=debug") && !directives.contains("aws_config=error"), "{directives}");
     }
 
     #[test]

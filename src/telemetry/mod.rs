@@ -6,4 +6,5 @@ pub(crate) mod error_text;
 pub mod logging;
 pub mod metrics;
 pub(crate) mod ratelimit;
+pub mod recent;
 pub mod status;

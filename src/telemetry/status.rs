@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::model::{Destination, Signal};
 use crate::telemetry::counts::{DestinationCounts, SignalTotals};
+use crate::telemetry::recent::RecentTotals;
 
 /// The live state of one destination, updated by its lane after each request.
 #[derive(Debug)]
@@ -43,6 +44,29 @@ pub struct StatusReport {
     /// for a destination whose lane runs).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     items: BTreeMap<Signal, SignalTotals>,
+    /// Per signal: items sent, refused and dropped in the last minute (50 to 60 s).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    last_minute: BTreeMap<Signal, RecentTotals>,
+    /// What the lane holds now, waiting to be sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backlog: Option<Backlog>,
+}
+
+/// Bytes a running lane holds: in memory (queued, batching, being sent) and in its disk spool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Backlog {
+    pub queue_bytes: u64,
+    pub spool_bytes: u64,
+}
+
+impl StatusReport {
+    /// Adds the memory queue's bytes (the admin endpoint reads them from the lane).
+    pub fn with_queue_bytes(mut self, queue_bytes: u64) -> Self {
+        if let Some(backlog) = &mut self.backlog {
+            backlog.queue_bytes = queue_bytes;
+        }
+        self
+    }
 }
 
 impl DestinationStatus {
@@ -90,15 +114,20 @@ impl DestinationStatus {
 
     pub fn report(&self) -> StatusReport {
         let state = self.lock().clone();
-        let items = match self.counts.get() {
-            Some(counts) => Signal::ALL
-                .into_iter()
-                .filter(|signal| state.signals.contains(&signal.as_str()))
-                .map(|signal| (signal, counts.totals(signal)))
-                .collect(),
-            None => BTreeMap::new(),
+        let Some(counts) = self.counts.get() else {
+            return StatusReport {
+                name: self.name,
+                state,
+                items: BTreeMap::new(),
+                last_minute: BTreeMap::new(),
+                backlog: None,
+            };
         };
-        StatusReport { name: self.name, state, items }
+        let signals = || Signal::ALL.into_iter().filter(|signal| state.signals.contains(&signal.as_str()));
+        let items = signals().map(|signal| (signal, counts.totals(signal))).collect();
+        let last_minute = signals().map(|signal| (signal, counts.last_minute(signal))).collect();
+        let backlog = Some(Backlog { queue_bytes: 0, spool_bytes: counts.spool_bytes() });
+        StatusReport { name: self.name, state, items, last_minute, backlog }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StatusState> {
@@ -142,6 +171,14 @@ mod tests {
                 "logs": {"sent": 0, "failed": {}, "dropped": {"shutdown": 5}},
             })
         );
+        assert_eq!(
+            report["last_minute"],
+            serde_json::json!({
+                "traces": {"sent": 40, "failed": 2, "dropped": 0},
+                "logs": {"sent": 0, "failed": 0, "dropped": 5},
+            })
+        );
+        assert_eq!(report["backlog"], serde_json::json!({"queue_bytes": 0, "spool_bytes": 0}));
     }
 
     #[test]

@@ -1,14 +1,19 @@
-"""Log output as a pipe, a file or `docker logs` sees it: text without colour codes, and
-`RUST_LOG` as the filter when it is set.
+"""Log output as a pipe, a file or `docker logs` sees it: text without colour codes, `RUST_LOG`
+as the filter when it is set, no AWS SDK noise when no AWS destination is configured, and the
+two lines an app copies (`OTEL_EXPORTER_OTLP_ENDPOINT=…`, `AWS_XRAY_DAEMON_ADDRESS=…`).
 """
 
 import subprocess
 import threading
 
 import pytest
+import requests
 
+from moto import free_port
 from helpers import (
     RUNNING,
+    new_trace_id,
+    otlp_trace_request,
     START_TIMEOUT,
     STOP_TIMEOUT,
     base_config,
@@ -68,3 +73,49 @@ def test_rust_log_is_the_filter_when_set(tmp_path):
     # own `starting waggle` INFO line does not.
     lines = text_log_until_ready(tmp_path, {"RUST_LOG": "warn,waggle::app=info"})
     assert not any("starting waggle" in line for line in lines), "\n".join(lines)
+
+
+def closed_port_url():
+    """A loopback URL nothing listens on: instance metadata that never answers, off AWS."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def test_without_aws_configuration_the_start_up_log_has_no_warning(waggle_factory):
+    # As on a laptop: instance metadata is looked up (not switched off) and fails.
+    waggle = waggle_factory(env={"AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": closed_port_url()})
+    warnings = waggle.records_at("WARN") + waggle.records_at("ERROR")
+    assert warnings == [], warnings
+    messages = [record.get("fields", {}).get("message", "") for record in waggle.records()]
+    assert not any("us-east-1" in message for message in messages), "a region nobody chose was announced"
+    proxy = [message for message in messages if message.startswith("X-Ray sampling proxy without AWS access")]
+    assert proxy and "no AWS region: set AWS_REGION" in proxy[0], messages
+
+
+def test_start_up_prints_the_environment_an_app_copies(waggle_factory):
+    waggle = waggle_factory()
+    messages = [record.get("fields", {}).get("message", "") for record in waggle.records()]
+    otlp = [m for m in messages if m.startswith("OTEL_EXPORTER_OTLP_ENDPOINT=")]
+    xray = [m for m in messages if m.startswith("AWS_XRAY_DAEMON_ADDRESS=")]
+    assert otlp == [f"OTEL_EXPORTER_OTLP_ENDPOINT=http://{waggle.addresses['otlp_http']}"], messages
+    # The test config puts UDP and TCP on different ports: the SDKs' two-part form.
+    udp, tcp = waggle.addresses["xray_udp"], waggle.addresses["xray_tcp"]
+    assert xray == [f"AWS_XRAY_DAEMON_ADDRESS=tcp:{tcp} udp:{udp}"], messages
+    # What was printed works: a span sent to it lands.
+    endpoint = otlp[0].split("=", 1)[1]
+    trace_id = new_trace_id()
+    body = otlp_trace_request(trace_id=trace_id).SerializeToString()
+    answer = requests.post(endpoint + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    waggle.wait_for_spans(trace_id, 1)
+
+
+def test_an_app_side_honeycomb_setup_gets_a_migration_hint_at_start(waggle_factory):
+    key = "hcaik_01appsidekey000000000000"
+    waggle = waggle_factory(env={"OTEL_EXPORTER_OTLP_HEADERS": f"x-honeycomb-team={key},x-honeycomb-dataset=cruddur"})
+    waggle.secrets.append(key)
+    hints = [r["fields"]["message"] for r in waggle.records_at("WARN")]
+    assert len(hints) == 1 and hints[0].startswith(
+        "this environment still sends to Honeycomb from the app (OTEL_EXPORTER_OTLP_HEADERS) but waggle has no "
+        "Honeycomb key: move the key to waggle — set HONEYCOMB_API_KEY on waggle to the x-honeycomb-team value "
+        "(and HONEYCOMB_DATASET to its x-honeycomb-dataset value)"
+    ), hints

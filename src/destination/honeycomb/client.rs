@@ -1,22 +1,22 @@
 //! The seam between the Honeycomb exporter and the network: [`HoneycombClient`] posts one body
 //! for one signal and returns the answer as it came; [`HyperClient`] does it over HTTP with
-//! the URLs and headers built from the settings (the API key in `x-honeycomb-team`).
+//! the URLs and headers built from the settings (the API key in `x-honeycomb-team`), through
+//! [`https_client`] (system CA store, HTTPS_PROXY / HTTP_PROXY / NO_PROXY or `proxy_address`).
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::{HoneycombError, HoneycombSettings};
 use crate::destination::compress;
+use crate::destination::https_client::{self, HttpsClient};
 use crate::model::Signal;
 
 /// How much of a response body is read (for partial success and error messages).
@@ -52,11 +52,14 @@ pub(crate) trait HoneycombClient: Send + Sync + 'static {
 
 /// [`HoneycombClient`] over hyper: HTTP/1.1 or HTTP/2, TLS with the webpki roots.
 pub(crate) struct HyperClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     /// By [`Signal::index`].
     urls: [http::Uri; 3],
     /// By [`Signal::index`].
     headers: [HeaderMap; 3],
+    /// `GET /1/auth` and its headers (the key only), for `waggle check`.
+    auth_url: http::Uri,
+    auth_headers: HeaderMap,
     timeout: Duration,
 }
 
@@ -69,32 +72,43 @@ impl HyperClient {
                 .map_err(|e: http::uri::InvalidUri| HoneycombError::Endpoint(base.clone(), e.to_string()))
         };
         let urls = [url("/v1/traces")?, url("/v1/logs")?, url("/v1/metrics")?];
+        let auth_url = url("/1/auth")?;
+        let mut auth_headers = HeaderMap::new();
+        let traces_headers = request_headers(settings, Signal::Traces)?;
+        for name in [USER_AGENT.as_str(), "x-honeycomb-team"] {
+            if let Some(value) = traces_headers.get(name) {
+                auth_headers.insert(HeaderName::from_static(name), value.clone());
+            }
+        }
         let headers = [
             request_headers(settings, Signal::Traces)?,
             request_headers(settings, Signal::Logs)?,
             request_headers(settings, Signal::Metrics)?,
         ];
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(Arc::new(provider))
-            .map_err(|e| HoneycombError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let matcher = https_client::proxy_matcher(settings.proxy_address.as_deref(), &env);
+        let connector = https_client::connector(matcher, true).map_err(|e| HoneycombError::Tls(e.to_string()))?;
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
-        Ok(HyperClient { client, urls, headers, timeout: settings.timeout })
+        Ok(HyperClient { client, urls, headers, auth_url, auth_headers, timeout: settings.timeout })
     }
-}
 
-impl HoneycombClient for HyperClient {
-    async fn post(&self, signal: Signal, body: Bytes) -> Result<HoneycombResponse, PostError> {
-        let index = signal.index();
-        let mut http_request = Request::post(self.urls[index].clone())
-            .body(Full::new(body))
+    /// Asks Honeycomb's `GET /1/auth` what the key is (its team, environment and access).
+    pub(crate) async fn auth(&self) -> Result<HoneycombResponse, PostError> {
+        let mut request = Request::get(self.auth_url.clone())
+            .body(Full::new(Bytes::new()))
             .map_err(|e| PostError::Invalid(e.to_string()))?;
-        *http_request.headers_mut() = self.headers[index].clone();
-        let response = tokio::time::timeout(self.timeout, self.client.request(http_request))
+        *request.headers_mut() = self.auth_headers.clone();
+        self.exchange(request).await
+    }
+
+    /// The URL `GET /1/auth` goes to.
+    pub(crate) fn auth_url(&self) -> &http::Uri {
+        &self.auth_url
+    }
+
+    /// Sends one request within the timeout and reads up to [`MAX_RESPONSE_BYTES`] of the answer.
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<HoneycombResponse, PostError> {
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| PostError::NoAnswer(self.timeout))?
             .map_err(|e| PostError::Failed(crate::telemetry::error_text::chain(&e)))?;
@@ -105,6 +119,17 @@ impl HoneycombClient for HyperClient {
             _ => Bytes::new(),
         };
         Ok(HoneycombResponse { status: parts.status, headers: parts.headers, body })
+    }
+}
+
+impl HoneycombClient for HyperClient {
+    async fn post(&self, signal: Signal, body: Bytes) -> Result<HoneycombResponse, PostError> {
+        let index = signal.index();
+        let mut http_request = Request::post(self.urls[index].clone())
+            .body(Full::new(body))
+            .map_err(|e| PostError::Invalid(e.to_string()))?;
+        *http_request.headers_mut() = self.headers[index].clone();
+        self.exchange(http_request).await
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod classify;
 mod client;
+mod migration;
 mod request;
 mod settings;
 mod setup;
@@ -27,7 +28,8 @@ use crate::telemetry::ratelimit::LogLimiter;
 use crate::telemetry::status::DestinationStatus;
 
 pub(crate) use classify::classify;
-pub(crate) use client::{HoneycombClient, HyperClient};
+pub(crate) use client::{HoneycombClient, HyperClient, PostError, is_classic_key};
+pub(crate) use migration::app_side_setup_hint;
 pub(crate) use request::HoneycombRequest;
 pub use settings::{HoneycombRegion, HoneycombSettings};
 pub(crate) use setup::HoneycombError;
@@ -103,7 +105,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use prost::Message;
 
-    use super::client::{HoneycombResponse, PostError};
+    use super::client::HoneycombResponse;
     use super::*;
     use crate::config::Secret;
     use crate::model::{Batch, Destination, LossReason};

@@ -46,6 +46,9 @@ destination_settings! {
         /// Time allowed for one request.
         #[serde(with = "humantime_serde")]
         pub timeout: Duration,
+        /// An HTTP proxy for every request (`http://proxy:3128`), reached with CONNECT; else
+        /// `HTTPS_PROXY` / `HTTP_PROXY` (`NO_PROXY` is honoured either way). `-p` sets it too.
+        pub proxy_address: Option<String>,
     }
 }
 
@@ -72,6 +75,7 @@ impl Default for HoneycombSettings {
             compression: Compression::Zstd,
             max_request_size: ByteSize::mib(15),
             timeout: Duration::from_secs(10),
+            proxy_address: None,
             signals: Signal::ALL.to_vec(),
             queue_size: ByteSize::mib(64),
             batch_max_items: 8192,

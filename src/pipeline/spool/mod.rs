@@ -54,7 +54,6 @@ use self::segment::FILE_HEADER_LEN;
 use crate::model::Destination;
 pub use crate::model::SpoolReason;
 use crate::telemetry::counts::DestinationCounts;
-use crate::telemetry::metrics::Metrics;
 
 /// How often written segments are flushed to the disk with `fdatasync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
@@ -280,8 +279,7 @@ impl Spool {
     pub(super) fn publish(&self, state: &State) {
         let unread: u64 = state.segments.iter().map(|segment| segment.records - segment.read).sum();
         self.backlog.store(unread + u64::from(state.in_hand), Ordering::Release);
-        let bytes = i64::try_from(state.bytes).unwrap_or(i64::MAX);
-        self.counts.metrics().spool_bytes.get_or_create(&Metrics::destination(self.lane)).set(bytes);
+        self.counts.record_spool_bytes(state.bytes);
     }
 }
 
