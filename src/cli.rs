@@ -453,7 +453,11 @@ mod tests {
     fn the_proxy_flag_is_for_honeycomb_too() {
         let cli = Cli::try_parse_go_style(["waggle", "-p", "http://proxy:3128"]).unwrap();
         let overrides = cli.options.translation().unwrap().overrides;
-        for key in ["destinations.xray.proxy_address", "destinations.honeycomb.proxy_address"] {
+        for key in [
+            "destinations.xray.proxy_address",
+            "destinations.honeycomb.proxy_address",
+            "destinations.rollbar.proxy_address",
+        ] {
             assert!(overrides.contains(&(key.to_string(), "http://proxy:3128".to_string())), "{key}: {overrides:?}");
         }
     }

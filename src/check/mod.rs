@@ -109,7 +109,7 @@ async fn aws_checks(settings: &Settings, env: &BTreeMap<String, String>) -> Vec<
         && let Ok(context) = &found
     {
         lines.push(xray::check(xray, context, env).await);
-        // The X-Ray Transaction Search probe (GetTraceSegmentDestination) adds its line here.
+        lines.push(xray::protocol(xray, context).await);
     }
     if cloudwatch_wants {
         let access = cloudwatch_logs_setup::aws_access(cloudwatch, xray);

@@ -23,6 +23,7 @@ pub mod keys {
     pub const LOCAL_MODE: &str = "destinations.xray.local_mode";
     pub const PROXY_ADDRESS: &str = "destinations.xray.proxy_address";
     pub const HONEYCOMB_PROXY_ADDRESS: &str = "destinations.honeycomb.proxy_address";
+    pub const ROLLBAR_PROXY_ADDRESS: &str = "destinations.rollbar.proxy_address";
     pub const NO_VERIFY_SSL: &str = "destinations.xray.no_verify_ssl";
     pub const SENDERS: &str = "destinations.xray.senders";
     pub const QUEUE_SIZE: &str = "destinations.xray.queue_size";
@@ -115,8 +116,9 @@ impl DaemonSettings {
         set(keys::ENDPOINT, self.endpoint.clone());
         set(keys::LOCAL_MODE, self.local_mode.map(|on| on.to_string()));
         set(keys::PROXY_ADDRESS, self.proxy_address.clone());
-        // The daemon's proxy is for everything waggle sends to: Honeycomb too.
+        // The daemon's proxy is for everything waggle sends to: Honeycomb and Rollbar too.
         set(keys::HONEYCOMB_PROXY_ADDRESS, self.proxy_address.clone());
+        set(keys::ROLLBAR_PROXY_ADDRESS, self.proxy_address.clone());
         set(keys::NO_VERIFY_SSL, self.no_verify_ssl.map(|on| on.to_string()));
         set(keys::SENDERS, self.concurrency.map(|senders| senders.to_string()));
         set(keys::QUEUE_SIZE, self.buffer_memory_mb.filter(|mb| *mb > 0).map(|mb| format!("{mb}MiB")));

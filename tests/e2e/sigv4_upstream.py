@@ -195,9 +195,11 @@ def targets_answer(request_body):
 
 
 class SigV4Upstream:
-    def __init__(self, credentials, region="eu-west-1", require_signature=True):
+    def __init__(self, credentials, region="eu-west-1", require_signature=True, trace_destination="XRay"):
         self.credentials = credentials
         self.region = region
+        # What GetTraceSegmentDestination answers: "XRay" (Transaction Search off) or "CloudWatchLogs".
+        self.trace_destination = trace_destination
         self.require_signature = require_signature
         self.received = []
         self.lock = threading.Lock()
@@ -289,4 +291,6 @@ class SigV4Upstream:
             return 200, {"SamplingStatisticSummaries": []}, None
         if path == "/TraceSegments":
             return 200, {"UnprocessedTraceSegments": []}, None
+        if path == "/GetTraceSegmentDestination":
+            return 200, {"Destination": self.trace_destination, "Status": "ACTIVE"}, None
         return 404, {"message": f"no route for POST {path}"}, "UnknownOperationException"

@@ -85,6 +85,8 @@ def test_everything_configured_and_working_is_ok(tmp_path, moto, xray_fake, hone
         "aws: OK — identity arn:aws:sts::123456789012:user/moto (account 123456789012), "
         "region us-east-1 from the environment (AWS_REGION or AWS_DEFAULT_REGION)",
         f"xray: OK — PutTraceSegments and GetSamplingRules allowed at {xray_fake.url} (2 sampling rules)",
+        'xray protocol: OK — Transaction Search is off (trace segment destination XRay, ACTIVE): '
+        'destinations.xray.protocol = "segments" is right for this account',
         f"cloudwatch_logs: OK — log group {LOG_GROUP} exists; the identity may put events ({moto.url})",
     ], lines
     assert code == 0
@@ -97,9 +99,36 @@ def test_json_output_for_scripts(tmp_path, moto, xray_fake, honeycomb):
     code, report = run_check(tmp_path, everything(honeycomb.url), env, json_output=True)
     assert report["ok"] is True and code == 0, report
     outcomes = {check["name"]: check["outcome"] for check in report["checks"]}
-    assert outcomes == {"honeycomb": "ok", "aws": "ok", "xray": "ok", "cloudwatch_logs": "ok"}, report
+    assert outcomes == {"honeycomb": "ok", "aws": "ok", "xray": "ok", "xray protocol": "ok", "cloudwatch_logs": "ok"}, report
     cloudwatch = next(check for check in report["checks"] if check["name"] == "cloudwatch_logs")
     assert cloudwatch["message"].startswith(f"log group {LOG_GROUP} does not exist yet: waggle creates it on first write")
+
+
+def xray_line(lines):
+    [line] = [line for line in lines if line.startswith("xray protocol:")]
+    return line
+
+
+def test_otlp_without_transaction_search_fails_with_the_protocol_to_use(tmp_path, moto, xray_fake):
+    config = {"destinations": {"xray": {"protocol": "otlp"}}}
+    code, lines = run_check(tmp_path, config, aws_env(moto, xray_fake))
+    assert xray_line(lines) == (
+        'xray protocol: FAIL — Transaction Search is off (trace segment destination XRay, ACTIVE): '
+        'set destinations.xray.protocol = "segments" ("otlp" is configured): '
+        "X-Ray's OTLP endpoint refuses spans until Transaction Search is on"
+    ), lines
+    assert code == 1
+    assert [r.signature for r in xray_fake.requests("/GetTraceSegmentDestination")] == ["valid"]
+
+
+def test_transaction_search_on_suggests_otlp_and_passes(tmp_path, moto, xray_fake):
+    xray_fake.trace_destination = "CloudWatchLogs"
+    code, lines = run_check(tmp_path, None, aws_env(moto, xray_fake))
+    assert xray_line(lines) == (
+        'xray protocol: OK — Transaction Search is on (trace segment destination CloudWatchLogs, ACTIVE): '
+        'set destinations.xray.protocol = "otlp" ("segments" is configured)'
+    ), lines
+    assert code == 0, lines
 
 
 def test_a_wrong_honeycomb_key_fails_with_the_fix(tmp_path, honeycomb):

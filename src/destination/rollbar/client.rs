@@ -1,21 +1,20 @@
 //! The seam between the Rollbar exporter and the network: [`RollbarClient`] posts one item and
-//! returns the answer as it came; [`HyperClient`] does it over HTTP, built the way the
-//! Honeycomb client is, with the token in `X-Rollbar-Access-Token`.
+//! returns the answer as it came; [`HyperClient`] does it over HTTP through the shared
+//! [`https_client`] (system CA store, proxies) as the Honeycomb client does, with the token in
+//! `X-Rollbar-Access-Token`.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::{RollbarError, RollbarSettings};
+use crate::destination::https_client::{self, HttpsClient};
 
 /// How much of a response body is read (for error messages).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -51,9 +50,10 @@ pub(crate) trait RollbarClient: Send + Sync + 'static {
     fn post(&self, body: Bytes) -> impl Future<Output = Result<RollbarResponse, PostError>> + Send;
 }
 
-/// [`RollbarClient`] over hyper: HTTP/1.1 or HTTP/2, TLS with the webpki roots.
+/// [`RollbarClient`] over hyper: HTTP/1.1 or HTTP/2, TLS with the system's and the bundled
+/// roots, through a proxy when one is configured or named by the environment.
 pub(crate) struct HyperClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     url: http::Uri,
     headers: HeaderMap,
     timeout: Duration,
@@ -68,14 +68,9 @@ impl HyperClient {
         if url.scheme().is_none() || url.host().is_none() {
             return Err(RollbarError::Endpoint(settings.endpoint.clone(), "not an absolute http(s) URL".into()));
         }
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(Arc::new(provider))
-            .map_err(|e| RollbarError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        let matcher = https_client::proxy_matcher(settings.proxy_address.as_deref(), &env);
+        let connector = https_client::connector(matcher, true).map_err(|e| RollbarError::Tls(e.to_string()))?;
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
         Ok(HyperClient { client, url, headers: request_headers(settings)?, timeout: settings.timeout })
     }

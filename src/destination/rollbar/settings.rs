@@ -34,6 +34,9 @@ destination_settings! {
         /// Time allowed for one request.
         #[serde(with = "humantime_serde")]
         pub timeout: Duration,
+        /// Send through this HTTP proxy (a URL such as http://proxy:3128; `-p` sets it too);
+        /// unset: `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` decide.
+        pub proxy_address: Option<String>,
     }
 }
 
@@ -54,6 +57,7 @@ impl Default for RollbarSettings {
             log_errors: false,
             relay: true,
             timeout: Duration::from_secs(10),
+            proxy_address: None,
             signals: vec![Signal::Traces, Signal::Logs],
             queue_size: ByteSize::mib(32),
             batch_max_items: 512,
