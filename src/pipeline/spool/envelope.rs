@@ -66,6 +66,18 @@ impl EncodedBatch {
 
     /// The envelope bytes of this batch as record `sequence`, written at `written`.
     pub fn to_envelope(&self, sequence: u64, written: SystemTime) -> Vec<u8> {
+        self.record(sequence, written).encode_to_vec()
+    }
+
+    /// Appends the envelope of this batch as record `sequence` to `buffer`.
+    pub(crate) fn encode_envelope(&self, sequence: u64, written: SystemTime, buffer: &mut Vec<u8>) {
+        let record = self.record(sequence, written);
+        buffer.reserve(record.encoded_len());
+        // Encoding into a Vec only fails when it lacks room, and it grows.
+        let _ = record.encode(buffer);
+    }
+
+    fn record(&self, sequence: u64, written: SystemTime) -> proto::SpoolRecord {
         let written_time_unix_nano =
             written.duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
         proto::SpoolRecord {
@@ -75,7 +87,6 @@ impl EncodedBatch {
             items: self.items,
             payload: Some(self.payload.clone()),
         }
-        .encode_to_vec()
     }
 }
 
