@@ -183,3 +183,36 @@ async fn refused_credentials_keep_the_data_until_the_key_is_fixed_then_it_flows(
     common::receive_items(&mut delivered, 5).await;
     assert!(lost_lines(&metrics).is_empty(), "{:?}", lost_lines(&metrics));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_spool_that_cannot_write_answers_429_says_why_and_flows_again_once_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let metrics = Arc::new(Metrics::new());
+    let (exporter, mut delivered) = ScriptedExporter::accepting();
+    let options = SpoolOptions { max_size: 1 << 20, segment_size: 1_000, when_full: WhenSpoolFull::Refuse };
+    let (lane, _spool, status) = spooled(exporter, settings(1_000_000, retry(5, 0)), &spool_dir, options, &metrics);
+    let router = router(vec![lane], &metrics);
+    router.accept(document("T000")).unwrap();
+    common::receive_items(&mut delivered, 1).await;
+
+    // The directory goes away (as a disk that fills up or turns read-only): the next segment
+    // cannot be created.
+    std::fs::remove_dir_all(&spool_dir).unwrap();
+    let mut accepted = 1;
+    let refused = loop {
+        match router.accept(document(&format!("T{accepted:03}"))) {
+            Ok(()) => accepted += 1,
+            Err(refused) => break refused,
+        }
+        assert!(accepted < 50, "a new segment is needed within a few batches");
+    };
+    assert_eq!(refused.destination, Destination::Honeycomb);
+    let report = serde_json::to_value(status.report()).unwrap();
+    assert!(report["problem"].as_str().is_some_and(|p| p.contains("cannot write spool segment")), "{report}");
+
+    std::fs::create_dir_all(&spool_dir).unwrap();
+    router.accept(document("after")).expect("it takes batches again by itself");
+    common::receive_items(&mut delivered, accepted).await;
+    assert!(lost_lines(&metrics).is_empty(), "{:?}", lost_lines(&metrics));
+}

@@ -300,7 +300,7 @@ mod tests {
     fn after_a_damaged_length_the_next_intact_record_is_found() {
         let data = records(&[b"first record", b"second", b"third"]);
         let second = framed_len(12) as usize;
-        let mut damaged = data.clone();
+        let mut damaged = data;
         damaged[1] ^= 0x01; // the first record's length now runs past the end
         assert!(matches!(frames(&damaged)[0].0, Frame::Torn(_) | Frame::BadChecksum { .. }));
         assert_eq!(find_record(&damaged[1..]).map(|at| at + 1), Some(second));
