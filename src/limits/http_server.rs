@@ -96,7 +96,7 @@ mod tests {
     use super::*;
     use crate::limits::ConnectionLimits;
 
-    async fn server(header_timeout: Duration) -> (std::net::SocketAddr, CancellationToken) {
+    async fn server(header_timeout: Duration) -> (SocketAddr, CancellationToken) {
         let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let address = tcp.local_addr().expect("address");
         let limits = ConnectionLimits { max_connections: 16, idle_timeout: Duration::from_secs(600) };

@@ -210,12 +210,26 @@ pub struct Decompressor {
     permit_base: usize,
     /// The window the first zstd frame asks for (0 for gzip).
     zstd_window: usize,
+    /// The output size the body's header or trailer gives (at most `limit`): the first
+    /// buffer is made that large (one byte more, to see the end), so an honest body is
+    /// inflated into one allocation.
+    declared: Option<usize>,
 }
 
 impl Decompressor {
     /// Starts decompressing `raw`. Fails only for a zstd frame header that is already corrupt.
+    /// A zstd body whose frame header gives a content size over `limit` is refused here,
+    /// before anything is inflated.
     pub fn new(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Decompressor, BodyError> {
         let zstd_window = if encoding == ContentEncoding::Zstd { zstd_frame_window(&raw) } else { 0 };
+        let declared = declared_output(encoding, &raw);
+        if encoding == ContentEncoding::Zstd && declared.is_some_and(|size| size > limit as u64) {
+            return Err(BodyError::TooLarge { limit });
+        }
+        // A gzip trailer is only checked at the end: it sizes the first buffer, never past what
+        // deflate can expand the body to.
+        let most = if encoding == ContentEncoding::Gzip { raw.len() as u64 * MAX_DEFLATE_RATIO } else { u64::MAX };
+        let declared = declared.map(|size| size.min(most).min(limit as u64) as usize);
         let reader: Box<dyn Read + Send> = match encoding {
             ContentEncoding::Identity => Box::new(raw.reader()),
             ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw.reader())),
@@ -230,6 +244,7 @@ impl Decompressor {
             permit: MemoryPermit::none(),
             permit_base: 0,
             zstd_window,
+            declared,
         })
     }
 
@@ -291,12 +306,16 @@ impl Decompressor {
         if self.out.len() >= cap {
             return Err(BodyError::TooLarge { limit: self.limit });
         }
-        let wanted = self.out.len().saturating_mul(2).max(MIN_GROWTH).min(cap);
-        // Growing may copy: while it does, the old and the new buffer both exist.
+        let wanted = match (self.out.is_empty(), self.declared.take()) {
+            (true, Some(size)) => size.saturating_add(1),
+            _ => self.out.len().saturating_mul(2).max(MIN_GROWTH),
+        };
+        let wanted = wanted.min(cap);
+        // Growing may copy; the old buffer stays counted until the body is done, because the
+        // allocator does not hand freed memory back to the system at once.
         self.permit.try_grow(wanted).map_err(BodyError::OverBudget)?;
         self.out.reserve_exact(wanted - self.out.len());
         self.out.resize(wanted, 0);
-        self.permit.shrink_to(self.permit_base + self.out.capacity());
         Ok(())
     }
 }
@@ -315,6 +334,43 @@ fn zstd_reader(
     let mut decoder = zstd::stream::read::Decoder::with_buffer(raw.reader())?;
     decoder.window_log_max(window_log_max)?;
     Ok(decoder)
+}
+
+/// The most deflate expands its input (RFC 1951: a 258-byte match per ~2 bits, ~1,032 : 1).
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The output size a body says it has: a gzip trailer's ISIZE (the last member's size modulo
+/// 2^32, so a total at least that large), or a zstd frame header's content size.
+fn declared_output(encoding: ContentEncoding, raw: &[u8]) -> Option<u64> {
+    match encoding {
+        ContentEncoding::Gzip if raw.len() >= 18 && raw[..2] == [0x1f, 0x8b] => {
+            let trailer: [u8; 4] = raw[raw.len() - 4..].try_into().ok()?;
+            Some(u64::from(u32::from_le_bytes(trailer)))
+        }
+        ContentEncoding::Zstd => zstd_frame_content_size(raw),
+        _ => None,
+    }
+}
+
+/// A zstd frame header's Frame_Content_Size, when it has one (RFC 8878, 3.1.1.1.4).
+fn zstd_frame_content_size(raw: &[u8]) -> Option<u64> {
+    const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+    if raw.len() < 6 || raw[..4] != MAGIC {
+        return None;
+    }
+    let descriptor = raw[4];
+    let single_segment = descriptor & 0x20 != 0;
+    let flag = usize::from(descriptor >> 6);
+    if flag == 0 && !single_segment {
+        return None;
+    }
+    let dictionary_id_len = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let content_size_len = [1, 2, 4, 8][flag];
+    let start = 5 + usize::from(!single_segment) + dictionary_id_len;
+    let field = raw.get(start..start + content_size_len)?;
+    let mut le = [0u8; 8];
+    le[..content_size_len].copy_from_slice(field);
+    Some(u64::from_le_bytes(le) + if content_size_len == 2 { 256 } else { 0 })
 }
 
 /// What a zstd decoder holds besides its window (block buffer and tables), roughly.
@@ -363,8 +419,9 @@ mod tests {
         Bytes::from(encoder.finish().expect("gzip into memory"))
     }
 
+    /// One zstd frame that gives its content size, as `zstd` and most libraries write it.
     fn zstd(data: &[u8]) -> Bytes {
-        Bytes::from(zstd::encode_all(data, 1).expect("zstd into memory"))
+        Bytes::from(zstd::bulk::compress(data, 1).expect("zstd into memory"))
     }
 
     fn compress(encoding: ContentEncoding, data: &[u8]) -> Bytes {
@@ -512,6 +569,38 @@ mod tests {
         let window = zstd_frame_window(&streamed);
         assert!(window.is_power_of_two() && window >= 300_000, "window {window}");
         assert_eq!(zstd_frame_window(b"not zstd"), 0);
+    }
+
+    #[test]
+    fn a_zstd_frame_declaring_more_than_the_limit_is_refused_before_inflating() {
+        let compressed = zstd(&vec![0u8; LIMIT + 1]);
+        assert_eq!(declared_output(ContentEncoding::Zstd, &compressed), Some(LIMIT as u64 + 1));
+        let refused = Decompressor::new(ContentEncoding::Zstd, compressed, LIMIT).err();
+        assert!(matches!(refused, Some(BodyError::TooLarge { .. })), "{refused:?}");
+    }
+
+    #[test]
+    fn a_gzip_trailer_sizes_the_first_buffer_and_nothing_more() {
+        let data = vec![0u8; LIMIT + 1];
+        assert_eq!(declared_output(ContentEncoding::Gzip, &gzip(&data)), Some(LIMIT as u64 + 1));
+        let mut decompressor = Decompressor::new(ContentEncoding::Gzip, gzip(&data), LIMIT).expect("header");
+        let result = decompressor.advance(usize::MAX);
+        assert!(matches!(result, Err(BodyError::TooLarge { .. })), "{result:?}");
+        assert_eq!(decompressor.capacity(), LIMIT + 1, "one buffer, at the cap");
+        let lying = Bytes::from([gzip(b"tiny").to_vec(), vec![0xff; 4]].concat());
+        let result = decompress_blocking(ContentEncoding::Gzip, lying, LIMIT);
+        assert!(matches!(result, Err(BodyError::Corrupt { .. })), "a bad trailer is corrupt data: {result:?}");
+    }
+
+    #[test]
+    fn an_honest_body_is_inflated_into_one_buffer_of_its_declared_size() {
+        let data = sample(LIMIT / 2);
+        for encoding in [ContentEncoding::Gzip, ContentEncoding::Zstd] {
+            let mut decompressor = Decompressor::new(encoding, compress(encoding, &data), LIMIT).expect("header");
+            assert!(decompressor.advance(usize::MAX).expect("inflates"));
+            assert_eq!(decompressor.capacity(), data.len() + 1, "{encoding}");
+            assert!(decompressor.into_bytes() == data, "{encoding}");
+        }
     }
 
     #[tokio::test]

@@ -337,13 +337,13 @@ impl Decoder for RawCodec {
 mod tests {
     use super::*;
 
-    fn room(limit: usize, budget: usize) -> CallRoom {
+    fn call_room(limit: usize, budget: usize) -> CallRoom {
         CallRoom { limit, budget: MemoryBudget::new(budget), retry_after: Duration::from_secs(1) }
     }
 
     #[test]
     fn a_call_gets_the_message_limit_when_the_budget_has_it() {
-        let room = room(1_000_000, 10_000_000);
+        let room = call_room(1_000_000, 10_000_000);
         let (limit, permit) = room.take(false).expect("room");
         assert_eq!((limit, permit.bytes()), (1_000_000, 1_000_000));
         let (limit, permit) = room.take(true).expect("room");
@@ -352,17 +352,17 @@ mod tests {
 
     #[test]
     fn a_call_gets_only_what_the_budget_has_left() {
-        let room = room(1_000_000, 1_200_000);
+        let room = call_room(1_000_000, 1_200_000);
         let _held = room.budget.try_reserve(800_000).expect("fits");
         let (limit, permit) = room.take(false).expect("400 kB are left");
         assert_eq!((limit, permit.bytes()), (400_000, 400_000));
-        let (limit, _) = room(1_000_000, 1_200_000).take(true).expect("room");
+        let (limit, _) = call_room(1_000_000, 1_200_000).take(true).expect("room");
         assert_eq!(limit, 600_000, "two copies of what is left");
     }
 
     #[test]
     fn a_call_is_refused_when_the_budget_has_less_than_the_smallest_room() {
-        let room = room(1_000_000, 1_000_000);
+        let room = call_room(1_000_000, 1_000_000);
         let _held = room.budget.try_reserve(1_000_000 - SMALLEST_ROOM + 1).expect("fits");
         let refused = room.take(false).expect_err("less than 64 KiB left");
         assert!(matches!(refused, ReceiveError::OverBudget { .. }), "{refused:?}");
