@@ -155,10 +155,8 @@ impl Registry {
         let evicted = {
             let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let evicted = if open.len() >= self.limits.max_connections { quietest(&open) } else { None };
-            if let Some(quiet_id) = evicted {
-                if let Some(quiet) = open.remove(&quiet_id) {
-                    quiet.close.cancel();
-                }
+            if let Some(quiet) = evicted.and_then(|quiet_id| open.remove(&quiet_id)) {
+                quiet.close.cancel();
             }
             open.insert(id, Arc::clone(&activity));
             evicted.is_some()

@@ -27,6 +27,12 @@ const MIN_GROWTH: usize = 64 * 1024;
 /// thread (see [`decompress`]).
 pub const INLINE_DECOMPRESS_BYTES: usize = 256 * 1024;
 
+/// Decompressions running at once: two per core.
+static DECOMPRESSIONS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    tokio::sync::Semaphore::new(2 * cores)
+});
+
 /// The `Content-Encoding` values the OTLP receivers accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentEncoding {
@@ -170,6 +176,10 @@ pub async fn decompress_within(
     if encoding == ContentEncoding::Identity || raw.is_empty() {
         return Ok((raw, permit));
     }
+    // Bodies are inflated a few at a time: more at once would not inflate faster on the cores
+    // there are, and each would hold output buffers (and the allocator's freed ones) of its
+    // own. The semaphore is never closed.
+    let _turn = DECOMPRESSIONS.acquire().await.ok();
     let mut decompressor = Decompressor::new(encoding, raw, limit)?.within(permit)?;
     if decompressor.advance(INLINE_DECOMPRESS_BYTES)? {
         return Ok(decompressor.finish());
