@@ -47,6 +47,10 @@
 //!    counts kept where they happen (`counts`), `/status`, logging and rate-limited warnings;
 //!    [`admin`] serves them with health checks and the store's query APIs (`/api/query`).
 //!
+//! [`limits`] holds what bounds it all: one memory budget that request bodies (before and
+//! after decompression) and queued batches take their room from, each TCP listener's
+//! connection cap and timeouts, and the open-file limit.
+//!
 //! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'
 //! lanes, the receivers and the admin endpoint, and drains the lanes on shutdown. [`cli`] and
 //! [`health`] are the command line and `waggle health`; [`cli_docs`] makes shell completions
@@ -63,6 +67,7 @@ pub mod cli_docs;
 pub mod config;
 pub mod destination;
 pub mod health;
+pub mod limits;
 pub mod model;
 pub mod pipeline;
 pub mod query;
