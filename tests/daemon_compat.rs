@@ -116,7 +116,7 @@ fn buffer_memory_in_every_spelling_sets_the_xray_queue_size_in_mebibytes() {
 }
 
 #[test]
-fn proxy_address_in_every_spelling_sets_the_xray_proxy() {
+fn proxy_address_in_every_spelling_sets_the_proxy_of_every_https_destination() {
     for args in [
         vec!["-p", "http://proxy:3128"],
         vec!["-p=http://proxy:3128"],
@@ -128,7 +128,11 @@ fn proxy_address_in_every_spelling_sets_the_xray_proxy() {
     ] {
         assert_eq!(
             flag_overrides(&args),
-            pairs(&[("destinations.xray.proxy_address", "http://proxy:3128")]),
+            pairs(&[
+                ("destinations.xray.proxy_address", "http://proxy:3128"),
+                ("destinations.honeycomb.proxy_address", "http://proxy:3128"),
+                ("destinations.rollbar.proxy_address", "http://proxy:3128"),
+            ]),
             "{args:?}"
         );
     }
@@ -233,6 +237,8 @@ fn every_daemon_flag_at_once_makes_every_override() {
             ("destinations.xray.resource_arn", "arn:aws:ecs:eu-west-1:123456789012:task/abc"),
             ("destinations.xray.local_mode", "true"),
             ("destinations.xray.proxy_address", "http://proxy.internal:3128"),
+            ("destinations.honeycomb.proxy_address", "http://proxy.internal:3128"),
+            ("destinations.rollbar.proxy_address", "http://proxy.internal:3128"),
             ("destinations.xray.queue_size", "24MiB"),
             ("log.level", "debug"),
             ("log.file", "/var/log/xray/xray.log"),
@@ -400,6 +406,8 @@ fn a_cfg_yaml_with_every_key_makes_every_override() {
             ("destinations.xray.endpoint", "https://xray.eu-west-1.amazonaws.com"),
             ("destinations.xray.local_mode", "true"),
             ("destinations.xray.proxy_address", "http://proxy.internal:3128"),
+            ("destinations.honeycomb.proxy_address", "http://proxy.internal:3128"),
+            ("destinations.rollbar.proxy_address", "http://proxy.internal:3128"),
             ("destinations.xray.no_verify_ssl", "true"),
             ("destinations.xray.senders", "16"),
             ("destinations.xray.queue_size", "24MiB"),
