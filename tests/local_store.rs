@@ -882,7 +882,7 @@ async fn api_lists_traces() {
     assert_eq!(
         body,
         json!({"traces": [{
-            "trace_id": trace_hex(1), "root_name": "GET /", "service": "api",
+            "trace_id": trace_hex(1), "root_name": "GET /", "service": "api", "services": ["api"],
             "start_time_unix_nano": at_ms(0), "duration_ms": 25.0, "span_count": 2,
         }]})
     );

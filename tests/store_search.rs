@@ -196,7 +196,7 @@ async fn a_found_trace_is_listed_by_its_root() {
     assert_eq!(
         body,
         json!({"traces": [{
-            "trace_id": trace_hex(1), "root_name": "GET /", "service": "api",
+            "trace_id": trace_hex(1), "root_name": "GET /", "service": "api", "services": ["api", "db"],
             "start_time_unix_nano": at_ms(0), "duration_ms": 40.0, "span_count": 2,
         }]})
     );

@@ -39,7 +39,10 @@ def test_a_store_directory_deleted_while_running_is_made_again_and_the_loss_coun
     shutil.rmtree(data_dir / "store")
     later = new_trace_id()
     send(waggle, later, BLOCK_ROWS)
-    wait_for(lambda: store_status(waggle)["lost_spans"] == BLOCK_ROWS, what="the deleted block counted as lost")
+    wait_for(
+        lambda: (store_status(waggle)["lost_spans"], store_status(waggle)["blocks"]) == (BLOCK_ROWS, 1),
+        what="the deleted block counted as lost and the new one written",
+    )
 
     assert any(path.suffix == ".block" for path in (data_dir / "store").iterdir())
     assert len(waggle.trace(later)["spans"]) == BLOCK_ROWS
