@@ -45,8 +45,10 @@ def config(url, **extra):
         "queue_size": "64KiB",
         "timeout": "5s",
         "spool": True,
-        # Segments of 64 KiB: the segment rotates every few dozen requests.
-        "spool_max_size": "512KiB",
+        # Segments of 2 MiB (an eighth): two clients fill one in about a second, so kills land
+        # before, during and after rotations; 16 MiB holds every round's ~2-4 MB without
+        # refusing (a full spool answers 429, which would leave a round with nothing to check).
+        "spool_max_size": "16MiB",
         "retry": {"initial_interval": "100ms", "max_interval": "1s", "jitter": 0.0},
     }
     honeycomb.update(extra)
