@@ -110,6 +110,7 @@ def assert_bounded_and_recovers(waggle, idle_kib):
     send_sentinel(waggle)
     time.sleep(SETTLE_SECONDS)
     settled_kib = waggle.memory()["VmRSS"]
+    print(f"\npeak RSS {peak_kib / 1024:.0f} MiB; {settled_kib / 1024:.0f} MiB {SETTLE_SECONDS} s later; idle {idle_kib / 1024:.0f} MiB")
     assert settled_kib <= idle_kib + 32 * 1024, (
         f"RSS {settled_kib / 1024:.0f} MiB {SETTLE_SECONDS} s after the burst; idle was {idle_kib / 1024:.0f} MiB"
     )
