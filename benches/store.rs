@@ -32,7 +32,7 @@ use waggle::store::StoreOptions;
 
 /// The allocator the waggle binary uses, so the figures are the binary's.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const SPANS_PER_REQUEST: usize = 100;
 const QUERY_RUNS: usize = 5;

@@ -20,12 +20,15 @@
 //! 3. **[`pipeline::router`]** shares the batch (an `Arc`, no copies) with every lane that
 //!    takes its signal, all or nothing: either every lane takes it and the caller gets 200,
 //!    or none does and the caller is asked to retry (429 / `RESOURCE_EXHAUSTED`). A stalled
-//!    lane is left out, and so is the local store's when it falls behind while another lane
-//!    takes the batch (its [`pipeline::lane::WhenFull`] policy): it never holds up the others.
-//! 4. **[`pipeline::lane`]** is one destination's lane: `LaneHandle::take` finds room in the
-//!    memory queue or, when it is full, in the lane's disk spool ([`pipeline::spool`]:
-//!    writer, reader, start-up recovery); a batcher groups items, senders deliver them with
-//!    retries ([`pipeline::retry`]), and replay feeds the spool back in, oldest first.
+//!    lane is left out, and so is the local store's when it falls behind (its
+//!    [`pipeline::lane::WhenFull`] policy), only while another lane takes the batch: a 200
+//!    always means some lane keeps it.
+//! 4. **[`pipeline::lane`]** is one destination's lane: `LaneHandle::take` writes the batch
+//!    ahead to the lane's disk spool when it has one ([`pipeline::spool`]: writer, reader,
+//!    start-up recovery), and puts it in the memory queue (a read-ahead cache) when that has
+//!    room; a batcher groups items, senders deliver them with retries ([`pipeline::retry`])
+//!    and the destination's own `Retry-After`, and replay feeds the spool back in, oldest
+//!    first.
 //! 5. **[`destination`]**: each destination implements [`destination::Exporter`] (how a batch
 //!    becomes requests, and one send). Each lives in one folder with the same parts:
 //!    `settings`, `request` (batch → requests), `client` (a trait over the network calls, so
@@ -44,6 +47,10 @@
 //!    counts kept where they happen (`counts`), `/status`, logging and rate-limited warnings;
 //!    [`admin`] serves them with health checks and the store's query APIs (`/api/query`).
 //!
+//! [`limits`] holds what bounds it all: one memory budget that request bodies (before and
+//! after decompression) and queued batches take their room from, each TCP listener's
+//! connection cap and timeouts, and the open-file limit.
+//!
 //! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'
 //! lanes, the receivers and the admin endpoint, and drains the lanes on shutdown. [`cli`] and
 //! [`health`] are the command line and `waggle health`; [`cli_docs`] makes shell completions
@@ -60,6 +67,7 @@ pub mod cli_docs;
 pub mod config;
 pub mod destination;
 pub mod health;
+pub mod limits;
 pub mod model;
 pub mod pipeline;
 pub mod query;

@@ -8,9 +8,11 @@ use waggle::cli::{Cli, Command};
 use waggle::telemetry::logging;
 use waggle::{app, check, cli_docs, config, health, status};
 
-/// mimalloc instead of glibc malloc: the relay allocates and frees many small strings per span.
+/// jemalloc instead of glibc malloc: the relay allocates and frees many small strings per
+/// span, and jemalloc's background thread gives freed memory back to the OS after a burst
+/// (its options are in `.cargo/config.toml`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     // The X-Ray daemon's flag spellings (`-bind=…`, `-o`, a leading `xray`) are accepted too.

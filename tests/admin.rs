@@ -20,6 +20,7 @@ fn state(ready: bool) -> Arc<AdminState> {
     let off =
         Arc::new(DestinationStatus::new(Destination::Honeycomb, false, "HONEYCOMB_API_KEY not set", vec!["traces"]));
     Arc::new(AdminState {
+        memory: waggle::limits::MemoryBudget::new(1 << 20),
         metrics,
         lanes: Vec::new(),
         destinations: vec![on, off],
@@ -61,6 +62,15 @@ async fn metrics_are_prometheus_text_with_zeroed_receiver_counters() {
     assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
     assert!(body.contains(r#"waggle_receiver_received_items_total{receiver="otlp_http",signal="logs"} 0"#), "{body}");
     assert!(body.ends_with("# EOF\n"));
+}
+
+#[tokio::test]
+async fn metrics_show_the_memory_budget_in_use_and_its_limit() {
+    let state = state(true);
+    let _held = state.memory.try_reserve(1000).expect("fits");
+    let (_, _, body) = get(&state, "/metrics").await;
+    assert!(body.contains("waggle_memory_budget_used_bytes 1000\n"), "{body}");
+    assert!(body.contains("waggle_memory_budget_limit_bytes 1048576\n"), "{body}");
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::{CappedListener, MemoryBudget, ServerLimits, http_server};
 use crate::pipeline::lane::LaneGauge;
 use crate::store::{StoreReader, StoreStats};
 use crate::telemetry::metrics::Metrics;
@@ -32,6 +33,8 @@ use crate::telemetry::status::{DestinationStatus, StatusReport};
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub lanes: Vec<LaneGauge>,
+    /// The memory budget shown in `/metrics`.
+    pub memory: MemoryBudget,
     pub destinations: Vec<Arc<DestinationStatus>>,
     /// The local store, when it is on: its size and evictions are shown too.
     pub store: Option<StoreReader>,
@@ -68,7 +71,14 @@ pub fn store_routes(reader: StoreReader) -> Router {
 
 /// Serves the admin routes until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    let limits = ServerLimits::default();
+    serve_within(CappedListener::new("admin", listener, limits.connections), app, &limits, shutdown).await;
+    Ok(())
+}
+
+/// [`serve`] under `limits`: the header timeout and the listener's connection cap.
+pub async fn serve_within(listener: CappedListener, app: Router, limits: &ServerLimits, shutdown: CancellationToken) {
+    http_server::serve(listener, app, limits.header_timeout, shutdown).await;
 }
 
 async fn healthz() -> &'static str {
@@ -91,6 +101,7 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
     if let Some(store) = &state.store {
         state.metrics.set_store_stats(&store.stats());
     }
+    state.metrics.set_memory_budget(&state.memory);
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
 }

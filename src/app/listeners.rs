@@ -38,6 +38,14 @@ impl Listeners {
         addresses
     }
 
+    /// How many TCP listeners are bound (they share the open-file limit).
+    pub(super) fn tcp_count(&self) -> usize {
+        [&self.otlp_http, &self.otlp_grpc, &self.xray_tcp, &self.admin]
+            .iter()
+            .filter(|listener| listener.is_some())
+            .count()
+    }
+
     pub(super) async fn bind(settings: &Settings) -> Result<Self, StartError> {
         let receivers = &settings.receivers;
         Ok(Listeners {

@@ -25,6 +25,8 @@ use crate::destination::cloudwatch_logs::{self, CloudWatchLogsConfigError};
 use crate::destination::honeycomb::HoneycombError;
 use crate::destination::rollbar::RollbarError;
 use crate::destination::xray::setup as xray_setup;
+use crate::limits::nofile::{self, FileLimit};
+use crate::limits::{self, CappedListener, MemoryBudget, ServerLimits};
 use crate::model::{Receiver, Signal};
 use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
@@ -61,6 +63,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let metrics = Arc::new(Metrics::new());
     let abandon = CancellationToken::new();
+    let file_limit = nofile::raise_to_hard_limit();
     let mut listeners = Listeners::bind(&settings).await?;
     let bound = listeners.bound_addresses();
     let honeycomb = &settings.destinations.honeycomb;
@@ -70,6 +73,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     {
         tracing::warn!(destination = "honeycomb", "{hint}");
     }
+    let server_limits = server_limits(&settings, file_limit, listeners.tcp_count());
     let aws = look_up_aws(&settings, &env).await;
     let cloudwatch_logs_aws = look_up_cloudwatch_logs_aws(&settings, &env).await;
     let mut destinations = destinations::start(
@@ -84,6 +88,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let admin_state = Arc::new(AdminState {
         metrics: Arc::clone(&metrics),
         lanes: destinations.lanes.iter().map(LaneHandle::gauge).collect(),
+        memory: server_limits.budget.clone(),
         destinations: destinations.statuses.clone(),
         store: destinations.store.clone(),
         ready: false.into(),
@@ -116,13 +121,16 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         (&router, relay_routes),
         &metrics,
         &xray_udp_counts,
+        &server_limits,
         &stop_receivers,
     );
     if let Some(listener) = listeners.xray_tcp.take() {
         let proxy = Arc::new(sampling_proxy_for(&settings, aws.as_ref())?);
         let (metrics, stop) = (Arc::clone(&metrics), stop_receivers.clone());
+        let (limits, listener) =
+            (server_limits.clone(), CappedListener::new("xray_tcp", listener, server_limits.connections));
         receivers.spawn(async move {
-            if let Err(error) = sampling_proxy::serve(listener, proxy, metrics, stop).await {
+            if let Err(error) = sampling_proxy::serve_within(listener, proxy, metrics, &limits, stop).await {
                 tracing::error!(%error, "X-Ray sampling proxy stopped");
             }
         });
@@ -136,7 +144,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             extra = Some(extra.unwrap_or_default().merge(admin::ui::routes()));
         }
         let app = admin::app(Arc::clone(&admin_state), extra);
-        tokio::spawn(admin::serve(listener, app, stop_admin.clone()))
+        let listener = CappedListener::new("admin", listener, server_limits.connections);
+        let limits = server_limits.clone();
+        let stop = stop_admin.clone();
+        tokio::spawn(async move { admin::serve_within(listener, app, &limits, stop).await })
     });
 
     admin_state.ready.store(true, Ordering::Relaxed);
@@ -163,6 +174,26 @@ fn log_app_environment(bound: &app_env::BoundAddresses) {
     for line in app_env::app_environment(bound) {
         tracing::info!(for_apps = elsewhere, "{line}");
     }
+}
+
+/// The memory budget and connection limits every server shares. The per-listener connection
+/// cap is lowered so that the TCP listeners together fit the open-file limit.
+fn server_limits(settings: &Settings, file_limit: Option<FileLimit>, tcp_listeners: usize) -> ServerLimits {
+    let configured = &settings.limits;
+    let memory_limit = usize::try_from(configured.memory_limit.as_u64()).unwrap_or(usize::MAX);
+    let max_connections = file_limit.map_or(configured.max_connections, |files| {
+        limits::connections_per_listener(configured.max_connections, files.soft, tcp_listeners)
+    });
+    if max_connections < configured.max_connections {
+        tracing::info!(
+            configured = configured.max_connections,
+            max_connections,
+            tcp_listeners,
+            "lowered the connections each listener keeps, to fit the open-file limit"
+        );
+    }
+    tracing::info!(memory_limit = %configured.memory_limit, max_connections, "limits");
+    ServerLimits::new(configured, MemoryBudget::new(memory_limit), max_connections, settings.pipeline.retry_after)
 }
 
 /// AWS access, when the X-Ray destination or the sampling proxy wants it, or CloudWatch Logs
@@ -238,6 +269,7 @@ fn start_receivers(
     (router, relay_routes): (&Arc<Router>, Option<axum::Router>),
     metrics: &Arc<Metrics>,
     xray_udp_counts: &Arc<ReceiverCounts>,
+    limits: &ServerLimits,
     stop: &CancellationToken,
 ) -> JoinSet<()> {
     let mut receivers = JoinSet::new();
@@ -245,8 +277,11 @@ fn start_receivers(
         metrics.show_receiver(Receiver::OtlpHttp, &Signal::ALL);
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_http.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
+        let (limits, listener) = (limits.clone(), CappedListener::new("otlp_http", listener, limits.connections));
         receivers.spawn(async move {
-            if let Err(error) = otlp_http::serve_with(listener, settings, router, metrics, stop, relay_routes).await {
+            if let Err(error) =
+                otlp_http::serve_within(listener, settings, router, metrics, limits, stop, relay_routes).await
+            {
                 tracing::error!(%error, "OTLP/HTTP receiver stopped");
             }
         });
@@ -255,8 +290,9 @@ fn start_receivers(
         metrics.show_receiver(Receiver::OtlpGrpc, &Signal::ALL);
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_grpc.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
+        let (limits, listener) = (limits.clone(), CappedListener::new("otlp_grpc", listener, limits.connections));
         receivers.spawn(async move {
-            if let Err(error) = otlp_grpc::serve(listener, settings, router, metrics, stop).await {
+            if let Err(error) = otlp_grpc::serve_within(listener, settings, router, metrics, limits, stop).await {
                 tracing::error!(%error, "OTLP/gRPC receiver stopped");
             }
         });

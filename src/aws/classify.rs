@@ -1,6 +1,7 @@
 //! Which AWS failures are worth another attempt, and the label a permanent one is counted
-//! under: one classifier for X-Ray and CloudWatch Logs. A credentials problem is also shown on
-//! the destination's `/status` ([`classify_and_report`]).
+//! under: one classifier for X-Ray and CloudWatch Logs. A credentials problem blocks the lane
+//! (the data is kept and retried slowly) and is shown on the destination's `/status`
+//! ([`classify_and_report`]).
 
 use super::error::AwsCallError;
 use crate::destination::ExportError;
@@ -27,8 +28,8 @@ const RETRYABLE_CODES: &[&str] = &[
 /// classification always did.
 const THROTTLING_MARKER: &str = "Throttl";
 
-/// Codes that mean the credentials or the role are wrong: permanent, and a problem shown on
-/// `/status` until the next success.
+/// Codes that mean the credentials or the role are wrong: the lane waits (`Blocked`) and
+/// `/status` shows the problem until the next success.
 const CREDENTIAL_CODES: &[&str] = &[
     "AccessDeniedException",
     "AccessDenied",
@@ -64,7 +65,8 @@ pub(crate) fn classify(operation: &str, target: &str, error: &AwsCallError) -> E
             } else if code == INVALID_PARAMETER {
                 ExportError::permanent(LossReason::InvalidParameter, reason)
             } else if is_credentials_problem(error) {
-                ExportError::permanent(LossReason::Unauthorized, reason)
+                // Fixed by a person (a role, a key): the data waits, it is not discarded.
+                ExportError::Blocked { reason }
             } else {
                 ExportError::permanent(LossReason::Rejected, reason)
             }
@@ -84,7 +86,7 @@ pub(crate) fn classify_and_report(
     status: &DestinationStatus,
 ) -> ExportError {
     let failure = classify(operation, target, error);
-    if let ExportError::Permanent { reason, label: LossReason::Unauthorized } = &failure {
+    if let ExportError::Blocked { reason } = &failure {
         status.record_problem(reason.clone());
     }
     failure
@@ -109,7 +111,7 @@ mod tests {
     fn label(error: &ExportError) -> Option<LossReason> {
         match error {
             ExportError::Permanent { label, .. } => Some(*label),
-            ExportError::Retryable { .. } => None,
+            ExportError::Retryable { .. } | ExportError::Blocked { .. } => None,
         }
     }
 
@@ -151,7 +153,7 @@ mod tests {
     fn a_credentials_problem_is_recorded_on_status() {
         let status = DestinationStatus::new(crate::model::Destination::Xray, true, "on", vec!["traces"]);
         let failure = classify_and_report("PutTraceSegments", "", &service("ExpiredTokenException", 400), &status);
-        assert_eq!(label(&failure), Some(LossReason::Unauthorized));
+        assert!(matches!(failure, ExportError::Blocked { .. }), "{failure:?}");
         let report = serde_json::to_value(status.report()).expect("status serialises");
         assert!(report["problem"].as_str().is_some_and(|p| p.contains("ExpiredTokenException")), "{report}");
     }

@@ -23,6 +23,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub admin: AdminSettings,
     pub pipeline: PipelineSettings,
+    pub limits: LimitsSettings,
     pub receivers: ReceiverSettings,
     pub destinations: DestinationSettings,
 }
@@ -34,6 +35,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             admin: AdminSettings::default(),
             pipeline: PipelineSettings::default(),
+            limits: LimitsSettings::default(),
             receivers: ReceiverSettings::default(),
             destinations: DestinationSettings::default(),
         }
@@ -102,6 +104,40 @@ impl Default for PipelineSettings {
             shutdown_timeout: Duration::from_secs(5),
             retry_after: Duration::from_secs(1),
             stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One memory budget for every receiver and lane queue, and what every TCP listener allows
+/// a connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsSettings {
+    /// Memory held by request bodies (compressed and decompressed) and by the batches the
+    /// lanes queue; a request that does not fit is refused with 429 / RESOURCE_EXHAUSTED.
+    pub memory_limit: ByteSize,
+    /// Connections each TCP listener keeps open; at the cap a new connection closes the one
+    /// that has been quiet longest. Lowered at start to fit the open-file limit.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (HTTP/1).
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Time a client has to send a whole request body (OTLP/HTTP) or gRPC call (OTLP/gRPC).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// A connection with no byte read or written for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            memory_limit: ByteSize::mib(256),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }

@@ -108,9 +108,14 @@ pub enum ExportError {
     /// Try again later (throttling, 5xx, network); `retry_after` is the destination's own hint.
     #[error("{reason}")]
     Retryable { reason: String, retry_after: Option<Duration> },
-    /// The destination called the data bad, or the credentials are wrong: do not retry.
+    /// The destination called the data bad: do not retry.
     #[error("{reason}")]
     Permanent { reason: String, label: LossReason },
+    /// A fault that heals once someone fixes it (the credentials were refused): the data is
+    /// kept, the lane retries at its slowest retry interval without a time budget, and
+    /// `/status` says what is wrong until a send succeeds.
+    #[error("{reason}")]
+    Blocked { reason: String },
 }
 
 impl ExportError {

@@ -29,12 +29,16 @@ macro_rules! destination_settings {
             /// Requests in flight at once.
             pub senders: usize,
             pub retry: RetryPolicy,
-            /// Back the lane with a disk spool under `<data_dir>/spool/<destination>`: what the
-            /// full queue cannot take is accepted onto disk instead of refused or dropped, what
-            /// is unsent at shutdown is kept, and the next start replays it.
+            /// Back the lane with a disk spool under `<data_dir>/spool/<destination>`: every
+            /// batch is written to it before the caller is answered and deleted once the
+            /// destination acknowledged it, so a crash loses nothing acknowledged; the next
+            /// start replays what is left.
             pub spool: bool,
-            /// Disk the spool may use; past it the oldest data is dropped and counted.
+            /// Disk the spool may use.
             pub spool_max_size: ByteSize,
+            /// At `spool_max_size`: `refuse` new batches (429, the default) or `drop_oldest`
+            /// (counted as `spool_full`).
+            pub spool_when_full: WhenSpoolFull,
         }
 
         impl $name {
@@ -53,7 +57,7 @@ macro_rules! destination_settings {
 
             /// The spool's bounds, when the lane has one.
             pub fn spool_options(&self) -> Option<SpoolOptions> {
-                self.spool.then(|| SpoolOptions::with_max_size(self.spool_max_size))
+                self.spool.then(|| SpoolOptions::with_max_size(self.spool_max_size).when_full(self.spool_when_full))
             }
         }
     };

@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use super::Signal;
+use crate::limits::MemoryPermit;
 
 /// One X-Ray segment document exactly as an X-Ray SDK sent it (the daemon header line removed).
 #[derive(Clone, Debug)]
@@ -69,6 +70,9 @@ pub struct Batch {
     pub items: usize,
     /// Approximate in-memory size in bytes, used to bound the lanes' queues.
     pub bytes: usize,
+    /// The bytes this batch holds of the memory budget, given back when the last lane lets
+    /// the batch go ([`MemoryPermit::none`] where nothing is counted).
+    pub memory: MemoryPermit,
 }
 
 /// A batch shared between lanes.
@@ -78,44 +82,66 @@ impl Batch {
     /// A traces batch from an OTLP request; counts spans and sizes it by its encoded length.
     pub fn traces(request: ExportTraceServiceRequest, encoded_len: usize) -> Batch {
         let items = count::spans(&request);
-        Batch { payload: Payload::Traces(OtlpRequest::from_decoded(request)), items, bytes: encoded_len }
+        Batch {
+            payload: Payload::Traces(OtlpRequest::from_decoded(request)),
+            items,
+            bytes: encoded_len,
+            memory: MemoryPermit::none(),
+        }
     }
 
     /// A logs batch from an OTLP request.
     pub fn logs(request: ExportLogsServiceRequest, encoded_len: usize) -> Batch {
         let items = count::log_records(&request);
-        Batch { payload: Payload::Logs(OtlpRequest::from_decoded(request)), items, bytes: encoded_len }
+        Batch {
+            payload: Payload::Logs(OtlpRequest::from_decoded(request)),
+            items,
+            bytes: encoded_len,
+            memory: MemoryPermit::none(),
+        }
     }
 
     /// A metrics batch from an OTLP request.
     pub fn metrics(request: ExportMetricsServiceRequest, encoded_len: usize) -> Batch {
         let items = count::data_points(&request);
-        Batch { payload: Payload::Metrics(OtlpRequest::from_decoded(request)), items, bytes: encoded_len }
+        Batch {
+            payload: Payload::Metrics(OtlpRequest::from_decoded(request)),
+            items,
+            bytes: encoded_len,
+            memory: MemoryPermit::none(),
+        }
     }
 
     /// A traces batch of `items` spans from a request a receiver has checked.
     pub fn otlp_traces(request: OtlpRequest<ExportTraceServiceRequest>, items: usize, bytes: usize) -> Batch {
-        Batch { payload: Payload::Traces(request), items, bytes }
+        Batch { payload: Payload::Traces(request), items, bytes, memory: MemoryPermit::none() }
     }
 
     /// A logs batch of `items` log records from a request a receiver has checked.
     pub fn otlp_logs(request: OtlpRequest<ExportLogsServiceRequest>, items: usize, bytes: usize) -> Batch {
-        Batch { payload: Payload::Logs(request), items, bytes }
+        Batch { payload: Payload::Logs(request), items, bytes, memory: MemoryPermit::none() }
     }
 
     /// A metrics batch of `items` data points from a request a receiver has checked.
     pub fn otlp_metrics(request: OtlpRequest<ExportMetricsServiceRequest>, items: usize, bytes: usize) -> Batch {
-        Batch { payload: Payload::Metrics(request), items, bytes }
+        Batch { payload: Payload::Metrics(request), items, bytes, memory: MemoryPermit::none() }
     }
 
     /// A batch of X-Ray segment documents.
     pub fn xray(segments: Vec<XraySegment>) -> Batch {
         let bytes = segments.iter().map(|s| s.body.len() + s.trace_id.len() + s.id.len()).sum();
-        Batch { items: segments.len(), payload: Payload::XraySegments(segments), bytes }
+        Batch { items: segments.len(), payload: Payload::XraySegments(segments), bytes, memory: MemoryPermit::none() }
     }
 
     pub fn signal(&self) -> Signal {
         self.payload.signal()
+    }
+
+    /// The batch, holding `memory` (shrunk to [`Batch::bytes`]) until it is dropped.
+    pub fn with_memory(mut self, mut memory: MemoryPermit) -> Batch {
+        memory.shrink_to(self.bytes);
+        self.memory = memory;
+        self
     }
 }
 

@@ -6,8 +6,9 @@ use super::LossReason;
 /// Why a batch went to the spool (the `reason` label of `waggle_destination_spooled_items`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SpoolReason {
-    /// The memory queue was full, or older records were still waiting on disk.
-    Overflow,
+    /// Written ahead as the lane accepted it (a spooled lane writes every batch before the
+    /// caller is answered).
+    Accepted,
     /// The shutdown deadline passed before the destination took it.
     Shutdown,
     /// The retry budget ran out; it waits on disk for another round.
@@ -17,7 +18,7 @@ pub enum SpoolReason {
 impl SpoolReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            SpoolReason::Overflow => "overflow",
+            SpoolReason::Accepted => "accepted",
             SpoolReason::Shutdown => "shutdown",
             SpoolReason::RetriesExhausted => "retries_exhausted",
         }
@@ -26,7 +27,7 @@ impl SpoolReason {
     /// What is lost, and counted, when the spool cannot take a batch written for this reason.
     pub fn loss(self) -> LossReason {
         match self {
-            SpoolReason::Overflow => LossReason::QueueFull,
+            SpoolReason::Accepted => LossReason::QueueFull,
             SpoolReason::Shutdown => LossReason::Shutdown,
             SpoolReason::RetriesExhausted => LossReason::RetriesExhausted,
         }

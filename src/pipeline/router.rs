@@ -1,31 +1,31 @@
 //! Fans each accepted batch out to every lane that takes its signal, sharing it (no copies).
 //!
 //! OTLP requests are routed all-or-nothing ([`Router::accept`]): either every target lane has
-//! room and the caller gets 200, or none takes it and the caller is asked to retry, so a retry
-//! never duplicates data. Two exceptions keep one lane from holding up the others:
+//! taken the batch and the caller gets 200, or none has and the caller is asked to retry (429 /
+//! `RESOURCE_EXHAUSTED` with `Retry-After`). A 200 always means some lane keeps the batch. Two
+//! exceptions keep one lane from holding up the others, both only while another lane takes the
+//! batch (never when that would leave nothing keeping it):
 //!
-//! - A full lane that has finished no request for the stall timeout is skipped, and the items
-//!   it could not take are counted as dropped (`destination_stalled`).
+//! - A full lane without a spool that has finished no request for the stall timeout is
+//!   skipped, and the items it could not take are counted as dropped (`destination_stalled`).
 //! - A lane whose [`WhenFull`] policy for the signal is [`WhenFull::Shed`] (the local store's,
 //!   while another destination takes the same signal) is left out when it is full or stalled:
 //!   the other lanes take the batch and the shed lane counts its items as dropped with the
-//!   policy's reason (`store_behind`). It sheds only while at least one other lane takes the
-//!   batch; when none does, it refuses (or, stalled, is skipped) like any other lane.
+//!   policy's reason (`store_behind`).
 //!
 //! UDP datagrams have no one to ask, so [`Router::offer`] gives the batch to every lane with
 //! room and counts a drop in each full one (`queue_full`, or a shedding lane's own reason when
 //! another lane took the datagram).
 //!
 //! Where a lane holds a batch is the lane's business ([`LaneHandle::take`]): a lane with a disk
-//! spool is never full, as what its queue cannot take (or anything that arrives while older
-//! batches wait on its disk) goes to the spool and counts as accepted; so a shedding lane with
-//! a spool sheds only what its spool cannot take either. The router commits in two phases:
-//! every target lane reserves room first; only then are the spool writes made (the batch is
-//! encoded once for all the spools that take it), and last the memory queues get the batch.
-//! Only when a spool cannot take it either (disk error, larger than the spool) does its lane
-//! count as full; if another lane's spool had already taken the batch then, the caller's retry
-//! repeats it there. Drops are counted only once the request is accepted, so a refused request
-//! (and its retry) counts nothing twice.
+//! spool writes every batch ahead to it (the memory queue is a read-ahead cache), so it is full
+//! only when its spool refuses (full, disk error). The router commits in two phases: every
+//! target lane reserves room first; only then are the spool writes made (the batch is encoded
+//! once for all the spools that take it), and last the memory queues get the batch. When a
+//! spool refuses, its lane counts as full; a spool that had already taken the batch keeps and
+//! delivers it, and the caller's retry repeats it there (delivery is at least once). Drops are
+//! counted only once the request is accepted, so a refused request (and its retry) counts
+//! nothing twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,9 +66,10 @@ impl Router {
     }
 
     /// Accepts the batch into every lane that takes its signal, or into none of them (lanes
-    /// that are stalled, or shed the signal while another lane takes it, are left out).
+    /// that are stalled, or shed the signal, are left out while another lane takes it).
     pub fn accept(&self, batch: Batch) -> Result<(), LaneFull> {
         let signal = batch.signal();
+        let batch = Arc::new(batch);
         let mut reservations = Vec::with_capacity(self.lanes.len());
         let mut left_out = Vec::new();
         for lane in self.targets(signal) {
@@ -83,24 +84,44 @@ impl Router {
         }
         // Every lane has room: what goes to disk is written now, encoded once for all spools.
         let encoded = EncodeOnce::new(&batch);
-        let mut held = reservations.len();
+        let mut held = 0;
+        let mut refused = None;
         for reservation in &mut reservations {
-            if let Err(refusal) = reservation.write(&encoded) {
-                let lane = reservation.lane();
-                self.loss_reason(lane, signal, refusal, true)?;
-                left_out.push((lane, refusal));
-                held -= 1;
+            match reservation.write(&encoded) {
+                Ok(()) => held += 1,
+                Err(refusal) => {
+                    let lane = reservation.lane();
+                    match self.loss_reason(lane, signal, refusal, true) {
+                        Ok(_) => left_out.push((lane, refusal)),
+                        Err(full) => {
+                            refused = Some(full);
+                            break;
+                        }
+                    }
+                }
             }
         }
-        // A lane sheds only while another lane takes the batch.
-        let dropped = left_out
-            .into_iter()
-            .map(|(lane, refusal)| Ok((lane, self.loss_reason(lane, signal, refusal, held > 0)?)))
-            .collect::<Result<Vec<_>, LaneFull>>()?;
+        // A lane is left out only while another lane takes the batch.
+        let dropped = match refused {
+            Some(full) => Err(full),
+            None => left_out
+                .into_iter()
+                .map(|(lane, refusal)| Ok((lane, self.loss_reason(lane, signal, refusal, held > 0)?)))
+                .collect::<Result<Vec<_>, LaneFull>>(),
+        };
+        let dropped = match dropped {
+            Ok(dropped) => dropped,
+            Err(full) => {
+                // Spools that already wrote the batch own it: they deliver it.
+                for reservation in reservations.into_iter().filter(|reservation| reservation.is_spooled()) {
+                    reservation.send(&batch);
+                }
+                return Err(full);
+            }
+        };
         for (lane, reason) in dropped {
             lane.counts().record_dropped(signal, reason, batch.items as u64);
         }
-        let batch = Arc::new(batch);
         for reservation in reservations {
             reservation.send(&batch);
         }
@@ -149,8 +170,8 @@ impl Router {
     ) -> Result<LossReason, LaneFull> {
         match (lane.when_full(signal), refusal) {
             (WhenFull::Shed(reason), _) if others_take_it => Ok(reason),
-            (_, Refusal::Stalled) => Ok(LossReason::DestinationStalled),
-            (_, Refusal::Full) => Err(self.full(lane)),
+            (_, Refusal::Stalled) if others_take_it => Ok(LossReason::DestinationStalled),
+            _ => Err(self.full(lane)),
         }
     }
 

@@ -84,6 +84,7 @@ pub use self::error::SamplingProxyError;
 pub use self::route::SamplingOperation;
 use crate::aws::sign::Signer;
 use crate::destination::https_client::{self, HttpsClient};
+use crate::limits::{CappedListener, ServerLimits, http_server};
 use crate::model::Receiver;
 use crate::model::Signal;
 use crate::telemetry::metrics::Metrics;
@@ -232,6 +233,19 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let limits = ServerLimits::default();
+    let listener = CappedListener::new("xray_tcp", listener, limits.connections);
+    serve_within(listener, proxy, metrics, &limits, shutdown).await
+}
+
+/// [`serve`] under `limits`: the header timeout and the listener's connection cap.
+pub async fn serve_within(
+    listener: CappedListener,
+    proxy: Arc<SamplingProxy>,
+    metrics: Arc<Metrics>,
+    limits: &ServerLimits,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     match &proxy.no_access {
         Some(reason) => tracing::info!(
@@ -246,9 +260,8 @@ pub async fn serve(
         ),
     }
     tracing::info!(receiver = %RECEIVER, %address, "Starting proxy http server on {address}");
-    axum::serve(listener, app(proxy, metrics).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    http_server::serve(listener, app(proxy, metrics), limits.header_timeout, shutdown).await;
+    Ok(())
 }
 
 /// The upstream client: the system CA store, proxies from `matcher`, and the daemon's proxy

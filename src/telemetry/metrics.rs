@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::limits::MemoryBudget;
 use crate::model::{Destination, LossReason, Receiver, Signal, SpoolReason};
 use crate::store::StoreStats;
 
@@ -94,6 +95,9 @@ pub struct Metrics {
     /// The local store's counted size, and the data it evicted to stay under its bound.
     local_store_bytes: Gauge,
     local_store_evicted_bytes: Gauge,
+    /// The memory budget's bytes held now, and its limit.
+    memory_budget_used_bytes: Gauge,
+    memory_budget_limit_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -178,8 +182,22 @@ impl Metrics {
             "Bytes the local store evicted (oldest first) since start to stay under its bound",
             local_store_evicted_bytes.clone(),
         );
+        let memory_budget_used_bytes = Gauge::default();
+        let memory_budget_limit_bytes = Gauge::default();
+        registry.register(
+            "memory_budget_used_bytes",
+            "Bytes of the memory budget held by request bodies and queued batches",
+            memory_budget_used_bytes.clone(),
+        );
+        registry.register(
+            "memory_budget_limit_bytes",
+            "The memory budget (limits.memory_limit)",
+            memory_budget_limit_bytes.clone(),
+        );
         Metrics {
             registry,
+            memory_budget_used_bytes,
+            memory_budget_limit_bytes,
             local_store_bytes,
             local_store_evicted_bytes,
             received,
@@ -206,6 +224,12 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Shows the memory budget's use and limit (read at scrape time).
+    pub fn set_memory_budget(&self, budget: &MemoryBudget) {
+        self.memory_budget_used_bytes.set(i64::try_from(budget.in_use()).unwrap_or(i64::MAX));
+        self.memory_budget_limit_bytes.set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
     }
 
     /// Updates the local store's figures (read at scrape time). Rows the store lost to damage

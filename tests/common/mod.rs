@@ -44,7 +44,8 @@ impl Delivery {
 
 /// A test destination. Each send, in this order: counts an attempt; waits when
 /// [`slow`](ScriptedExporter::slow); hangs forever when [`hung`](ScriptedExporter::hung); rejects for good when
-/// [`rejecting`](ScriptedExporter::rejecting); fails retryably while
+/// [`rejecting`](ScriptedExporter::rejecting); refuses the credentials while
+/// [`blocked_while`](ScriptedExporter::blocked_while)'s flag is set; fails retryably while
 /// [`switchable`](ScriptedExporter::switchable)'s flag is down, or while
 /// [`failing`](ScriptedExporter::failing) failures are left; otherwise accepts everything and
 /// reports the request as a [`Delivery`].
@@ -54,6 +55,7 @@ pub(crate) struct ScriptedExporter {
     hang: bool,
     reject: bool,
     down: Option<Arc<AtomicBool>>,
+    blocked: Option<Arc<AtomicBool>>,
     failures: AtomicUsize,
     retry_after: Option<Duration>,
     check_decodes: bool,
@@ -94,6 +96,11 @@ impl ScriptedExporter {
     /// Fails retryably (`503 from test`) while `down` is set.
     pub(crate) fn switchable(self, down: &Arc<AtomicBool>) -> Self {
         ScriptedExporter { down: Some(Arc::clone(down)), ..self }
+    }
+
+    /// Refuses the credentials (`401 from test`, [`ExportError::Blocked`]) while `blocked` is set.
+    pub(crate) fn blocked_while(self, blocked: &Arc<AtomicBool>) -> Self {
+        ScriptedExporter { blocked: Some(Arc::clone(blocked)), ..self }
     }
 
     /// Also hangs on every send (after recording what it builds, see [`Self::recording_builds`]).
@@ -174,6 +181,9 @@ impl Exporter for ScriptedExporter {
         }
         if self.reject {
             return Err(ExportError::permanent(LossReason::Rejected, "400 from test"));
+        }
+        if self.blocked.as_ref().is_some_and(|blocked| blocked.load(Ordering::SeqCst)) {
+            return Err(ExportError::Blocked { reason: "401 from test".into() });
         }
         if self.down.as_ref().is_some_and(|down| down.load(Ordering::SeqCst)) {
             return Err(ExportError::retryable("503 from test"));

@@ -157,8 +157,9 @@ def die_with_parent():
 class Waggle:
     """One waggle process started from a config file in `workdir`; stdout kept as JSON lines."""
 
-    def __init__(self, workdir, extra_config=None, data_dir=None, name="waggle", env=None):
+    def __init__(self, workdir, extra_config=None, data_dir=None, name="waggle", env=None, nofile=None):
         self.workdir = Path(workdir)
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) for the process, like `ulimit -n`
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
         self.config = merge(base_config(self.data_dir), extra_config)
@@ -190,7 +191,7 @@ class Waggle:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=self._preexec,
         )
         RUNNING.add(self.process)
         for stream, sink, notify in (
@@ -207,6 +208,13 @@ class Waggle:
             self.returncode = self.process.returncode
             raise
         return self
+
+    def _preexec(self):
+        if self.nofile is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        die_with_parent()
 
     def _read(self, stream, sink, notify):
         for raw in iter(stream.readline, b""):
@@ -428,13 +436,13 @@ class WaggleFactory:
         self.workdir = workdir
         self.started = []
 
-    def __call__(self, extra_config=None, data_dir=None, name=None, env=None):
+    def __call__(self, extra_config=None, data_dir=None, name=None, env=None, nofile=None):
         name = name or f"waggle{len(self.started)}"
         try:
             waggle_binary()
         except WaggleError as error:
             pytest.fail(str(error), pytrace=False)
-        waggle = Waggle(self.workdir, extra_config=extra_config, data_dir=data_dir, name=name, env=env)
+        waggle = Waggle(self.workdir, extra_config=extra_config, data_dir=data_dir, name=name, env=env, nofile=nofile)
         self.started.append(waggle)
         waggle.start()
         return waggle

@@ -274,8 +274,9 @@ def test_a_rejected_key_shows_on_status_and_is_never_printed(waggle_factory, sta
         return honeycomb["problem"]
 
     assert wait_for(problem, what="the key problem on /status") == "Honeycomb rejected the API key (HTTP 401)"
-    assert len(standin.attempts("/v1/traces")) == 1, "a rejected key is not retried"
-    assert waggle.counter("waggle_destination_failed_items_total", destination="honeycomb", reason="unauthorized") == 1
+    assert len(standin.attempts("/v1/traces")) >= 1
+    # The data waits for the key to be fixed (tests/e2e/test_durability.py): nothing discarded.
+    assert waggle.counter("waggle_destination_failed_items_total", destination="honeycomb") == 0
     warnings = [r for r in waggle.records_at("WARN") if "rejected the API key" in r["fields"]["message"]]
     assert warnings, "a WARN line names the problem"
     status_text = waggle.get("/status").text

@@ -1,7 +1,7 @@
 //! An AWS OTLP endpoint's answer turned into the lane's outcome. The status rules are
 //! OTLP/HTTP's (shared with Honeycomb: 2xx with `partial_success`, 429/5xx retried with
-//! `Retry-After`, 401/403 refused credentials, other 4xx refused); AWS's 403 is also shown on
-//! `/status`, and every call logs one INFO line as the X-Ray daemon does, partial rejections a
+//! `Retry-After`, 401/403 refused credentials, kept and retried slowly until fixed, other 4xx
+//! refused); AWS's 403 is also shown on `/status`, and every call logs one INFO line as the X-Ray daemon does, partial rejections a
 //! rate-limited WARN.
 
 use std::sync::Arc;
@@ -53,7 +53,8 @@ impl Settler {
                     tracing::warn!(destination = %destination, rejected = refused, suppressed, detail, "{destination} rejected part of a request (OTLP partial success)");
                 }
             }
-            Err(ExportError::Permanent { label: LossReason::Unauthorized, reason }) => {
+            // Refused credentials: the lane keeps the data and retries slowly until they are fixed.
+            Err(ExportError::Blocked { reason }) => {
                 self.status.record_problem(format!("AWS refused the request's credentials (HTTP {code}): {reason}"));
             }
             Err(_) => {}
@@ -105,11 +106,11 @@ mod tests {
     }
 
     #[test]
-    fn a_403_is_permanent_and_shown_on_status() {
+    fn a_403_blocks_the_lane_and_is_shown_on_status() {
         let settler = settler();
         let body = br#"{"message":"The security token included in the request is invalid."}"#.to_vec();
         let error = settler.settle(Signal::Traces, 1, "", &answer(403, body), Duration::ZERO).unwrap_err();
-        assert!(matches!(error, ExportError::Permanent { label: LossReason::Unauthorized, .. }), "{error:?}");
+        assert!(matches!(error, ExportError::Blocked { .. }), "{error:?}");
         let problem = problem(&settler);
         assert!(problem.as_str().unwrap().contains("HTTP 403"), "{problem}");
         assert!(problem.as_str().unwrap().contains("security token"), "{problem}");

@@ -132,7 +132,8 @@ impl<A: LogsClient> CloudWatchLogs<A> {
             }
             Err(error) => match self.failure("PutRetentionPolicy", group, &error) {
                 retryable @ ExportError::Retryable { .. } => Err(retryable),
-                ExportError::Permanent { reason, .. } => {
+                // Without the right to set retention the group is kept as it is.
+                ExportError::Permanent { reason, .. } | ExportError::Blocked { reason } => {
                     self.resources.settle_retention(group);
                     tracing::warn!(
                         destination = %Destination::CloudWatchLogs,

@@ -11,7 +11,7 @@ use crate::destination::settings::destination_settings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
-use crate::pipeline::spool::SpoolOptions;
+use crate::pipeline::spool::{SpoolOptions, WhenSpoolFull};
 use crate::translate::otlp_to_cloudwatch::MessageFormat;
 
 destination_settings! {
@@ -87,6 +87,7 @@ impl Default for CloudWatchLogsSettings {
             senders: 4,
             spool: true,
             spool_max_size: ByteSize::mib(256),
+            spool_when_full: WhenSpoolFull::Refuse,
             retry: RetryPolicy::default(),
         }
     }

@@ -185,7 +185,7 @@ fn put_of_events(count: usize) -> Call {
 fn permanent_label(error: &ExportError) -> Option<LossReason> {
     match error {
         ExportError::Permanent { label, .. } => Some(*label),
-        ExportError::Retryable { .. } => None,
+        ExportError::Retryable { .. } | ExportError::Blocked { .. } => None,
     }
 }
 
@@ -232,10 +232,10 @@ fn invalid_parameter_is_permanent_and_keeps_cloudwatchs_message() {
 }
 
 #[test]
-fn credential_errors_are_permanent_and_labelled_unauthorized() {
+fn credential_errors_block_the_lane() {
     for (code, status) in [("AccessDeniedException", 400), ("UnrecognizedClientException", 400), ("Whatever", 403)] {
         let classified = classify("PutLogEvents", "g / s", &service_error(code, status));
-        assert_eq!(permanent_label(&classified), Some(LossReason::Unauthorized), "{code}");
+        assert!(matches!(classified, ExportError::Blocked { .. }), "{code}: {classified:?}");
     }
 }
 
@@ -415,11 +415,11 @@ async fn a_refused_put_is_not_a_problem_on_status() {
 }
 
 #[tokio::test]
-async fn refused_credentials_on_put_are_permanent_and_labelled_unauthorized() {
+async fn refused_credentials_on_put_block_the_lane() {
     let lane = lane();
     lane.api.put.lock().unwrap().push_back(Err(service_error("ExpiredTokenException", 400)));
     let failure = lane.exporter.send(&mut request(1)).await.expect_err("refused");
-    assert_eq!(permanent_label(&failure), Some(LossReason::Unauthorized));
+    assert!(matches!(failure, ExportError::Blocked { .. }), "{failure:?}");
 }
 
 #[tokio::test]
@@ -427,7 +427,7 @@ async fn refused_credentials_are_shown_as_a_problem_on_status() {
     let lane = lane();
     lane.api.create_stream.lock().unwrap().push_back(Err(service_error("UnrecognizedClientException", 400)));
     let failure = lane.exporter.send(&mut request(1)).await.expect_err("refused");
-    assert_eq!(permanent_label(&failure), Some(LossReason::Unauthorized));
+    assert!(matches!(failure, ExportError::Blocked { .. }), "{failure:?}");
     let report = serde_json::to_value(lane.status.report()).expect("status serialises");
     assert!(report["problem"].as_str().is_some_and(|p| p.contains("UnrecognizedClientException")), "{report}");
 }

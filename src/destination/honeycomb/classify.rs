@@ -37,7 +37,8 @@ pub(crate) fn classify(
     let reason = format!("HTTP {}: {}", status.as_u16(), error_message(body));
     match status.as_u16() {
         429 | 500..=599 => Err(ExportError::Retryable { reason, retry_after: retry_after(headers, now) }),
-        401 | 403 => Err(ExportError::permanent(LossReason::Unauthorized, reason)),
+        // A rotated or revoked key is fixed by a person: the data waits, it is not discarded.
+        401 | 403 => Err(ExportError::Blocked { reason }),
         _ => Err(ExportError::permanent(LossReason::Rejected, reason)),
     }
 }
@@ -174,11 +175,11 @@ mod tests {
     }
 
     #[test]
-    fn a_rejected_key_is_permanent() {
+    fn a_rejected_key_blocks_the_lane_instead_of_discarding_the_data() {
         for code in [401, 403] {
             let status = StatusCode::from_u16(code).unwrap();
             let error = classify(Signal::Traces, 1, status, &HeaderMap::new(), b"unknown API key", now()).unwrap_err();
-            assert!(matches!(error, ExportError::Permanent { label: LossReason::Unauthorized, .. }), "{code}");
+            assert!(matches!(error, ExportError::Blocked { .. }), "{code}: {error:?}");
         }
     }
 

@@ -217,11 +217,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_credentials_are_permanent_and_a_status_problem() {
+    async fn bad_credentials_block_the_lane_and_are_a_status_problem() {
         let exporter = honeycomb(Ok(answer(401, &[], b"unknown API key".to_vec())));
         let mut request = traces_request(&exporter, 1);
         let error = exporter.send(&mut request).await.unwrap_err();
-        assert!(matches!(error, ExportError::Permanent { label: LossReason::Unauthorized, .. }), "{error:?}");
+        assert!(matches!(error, ExportError::Blocked { .. }), "{error:?}");
         assert_eq!(status_problem(&exporter), "Honeycomb rejected the API key (HTTP 401)");
     }
 

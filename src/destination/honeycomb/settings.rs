@@ -12,7 +12,7 @@ use crate::destination::settings::destination_settings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
-use crate::pipeline::spool::SpoolOptions;
+use crate::pipeline::spool::{SpoolOptions, WhenSpoolFull};
 
 /// Which Honeycomb API to send to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +85,7 @@ impl Default for HoneycombSettings {
             retry: RetryPolicy::default(),
             spool: true,
             spool_max_size: ByteSize::mib(256),
+            spool_when_full: WhenSpoolFull::Refuse,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::destination::settings::destination_settings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
-use crate::pipeline::spool::SpoolOptions;
+use crate::pipeline::spool::{SpoolOptions, WhenSpoolFull};
 
 destination_settings! {
     /// The embedded store: every signal, on disk under `data_dir`, queryable on the admin port.
@@ -39,6 +39,7 @@ impl Default for LocalStoreSettings {
             // The store is on disk already and never down for long.
             spool: false,
             spool_max_size: ByteSize::mib(256),
+            spool_when_full: WhenSpoolFull::Refuse,
         }
     }
 }

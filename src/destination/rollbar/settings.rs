@@ -10,7 +10,7 @@ use crate::destination::settings::destination_settings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
-use crate::pipeline::spool::SpoolOptions;
+use crate::pipeline::spool::{SpoolOptions, WhenSpoolFull};
 
 /// Where Rollbar's API is: the SDKs' default `endpoint`.
 const ROLLBAR_API: &str = "https://api.rollbar.com/api/1/";
@@ -67,6 +67,7 @@ impl Default for RollbarSettings {
             retry: RetryPolicy::default(),
             spool: true,
             spool_max_size: ByteSize::mib(64),
+            spool_when_full: WhenSpoolFull::Refuse,
         }
     }
 }

@@ -215,7 +215,7 @@ mod tests {
     fn label(error: &ExportError) -> Option<LossReason> {
         match error {
             ExportError::Permanent { label, .. } => Some(*label),
-            ExportError::Retryable { .. } => None,
+            ExportError::Retryable { .. } | ExportError::Blocked { .. } => None,
         }
     }
 
@@ -384,11 +384,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_credentials_are_permanent_and_labelled_unauthorized() {
+    async fn bad_credentials_block_the_lane() {
         let lane = lane();
         lane.answer(Err(service_error("UnrecognizedClientException", 400)));
         let failure = lane.exporter.send(&mut request(&["a"])).await.expect_err("refused");
-        assert_eq!(label(&failure), Some(LossReason::Unauthorized));
+        assert!(matches!(failure, ExportError::Blocked { .. }), "{failure:?}");
     }
 
     #[tokio::test]

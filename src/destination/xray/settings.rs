@@ -9,7 +9,7 @@ use crate::destination::settings::destination_settings;
 use crate::model::Signal;
 use crate::pipeline::lane::LaneSettings;
 use crate::pipeline::retry::RetryPolicy;
-use crate::pipeline::spool::SpoolOptions;
+use crate::pipeline::spool::{SpoolOptions, WhenSpoolFull};
 
 destination_settings! {
     /// AWS X-Ray, through PutTraceSegments or X-Ray's OTLP endpoint. On when an AWS region and
@@ -105,6 +105,7 @@ impl Default for XraySettings {
             retry: RetryPolicy::default(),
             spool: true,
             spool_max_size: ByteSize::mib(256),
+            spool_when_full: WhenSpoolFull::Refuse,
         }
     }
 }

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::LaneSettings;
+use super::not_before::NotBefore;
 use super::progress::Progress;
 use super::queued::Queued;
 use crate::destination::{ExportError, Exporter, Rejected, Sent};
@@ -30,6 +31,8 @@ pub(super) struct Lane<E> {
     pub(super) abandon: CancellationToken,
     pub(super) warn_limit: LogLimiter,
     pub(super) progress: Arc<Progress>,
+    /// The destination's own wait, for every sender.
+    pub(super) not_before: NotBefore,
     pub(super) spool: Option<Arc<Spool>>,
 }
 
@@ -44,54 +47,69 @@ enum Outcome {
 impl<E: Exporter> Lane<E> {
     /// Builds the requests for a batch and sends each until it succeeds or is given up on.
     /// The queued items (and so their reserved bytes) are released when this returns.
-    /// With a spool, a batch given up on goes (back) to the disk whole instead of being dropped,
-    /// and replayed records are acknowledged once settled.
+    /// With a spool, records are acknowledged once settled, and a batch given up on stays on
+    /// (or goes back to) the disk whole; when the spool cannot take it back, it is retried in
+    /// place instead of being dropped.
     pub(super) async fn deliver(&self, signal: Signal, queued: Vec<Queued>) {
         let _busy = self.progress.busy();
-        if self.spool.is_some() && self.abandon.is_cancelled() {
-            // Past the shutdown deadline: straight to disk, without building requests.
-            self.keep_on_disk(queued, SpoolReason::Shutdown);
-            return;
-        }
-        let batches: Vec<SharedBatch> = queued.iter().map(|q| Arc::clone(&q.batch)).collect();
-        let built = self.exporter.build(signal, &batches);
-        drop(batches);
-        for rejected in &built.rejected {
-            self.count_rejected(signal, rejected);
-        }
-        for mut request in built.requests {
-            let outcome = self.send_with_retry(signal, &mut request).await;
-            self.progress.mark();
-            if let Outcome::GaveUp { reason, detail } = outcome {
-                if self.spool.is_some() {
-                    let why = if reason == LossReason::Shutdown {
-                        SpoolReason::Shutdown
-                    } else {
-                        SpoolReason::RetriesExhausted
-                    };
-                    if why == SpoolReason::RetriesExhausted
-                        && let Some(suppressed) = self.warn_limit.check()
-                    {
-                        tracing::warn!(destination = %self.name, %signal, detail, suppressed, "giving up for now; back to the spool");
-                    }
-                    self.keep_on_disk(queued, why);
-                    return;
+        let mut queued = queued;
+        let mut first_pass = true;
+        loop {
+            if self.spool.is_some() && self.abandon.is_cancelled() {
+                // Past the shutdown deadline: straight to disk, without building requests.
+                self.keep_on_disk(queued, SpoolReason::Shutdown);
+                return;
+            }
+            let batches: Vec<SharedBatch> = queued.iter().map(|q| Arc::clone(&q.batch)).collect();
+            let built = self.exporter.build(signal, &batches);
+            drop(batches);
+            if first_pass {
+                for rejected in &built.rejected {
+                    self.count_rejected(signal, rejected);
                 }
-                self.give_up(signal, &request, reason, &detail);
             }
-        }
-        if let Some(spool) = &self.spool {
-            for ticket in queued.iter().filter_map(|q| q.spooled) {
-                spool.acknowledge(ticket);
+            first_pass = false;
+            let mut gave_up = None;
+            for mut request in built.requests {
+                let outcome = self.send_with_retry(signal, &mut request).await;
+                self.progress.mark();
+                if let Outcome::GaveUp { reason, detail } = outcome {
+                    if self.spool.is_some() {
+                        gave_up = Some((reason, detail));
+                        break;
+                    }
+                    self.give_up(signal, &request, reason, &detail);
+                }
             }
+            let Some((reason, detail)) = gave_up else {
+                if let Some(spool) = &self.spool {
+                    for ticket in queued.iter().filter_map(|q| q.spooled) {
+                        spool.acknowledge(ticket);
+                    }
+                }
+                return;
+            };
+            let why =
+                if reason == LossReason::Shutdown { SpoolReason::Shutdown } else { SpoolReason::RetriesExhausted };
+            if why == SpoolReason::RetriesExhausted
+                && let Some(suppressed) = self.warn_limit.check()
+            {
+                tracing::warn!(destination = %self.name, %signal, detail, suppressed, "giving up for now; back to the spool");
+            }
+            queued = self.keep_on_disk(queued, why);
+            if queued.is_empty() {
+                return;
+            }
+            // The spool could not take them back: they are retried here, never dropped.
         }
-        drop(queued);
     }
 
-    /// Puts batches that were not sent on disk for later: a replayed record still on disk stays
-    /// there at shutdown; anything else is appended. Only what the spool cannot take is dropped.
-    fn keep_on_disk(&self, queued: Vec<Queued>, why: SpoolReason) {
-        let Some(spool) = &self.spool else { return };
+    /// Puts batches that were not sent on disk for later: a record still on disk stays there
+    /// at shutdown; anything else is appended for the reader. At shutdown what the spool cannot
+    /// take is dropped and counted; otherwise it is returned, to be retried in place.
+    fn keep_on_disk(&self, queued: Vec<Queued>, why: SpoolReason) -> Vec<Queued> {
+        let Some(spool) = &self.spool else { return Vec::new() };
+        let mut left = Vec::new();
         for queued in queued {
             if let Some(ticket) = queued.spooled
                 && why == SpoolReason::Shutdown
@@ -101,19 +119,30 @@ impl<E: Exporter> Lane<E> {
             }
             let signal = queued.batch.signal();
             match spool.append(&EncodedBatch::new(&queued.batch), why) {
-                Ok(()) => {}
-                Err(error) => {
+                // The copy on disk replaces the record it was read from.
+                Ok(()) => {
+                    if let Some(ticket) = queued.spooled {
+                        spool.acknowledge(ticket);
+                    }
+                }
+                Err(error) if why == SpoolReason::Shutdown => {
                     let reason = why.loss();
                     let items = queued.batch.items;
                     self.counts.record_dropped(signal, reason, items as u64);
                     tracing::warn!(destination = %self.name, %signal, items, %reason, %error, "dropped items: the spool cannot take them");
+                    if let Some(ticket) = queued.spooled {
+                        spool.acknowledge(ticket);
+                    }
+                }
+                Err(error) => {
+                    if let Some(suppressed) = self.warn_limit.check() {
+                        tracing::warn!(destination = %self.name, %signal, %error, suppressed, "the spool cannot take the batch back; retrying it in place");
+                    }
+                    left.push(queued);
                 }
             }
-            // The copy on disk replaces the record it was read from.
-            if let Some(ticket) = queued.spooled {
-                spool.acknowledge(ticket);
-            }
         }
+        left
     }
 
     async fn send_with_retry(&self, signal: Signal, request: &mut E::Request) -> Outcome {
@@ -121,6 +150,13 @@ impl<E: Exporter> Lane<E> {
         let started = Instant::now();
         let mut backoff = self.settings.retry.start();
         loop {
+            tokio::select! {
+                () = self.not_before.wait() => {}
+                () = self.abandon.cancelled() => {
+                    let detail = "shutdown deadline passed while waiting for the destination's Retry-After".into();
+                    return Outcome::GaveUp { reason: LossReason::Shutdown, detail };
+                }
+            }
             let attempt = tokio::select! {
                 result = self.exporter.send(request) => result,
                 () = self.abandon.cancelled() => {
@@ -151,9 +187,27 @@ impl<E: Exporter> Lane<E> {
                     self.count_rejected(signal, &rejected);
                     return Outcome::Settled;
                 }
+                Err(ExportError::Blocked { reason }) => {
+                    self.status.record_error(reason.clone());
+                    self.metrics.retries.get_or_create(&destination).inc();
+                    let delay = self.settings.retry.max_interval;
+                    if let Some(suppressed) = self.warn_limit.check() {
+                        tracing::warn!(destination = %self.name, %signal, error = %reason, retry_in = ?delay, suppressed, "the destination refuses the credentials; keeping the data and retrying until it is fixed");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.abandon.cancelled() => {
+                            let detail = "shutdown deadline passed while the credentials were refused".into();
+                            return Outcome::GaveUp { reason: LossReason::Shutdown, detail };
+                        }
+                    }
+                }
                 Err(ExportError::Retryable { reason, retry_after }) => {
                     self.status.record_error(reason.clone());
                     self.metrics.retries.get_or_create(&destination).inc();
+                    if let Some(asked) = retry_after {
+                        self.not_before.extend(asked);
+                    }
                     let Some(delay) = backoff.next_delay(retry_after) else {
                         let detail = format!("retries exhausted after {:?}: {reason}", started.elapsed());
                         return Outcome::GaveUp { reason: LossReason::RetriesExhausted, detail };

@@ -1,9 +1,10 @@
 //! The router's end of a lane: [`LaneHandle::take`] decides, without waiting, whether the
-//! lane can take a batch (room in memory, else its spool) or is full or stalled, the
-//! [`Reservation`] it returns commits the batch in two phases, and [`WhenFull`] says what the
-//! router does with a batch of a signal the lane cannot take.
+//! lane can take a batch (room in memory; a spooled lane always writes it ahead to its spool)
+//! or is full or stalled, the [`Reservation`] it returns commits the batch in two phases, and
+//! [`WhenFull`] says what the router does with a batch of a signal the lane cannot take.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -13,9 +14,10 @@ use super::progress::Progress;
 use super::queued::Queued;
 use crate::model::{Batch, Destination, LossReason, SharedBatch, Signal};
 use crate::pipeline::spool::envelope::EncodeOnce;
-use crate::pipeline::spool::{Spool, SpoolError, SpoolReason};
+use crate::pipeline::spool::{RecordTicket, Spool, SpoolError};
 use crate::telemetry::counts::DestinationCounts;
 use crate::telemetry::ratelimit::LogLimiter;
+use crate::telemetry::status::DestinationStatus;
 
 /// The router's end of a lane.
 #[derive(Clone, Debug)]
@@ -34,12 +36,16 @@ pub struct LaneHandle {
     pub(super) _router_open: Arc<DropGuard>,
 }
 
-/// Where a spooled lane puts what its memory queue cannot take.
+/// A spooled lane's write-ahead log: every batch the lane accepts is written here first.
 #[derive(Debug)]
 pub(super) struct Overflow {
     pub(super) spool: Arc<Spool>,
     /// For the WARN line when the spool cannot take a batch.
     pub(super) warn_limit: LogLimiter,
+    /// Where a spool that cannot write (disk full, read-only) is shown until it can again.
+    pub(super) status: Arc<DestinationStatus>,
+    /// Set while the spool refuses writes, so recovery is said once.
+    pub(super) failing: AtomicBool,
 }
 
 /// Why a lane did not take a batch.
@@ -72,16 +78,18 @@ pub enum WhenFull {
 #[derive(Debug)]
 pub struct Reservation<'a> {
     lane: &'a LaneHandle,
-    stall_timeout: Duration,
     room: Room,
 }
 
 #[derive(Debug)]
 enum Room {
-    /// Bytes of the memory queue.
+    /// Bytes of the memory queue (a lane without a spool).
     Memory(OwnedSemaphorePermit),
-    /// The lane's spool: the batch is appended at [`Reservation::write`].
-    Disk,
+    /// The lane's spool, written ahead at [`Reservation::write`], and the memory room the
+    /// batch also goes to when there is some and nothing waits on disk before it. After the
+    /// write, `ticket` is the claimed record (the batch goes to memory with it); without one
+    /// the spool's reader replays the record.
+    Spool { memory: Option<OwnedSemaphorePermit>, ticket: Option<RecordTicket> },
 }
 
 impl LaneHandle {
@@ -101,19 +109,22 @@ impl LaneHandle {
         self.when_full[signal.index()] = when_full;
     }
 
-    /// Decides, without waiting, where the lane can hold `batch`: room in its memory queue, or
-    /// (when that is full, or older batches wait on its disk, which a new one must go behind)
-    /// its spool. Refused when neither: [`Refusal::Stalled`] if its senders have been busy for
-    /// `stall_timeout` without finishing a request, else [`Refusal::Full`]. A batch larger
-    /// than the whole queue may still enter an empty lane.
+    /// Decides, without waiting, where the lane can hold `batch`. A spooled lane takes every
+    /// batch into its spool (written ahead at [`Reservation::write`], which may still refuse
+    /// it), and into its memory queue too when that has room and no older batch waits on disk.
+    /// A lane without a spool needs room in its memory queue; refused without:
+    /// [`Refusal::Stalled`] if its senders have been busy for `stall_timeout` without
+    /// finishing a request, else [`Refusal::Full`]. A batch larger than the whole queue may
+    /// still enter an empty lane.
     pub fn take(&self, batch: &Batch, stall_timeout: Duration) -> Result<Reservation<'_>, Refusal> {
-        if let Some(permit) = self.try_reserve(batch.bytes) {
-            return Ok(Reservation { lane: self, stall_timeout, room: Room::Memory(permit) });
-        }
+        let memory = self.try_reserve(batch.bytes);
         if self.overflow.is_some() {
-            return Ok(Reservation { lane: self, stall_timeout, room: Room::Disk });
+            return Ok(Reservation { lane: self, room: Room::Spool { memory, ticket: None } });
         }
-        Err(self.refusal(stall_timeout))
+        match memory {
+            Some(permit) => Ok(Reservation { lane: self, room: Room::Memory(permit) }),
+            None => Err(self.refusal(stall_timeout)),
+        }
     }
 
     /// Memory room for `bytes`; `None` when the lane is full or closed, or when older batches
@@ -147,42 +158,71 @@ impl LaneHandle {
     }
 }
 
+impl Overflow {
+    /// The spool refused a batch: a (rate-limited) WARN line, and `/status` says why until it
+    /// takes batches again.
+    fn spool_failed(&self, lane: Destination, error: &SpoolError) {
+        self.failing.store(true, Ordering::Relaxed);
+        self.status.record_problem(format!("the spool refuses batches (callers are answered 429): {error}"));
+        if let Some(suppressed) = self.warn_limit.check() {
+            tracing::warn!(destination = %lane, %error, suppressed, "the lane's spool cannot take the batch; refusing it (429)");
+        }
+    }
+}
+
 impl<'a> Reservation<'a> {
     /// The lane this room is in.
     pub fn lane(&self) -> &'a LaneHandle {
         self.lane
     }
 
-    /// First phase of the commit, the one that can fail: room on disk appends the batch to
-    /// the spool (encoded at most once, however many lanes spool it); room in memory has
-    /// nothing to do yet. When the spool cannot take it (disk error, larger than the spool),
-    /// the lane is full or stalled after all, and says so in a (rate-limited) WARN line.
+    /// First phase of the commit, the one that can fail: a spooled lane writes the batch
+    /// ahead to its spool (encoded at most once, however many lanes spool it); room in memory
+    /// alone has nothing to do yet. When the spool cannot take it (full, disk error, larger
+    /// than the spool), the lane is full (never stalled: nothing else keeps the batch for it),
+    /// says so in a (rate-limited) WARN line and on `/status`, and the caller retries.
     pub fn write(&mut self, batch: &EncodeOnce<'_>) -> Result<(), Refusal> {
-        let Room::Disk = self.room else { return Ok(()) };
+        let Room::Spool { memory, ticket } = &mut self.room else { return Ok(()) };
         let Some(overflow) = &self.lane.overflow else { return Ok(()) };
-        match overflow.spool.append(batch.get(), SpoolReason::Overflow) {
-            Ok(()) => Ok(()),
+        match overflow.spool.append_ahead(batch.get(), memory.is_some()) {
+            Ok(claimed) => {
+                *ticket = claimed;
+                if claimed.is_none() {
+                    // The reader replays it: the memory room goes back.
+                    *memory = None;
+                }
+                if overflow.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(destination = %self.lane.name, "the spool takes batches again");
+                }
+                Ok(())
+            }
             Err(error) => {
-                self.warn_spool_failed(overflow, &error);
-                Err(self.lane.refusal(self.stall_timeout))
+                overflow.spool_failed(self.lane.name, &error);
+                Err(Refusal::Full)
             }
         }
     }
 
-    /// Second phase: queues the batch in the reserved memory room (a batch written to the
-    /// spool is already where it belongs).
-    pub fn send(self, batch: &SharedBatch) {
-        if let Room::Memory(permit) = self.room {
-            // The batcher only stops after every LaneHandle is dropped, so the queue is open
-            // here; if it were not, dropping the item releases its bytes and nothing else is owed.
-            let _ = self.lane.queue.send(Queued { batch: Arc::clone(batch), _permit: permit, spooled: None });
-        }
+    /// True for room in a spooled lane: once [`Reservation::write`] succeeded the lane owns
+    /// the batch (it is on disk), so [`Reservation::send`] must follow even when another lane
+    /// refuses the request (the caller's retry then repeats it here: at least once). Sending
+    /// one whose write failed or never ran queues nothing.
+    pub fn is_spooled(&self) -> bool {
+        matches!(self.room, Room::Spool { .. })
     }
 
-    fn warn_spool_failed(&self, overflow: &Overflow, error: &SpoolError) {
-        if let Some(suppressed) = overflow.warn_limit.check() {
-            tracing::warn!(destination = %self.lane.name, %error, suppressed, "the lane's queue is full and its spool cannot take the batch");
-        }
+    /// Second phase: queues the batch in the reserved memory room, with the spool record it
+    /// was written ahead to (a record the reader replays needs nothing more).
+    pub fn send(self, batch: &SharedBatch) {
+        let (permit, spooled) = match self.room {
+            Room::Memory(permit) => (permit, None),
+            Room::Spool { memory: Some(permit), ticket: Some(ticket) } => (permit, Some(ticket)),
+            Room::Spool { .. } => return,
+        };
+        // The batcher only stops after every LaneHandle is dropped, so the queue is open
+        // here; if it were not, dropping the item releases its bytes, and a record stays on
+        // disk for the next start.
+        let _ = self.lane.queue.send(Queued { batch: Arc::clone(batch), _permit: permit, spooled });
     }
 }
 

@@ -6,13 +6,20 @@
 //! reserved until the destination has acknowledged the items (or they are given up on), so
 //! "queue bytes" covers everything the lane holds.
 //!
-//! A lane started with [`spawn_spooled`] owns a disk [`Spool`]: what the full queue cannot
-//! take (or anything that arrives while older batches wait on its disk) is appended to it
-//! instead of refused, a replay task feeds it back into the queue, oldest first, as room frees
-//! up, and a replayed record is acknowledged (and so, segment by segment, deleted) once the
-//! destination took it or rejected it for good. With a spool, what cannot be sent by the
-//! shutdown deadline, or whose retries ran out, goes (back) to the disk instead of being
-//! dropped. A batch partly sent when that happens is spooled whole: delivery is at least once.
+//! A lane started with [`spawn_spooled`] owns a disk [`Spool`] and writes every batch it takes
+//! ahead to it before the caller is answered: the memory queue is a read-ahead cache, never the
+//! only copy. A batch goes to the memory queue at once when it has room and nothing waits on
+//! disk; otherwise a replay task feeds the spool back into the queue, oldest first, as room
+//! frees up. A record is acknowledged (and so, segment by segment, deleted) once the
+//! destination took it or rejected it for good. What cannot be sent by the shutdown deadline
+//! stays on disk; a batch whose retries ran out is written again at the spool's tail (or, when
+//! the spool cannot take it, retried in place: never dropped). A batch partly sent when that
+//! happens is spooled whole: delivery is at least once.
+//!
+//! Faults that heal are waited out: a destination's `Retry-After` is a not-before time for the
+//! whole lane, kept across respooling ([`not_before`]), and a refused credential
+//! ([`crate::destination::ExportError::Blocked`]) is retried at the slowest retry interval,
+//! without a time budget, until someone fixes it.
 //!
 //! What the router does with a batch a lane cannot take is the lane's [`WhenFull`] policy, per
 //! signal: refuse the request (the default), or shed the batch and count it dropped while the
@@ -22,16 +29,19 @@
 //! [`DestinationCounts`] ([`LaneHandle::counts`]).
 //!
 //! `handle` is the router's end, `batcher` gathers batches, `deliver` sends them, `replay`
-//! reads the spool back, `progress` tells a busy lane from a stalled one.
+//! reads the spool back, `progress` tells a busy lane from a stalled one, `not_before` holds
+//! the destination's own wait.
 
 mod batcher;
 mod deliver;
 mod handle;
+mod not_before;
 mod progress;
 mod queued;
 mod replay;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bytesize::ByteSize;
@@ -42,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 use self::deliver::Lane;
 use self::handle::Overflow;
 pub use self::handle::{LaneGauge, LaneHandle, Refusal, Reservation, WhenFull};
+use self::not_before::NotBefore;
 use self::progress::Progress;
 use self::replay::QueueFeed;
 use crate::destination::Exporter;
@@ -140,7 +151,12 @@ fn start<E: Exporter>(
         tokio::spawn(replay::run_replay(Arc::clone(spool), feed, router_gone.clone()))
     });
     let overflow = spool.as_ref().map(|spool| {
-        Arc::new(Overflow { spool: Arc::clone(spool), warn_limit: LogLimiter::new(Duration::from_secs(10)) })
+        Arc::new(Overflow {
+            spool: Arc::clone(spool),
+            warn_limit: LogLimiter::new(Duration::from_secs(10)),
+            status: Arc::clone(&context.status),
+            failing: AtomicBool::new(false),
+        })
     });
     let handle = LaneHandle {
         name,
@@ -164,6 +180,7 @@ fn start<E: Exporter>(
         abandon: context.abandon,
         warn_limit: LogLimiter::new(Duration::from_secs(10)),
         progress,
+        not_before: NotBefore::new(),
         spool,
     });
     let task = tokio::spawn(async move {

@@ -4,12 +4,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use crate::model::{Batch, Payload, Signal, XraySegment};
+use crate::model::{Batch, OtlpRequest, Payload, Signal, XraySegment};
 
 /// The types generated from `spool.proto`.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -30,8 +27,6 @@ pub enum EnvelopeError {
     UnknownSignal(i32),
     #[error("X-Ray documents recorded as {0}")]
     XrayNotTraces(Signal),
-    #[error("the {signal} OTLP request in the record does not decode: {source}")]
-    Otlp { signal: Signal, source: prost::DecodeError },
 }
 
 /// A batch's payload encoded once, to be written to one or more spools.
@@ -66,6 +61,18 @@ impl EncodedBatch {
 
     /// The envelope bytes of this batch as record `sequence`, written at `written`.
     pub fn to_envelope(&self, sequence: u64, written: SystemTime) -> Vec<u8> {
+        self.record(sequence, written).encode_to_vec()
+    }
+
+    /// Appends the envelope of this batch as record `sequence` to `buffer`.
+    pub(crate) fn encode_envelope(&self, sequence: u64, written: SystemTime, buffer: &mut Vec<u8>) {
+        let record = self.record(sequence, written);
+        buffer.reserve(record.encoded_len());
+        // Encoding into a Vec only fails when it lacks room, and it grows.
+        let _ = record.encode(buffer);
+    }
+
+    fn record(&self, sequence: u64, written: SystemTime) -> proto::SpoolRecord {
         let written_time_unix_nano =
             written.duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
         proto::SpoolRecord {
@@ -75,7 +82,6 @@ impl EncodedBatch {
             items: self.items,
             payload: Some(self.payload.clone()),
         }
-        .encode_to_vec()
     }
 }
 
@@ -107,7 +113,7 @@ pub fn decode(envelope: Bytes) -> Result<DecodedRecord, EnvelopeError> {
     let signal = signal_from_proto(record.signal)?;
     let written = UNIX_EPOCH + std::time::Duration::from_nanos(record.written_time_unix_nano);
     let batch = match record.payload.ok_or(EnvelopeError::NoPayload)? {
-        RecordPayload::OtlpRequest(bytes) => otlp_batch(signal, bytes)?,
+        RecordPayload::OtlpRequest(bytes) => otlp_batch(signal, bytes, record.items),
         RecordPayload::XrayDocuments(documents) => {
             if signal != Signal::Traces {
                 return Err(EnvelopeError::XrayNotTraces(signal));
@@ -124,7 +130,7 @@ pub fn decode(envelope: Bytes) -> Result<DecodedRecord, EnvelopeError> {
 }
 
 /// The protobuf of an OTLP request: as received when it was kept, else encoded now.
-fn otlp_bytes<R: Message + Default>(request: &crate::model::OtlpRequest<R>) -> Bytes {
+fn otlp_bytes<R: Message + Default>(request: &OtlpRequest<R>) -> Bytes {
     match request.protobuf() {
         Some(bytes) => bytes.clone(),
         // Without protobuf the request was made decoded (OTLP/JSON), so this always encodes.
@@ -132,14 +138,15 @@ fn otlp_bytes<R: Message + Default>(request: &crate::model::OtlpRequest<R>) -> B
     }
 }
 
-fn otlp_batch(signal: Signal, bytes: Bytes) -> Result<Batch, EnvelopeError> {
-    let encoded_len = bytes.len();
-    let otlp = |source| EnvelopeError::Otlp { signal, source };
-    Ok(match signal {
-        Signal::Traces => Batch::traces(ExportTraceServiceRequest::decode(bytes).map_err(otlp)?, encoded_len),
-        Signal::Logs => Batch::logs(ExportLogsServiceRequest::decode(bytes).map_err(otlp)?, encoded_len),
-        Signal::Metrics => Batch::metrics(ExportMetricsServiceRequest::decode(bytes).map_err(otlp)?, encoded_len),
-    })
+/// The batch of an OTLP request read back: its protobuf as the receiver checked it (the record's
+/// checksum vouches it is unchanged), decoded only if a lane needs the message, as on arrival.
+fn otlp_batch(signal: Signal, bytes: Bytes, items: u64) -> Batch {
+    let (items, encoded_len) = (usize::try_from(items).unwrap_or(usize::MAX), bytes.len());
+    match signal {
+        Signal::Traces => Batch::otlp_traces(OtlpRequest::from_checked_protobuf(bytes), items, encoded_len),
+        Signal::Logs => Batch::otlp_logs(OtlpRequest::from_checked_protobuf(bytes), items, encoded_len),
+        Signal::Metrics => Batch::otlp_metrics(OtlpRequest::from_checked_protobuf(bytes), items, encoded_len),
+    }
 }
 
 fn signal_to_proto(signal: Signal) -> proto::Signal {
@@ -186,6 +193,8 @@ impl<'a> EncodeOnce<'a> {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 

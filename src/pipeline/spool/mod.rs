@@ -1,16 +1,20 @@
-//! A lane's disk spool: where a lane keeps what its memory queue cannot hold, and what it could
-//! not send before shutdown, until the destination acknowledges it.
+//! A lane's disk spool: a write-ahead log of everything the lane accepted, kept until the
+//! destination acknowledges it.
 //!
 //! The spool of lane `<name>` lives in `<data_dir>/spool/<name>/` as numbered segment files
 //! (`00000000000000000001.seg`, …) of checksummed records ([`segment`]), each a batch in the
 //! envelope of `proto/waggle/spool/v1/spool.proto` ([`envelope`]).
 //!
-//! - **Appends** ([`Spool::append`]) are synchronous `pwrite`s to the newest segment under a
-//!   mutex, on the receiver's thread (the lane's handle appends what its full queue cannot
-//!   take, see `pipeline::lane`): a few microseconds for a small batch (the data goes to
-//!   the page cache; see `measure_append_latency` in `tests/spool.rs`), and no `fsync`, so a
-//!   receiver never waits on the disk's flush. A segment is closed once it reaches the segment
-//!   size and a new one started.
+//! - **Write-ahead appends** ([`Spool::append_ahead`]) are synchronous `pwrite`s to the newest
+//!   segment under a mutex, on the receiver's thread, before the caller is answered: every
+//!   batch a spooled lane accepts is on disk (in the page cache) first, and its memory queue
+//!   is only a read-ahead cache. When nothing waits on disk to be read back, the appender
+//!   claims the record (it goes straight to the memory queue, with its [`RecordTicket`]);
+//!   otherwise it goes behind the backlog and the reader replays it. A few microseconds for a
+//!   small batch (see `measure_append_latency` in `tests/spool.rs`), and no `fsync`, so a
+//!   receiver never waits on the disk's flush. [`Spool::append`] writes a record for the
+//!   reader alone (retries exhausted, shutdown). A segment is closed once it reaches the
+//!   segment size and a new one started.
 //! - **fsync policy**: every [`SYNC_INTERVAL`] (500 ms, as Vector's disk buffer) the lane's sync
 //!   task `fdatasync`s the segment being written and any segment closed since, and the
 //!   directory when files were created or deleted; a lane syncs once more when it stops. A
@@ -22,12 +26,17 @@
 //!   is true and the lane's new batches are spooled behind it, so each signal keeps its order.
 //! - **Deletion**: a segment file is deleted once every record in it was acknowledged
 //!   ([`Spool::acknowledge`]: sent, or permanently rejected and counted).
-//! - **Bound**: the files never exceed `max_size`; to make room the oldest segment is deleted
-//!   and the items in it that were not yet read back are counted as dropped
+//! - **Bound**: the files never exceed `max_size`. What happens at the bound is
+//!   [`WhenSpoolFull`]: `refuse` (the default) turns the new batch away
+//!   ([`SpoolError::Full`]; the caller gets 429 and retries), `drop_oldest` deletes the oldest
+//!   segment and counts the items in it that were not yet read back as dropped
 //!   (`waggle_destination_dropped_items_total{reason="spool_full"}`), with a WARN line.
 //! - **Start-up** ([`Spool::open`]): the directory is locked (one waggle per spool), every
-//!   segment is scanned; a torn tail is logged, counted and cut off, a file that is not a
-//!   segment is logged, counted and removed. Nothing found on disk stops waggle from starting.
+//!   segment is scanned. A damaged record is skipped by resynchronising on the next record
+//!   whose checksum matches (never by trusting a damaged length); a torn tail is cut off; a
+//!   file with a bad header is scanned for intact records all the same, and one with none is
+//!   set aside as `<name>.damaged`, never deleted. Every loss is logged and counted. Nothing
+//!   found on disk stops waggle from starting.
 //!
 //! `writer` appends and flushes, `reader` reads back, `recovery` scans at start-up;
 //! this module holds the shared state and the acknowledgements.
@@ -85,15 +94,35 @@ pub struct SpoolOptions {
     pub max_size: u64,
     /// A segment is closed (and a new one started) before it would grow past this.
     pub segment_size: u64,
+    /// What an append does when the spool is at `max_size`.
+    pub when_full: WhenSpoolFull,
 }
 
 impl SpoolOptions {
-    /// A spool of `max_size` in segments of an eighth of it (64 KiB to 64 MiB).
+    /// A spool of `max_size` in segments of an eighth of it (64 KiB to 64 MiB), refusing new
+    /// batches when full.
     pub fn with_max_size(max_size: ByteSize) -> SpoolOptions {
         let max_size = max_size.as_u64();
         let segment_size = (max_size / 8).clamp(MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE).min(max_size);
-        SpoolOptions { max_size, segment_size }
+        SpoolOptions { max_size, segment_size, when_full: WhenSpoolFull::Refuse }
     }
+
+    /// These options with another policy at the bound.
+    pub fn when_full(self, when_full: WhenSpoolFull) -> SpoolOptions {
+        SpoolOptions { when_full, ..self }
+    }
+}
+
+/// What a full spool does with a new batch (config `spool_when_full`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenSpoolFull {
+    /// Turn it away: the caller gets 429 / `RESOURCE_EXHAUSTED` and retries; nothing the lane
+    /// acknowledged is dropped.
+    #[default]
+    Refuse,
+    /// Delete the oldest segment to make room, counting what it held (`spool_full`).
+    DropOldest,
 }
 
 /// Why the spool could not be opened or could not take a batch.
@@ -107,6 +136,8 @@ pub enum SpoolError {
     Write { path: PathBuf, source: io::Error },
     #[error("a record of {record} bytes does not fit in a spool of {max_size} bytes")]
     TooLarge { record: u64, max_size: u64 },
+    #[error("the spool is full ({max_size} bytes) and refuses new batches until the destination catches up")]
+    Full { max_size: u64 },
 }
 
 /// Which record a replayed batch came from, to acknowledge it once the destination took it.
@@ -300,5 +331,7 @@ pub(super) fn close_active(state: &mut State) {
     }
 }
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
 //! Reading a spool back, oldest record first, on tokio's blocking pool; records that cannot be
-//! read are skipped and counted.
+//! read are skipped (a damaged one by resynchronising on the next intact record) and counted.
 
 use std::fs::File;
 use std::io;
@@ -108,7 +108,9 @@ pub struct SpoolReader {
 /// What reading one record gave.
 enum ReadOutcome {
     Record(Result<DecodedRecord, EnvelopeError>, Option<envelope::Summary>),
-    BadChecksum,
+    /// A record that fails its checksum or cannot be framed; what it held, when its envelope
+    /// still says. The next intact record was found by resynchronising.
+    Damaged(Option<envelope::Summary>, String),
     Unreadable(String),
 }
 
@@ -154,9 +156,9 @@ impl SpoolReader {
                         self.count_unreadable(&plan, summary, &error.to_string());
                     }
                 }
-                ReadOutcome::BadChecksum => {
+                ReadOutcome::Damaged(summary, why) => {
                     if self.spool.advance(&plan, next, None) {
-                        self.count_unreadable(&plan, None, "its checksum does not match");
+                        self.count_unreadable(&plan, summary, &why);
                     }
                 }
                 ReadOutcome::Unreadable(why) => self.spool.skip_rest(&plan, &why),
@@ -205,9 +207,20 @@ fn read_record(file: &File, offset: u64, end: u64) -> (ReadOutcome, u64) {
             };
             (outcome, next)
         }
-        Ok(Frame::BadChecksum { length }) => (ReadOutcome::BadChecksum, offset + segment::framed_len(length)),
         Ok(Frame::End) => (ReadOutcome::Unreadable("it ends before its last record".into()), end),
-        Ok(Frame::Torn(tail)) => (ReadOutcome::Unreadable(tail.to_string()), end),
+        Ok(damage @ (Frame::BadChecksum { .. } | Frame::Torn(_))) => {
+            // Never trust a damaged length: the next record is where one intact starts.
+            let next = match segment::resync(file, offset + 1, end) {
+                Ok(Some(next)) => next,
+                Ok(None) => end,
+                Err(error) => return (ReadOutcome::Unreadable(error.to_string()), end),
+            };
+            let why = match damage {
+                Frame::Torn(tail) => format!("{tail}; resynchronised {} bytes on", next - offset),
+                _ => format!("its checksum does not match; resynchronised {} bytes on", next - offset),
+            };
+            (ReadOutcome::Damaged(super::recovery::damaged_items(file, offset, next), why), next)
+        }
         Err(error) => (ReadOutcome::Unreadable(error.to_string()), end),
     }
 }

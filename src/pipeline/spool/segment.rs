@@ -9,7 +9,10 @@
 //!
 //! The checksum covers the length too, so a damaged length is caught rather than followed.
 //! A record that does not fit in what is left of the file, or a length past
-//! [`MAX_RECORD_LEN`], is a torn tail (a crash mid-write): nothing after it can be framed.
+//! [`MAX_RECORD_LEN`], cannot be framed: a torn tail (a crash mid-write), or damage.
+//! After a record that fails its checksum or cannot be framed, [`resync`] finds the next
+//! intact record byte by byte (a whole record whose checksum matches), so damage costs only
+//! the damaged record; when none follows, the rest is a torn tail.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -26,14 +29,27 @@ pub(crate) const RECORD_HEADER_LEN: u64 = 8;
 pub(crate) const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
 
 /// A record's length and checksum followed by its envelope, ready to append to a segment.
+#[cfg(test)]
 pub(crate) fn frame(envelope: &[u8]) -> Option<Vec<u8>> {
-    let length = u32::try_from(envelope.len()).ok().filter(|&length| length <= MAX_RECORD_LEN)?;
-    let length_bytes = length.to_le_bytes();
     let mut framed = Vec::with_capacity(envelope.len() + RECORD_HEADER_LEN as usize);
-    framed.extend_from_slice(&length_bytes);
-    framed.extend_from_slice(&checksum(length_bytes, envelope).to_le_bytes());
-    framed.extend_from_slice(envelope);
-    Some(framed)
+    frame_into(&mut framed, |buffer| buffer.extend_from_slice(envelope)).then_some(framed)
+}
+
+/// Frames the envelope `encode` appends to `framed` (which it clears first), in place: no
+/// second copy of the envelope. False when the envelope is longer than [`MAX_RECORD_LEN`].
+pub(crate) fn frame_into(framed: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) -> bool {
+    const HEADER: usize = RECORD_HEADER_LEN as usize;
+    framed.clear();
+    framed.extend_from_slice(&[0; HEADER]);
+    encode(framed);
+    let Some(length) = u32::try_from(framed.len() - HEADER).ok().filter(|&length| length <= MAX_RECORD_LEN) else {
+        return false;
+    };
+    let length_bytes = length.to_le_bytes();
+    let crc = checksum(length_bytes, &framed[HEADER..]);
+    framed[..4].copy_from_slice(&length_bytes);
+    framed[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+    true
 }
 
 fn checksum(length_bytes: [u8; 4], envelope: &[u8]) -> u32 {
@@ -97,6 +113,34 @@ pub(crate) fn read_next(reader: &mut impl Read, offset: u64, end: u64, envelope:
     } else {
         Ok(Frame::BadChecksum { length })
     }
+}
+
+/// Where the next intact record starts at or after `from` in data that ends at `end`: the
+/// first offset where a whole record's checksum matches. `None` when no intact record follows.
+pub(crate) fn resync(file: &File, from: u64, end: u64) -> io::Result<Option<u64>> {
+    if end <= from {
+        return Ok(None);
+    }
+    let len = usize::try_from(end - from).map_err(io::Error::other)?;
+    let mut data = vec![0; len];
+    file.read_exact_at(&mut data, from)?;
+    Ok(find_record(&data).map(|at| from + at as u64))
+}
+
+/// The first offset in `data` where a whole record with a matching checksum starts.
+pub(crate) fn find_record(data: &[u8]) -> Option<usize> {
+    const HEADER: usize = RECORD_HEADER_LEN as usize;
+    (0..data.len().saturating_sub(HEADER - 1)).find(|&at| {
+        let Some(&[a, b, c, d, e, f, g, h]) = data.get(at..at + HEADER) else { return false };
+        let (length_bytes, stored) = split_header([a, b, c, d, e, f, g, h]);
+        let length = u32::from_le_bytes(length_bytes);
+        if length > MAX_RECORD_LEN {
+            return false;
+        }
+        let body_start = at + HEADER;
+        let Some(body) = data.get(body_start..body_start + length as usize) else { return false };
+        checksum(length_bytes, body) == stored
+    })
 }
 
 /// [`read_next`] at a position of a file, without moving a shared file cursor.
@@ -250,6 +294,22 @@ mod tests {
         let mut data = records(&[b"0123456789", b"next"]);
         data[0] = 4;
         assert_eq!(frames(&data)[0].0, Frame::BadChecksum { length: 4 });
+    }
+
+    #[test]
+    fn after_a_damaged_length_the_next_intact_record_is_found() {
+        let data = records(&[b"first record", b"second", b"third"]);
+        let second = framed_len(12) as usize;
+        let mut damaged = data;
+        damaged[1] ^= 0x01; // the first record's length now runs past the end
+        assert!(matches!(frames(&damaged)[0].0, Frame::Torn(_) | Frame::BadChecksum { .. }));
+        assert_eq!(find_record(&damaged[1..]).map(|at| at + 1), Some(second));
+    }
+
+    #[test]
+    fn garbage_holds_no_record() {
+        let garbage: Vec<u8> = (0..4096u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        assert_eq!(find_record(&garbage), None);
     }
 
     #[test]

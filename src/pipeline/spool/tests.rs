@@ -38,12 +38,14 @@ fn ids(batch: &Batch) -> Vec<String> {
 fn open(directory: &Path, max_size: u64, segment_size: u64) -> (Arc<Spool>, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
     let counts = Arc::new(DestinationCounts::new(LANE, Arc::clone(&metrics)));
-    let spool = Spool::open(directory, SpoolOptions { max_size, segment_size }, counts).unwrap();
+    let spool =
+        Spool::open(directory, SpoolOptions { max_size, segment_size, when_full: WhenSpoolFull::DropOldest }, counts)
+            .unwrap();
     (spool, metrics)
 }
 
 fn append(spool: &Spool, id: &str, size: usize) {
-    spool.append(&EncodedBatch::new(&documents(&[id], size)), SpoolReason::Overflow).unwrap();
+    spool.append(&EncodedBatch::new(&documents(&[id], size)), SpoolReason::Accepted).unwrap();
 }
 
 /// Reads every record there is now. Time is paused: the timeout fires only once nothing is
@@ -94,7 +96,7 @@ async fn records_come_back_in_order_and_the_backlog_follows() {
         Some(3)
     );
     let spooled =
-        r#"waggle_destination_spooled_items_total{destination="honeycomb",signal="traces",reason="overflow"}"#;
+        r#"waggle_destination_spooled_items_total{destination="honeycomb",signal="traces",reason="accepted"}"#;
     assert_eq!(metric(&metrics, spooled), Some(3));
 }
 
@@ -172,7 +174,7 @@ async fn the_byte_bound_drops_the_oldest_segment_and_counts_its_items() {
     let (spool, metrics) = open(dir.path(), 7_000, 3_500);
     for index in 0..9 {
         let batch = documents(&[&format!("{index}-1"), &format!("{index}-2")], 500);
-        spool.append(&EncodedBatch::new(&batch), SpoolReason::Overflow).unwrap();
+        spool.append(&EncodedBatch::new(&batch), SpoolReason::Accepted).unwrap();
         assert!(spool.stats().bytes <= 7_000, "{:?}", spool.stats());
     }
     let dropped =
@@ -211,7 +213,7 @@ async fn items_already_read_back_are_not_counted_when_their_segment_is_dropped()
 async fn a_record_larger_than_the_spool_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = open(dir.path(), 2_000, 2_000);
-    let error = spool.append(&EncodedBatch::new(&documents(&["big"], 5_000)), SpoolReason::Overflow).unwrap_err();
+    let error = spool.append(&EncodedBatch::new(&documents(&["big"], 5_000)), SpoolReason::Accepted).unwrap_err();
     assert!(matches!(error, SpoolError::TooLarge { .. }), "{error}");
     assert!(!spool.has_backlog());
 }
@@ -253,7 +255,7 @@ async fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_spool, metrics) = open(dir.path(), 1 << 20, 1 << 16);
     let counts = Arc::new(DestinationCounts::new(LANE, metrics));
-    let second = Spool::open(dir.path(), SpoolOptions { max_size: 1 << 20, segment_size: 1 << 16 }, counts);
+    let second = Spool::open(dir.path(), SpoolOptions::with_max_size(ByteSize::mib(1)), counts);
     assert!(matches!(second, Err(SpoolError::InUse { .. })), "{second:?}");
 }
 
@@ -330,7 +332,7 @@ async fn garbage_appended_after_the_last_record_is_a_torn_tail() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_file_that_is_not_a_segment_is_removed_and_counted_and_the_spool_still_opens() {
+async fn a_file_with_nothing_readable_is_set_aside_not_deleted_and_the_spool_still_opens() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = one_segment(dir.path()).await;
     let stranger = dir.path().join(segment_file_name(99));
@@ -344,7 +346,79 @@ async fn a_file_that_is_not_a_segment_is_removed_and_counted_and_the_spool_still
     assert_eq!(metric(&metrics, CORRUPT), Some(1), "the stranger counts; an empty file (a crash at creation) does not");
     assert!(path.exists());
     assert!(!stranger.exists() && !empty.exists());
+    let aside = dir.path().join(format!("{}.damaged", segment_file_name(99)));
+    assert_eq!(fs::read(&aside).unwrap(), b"not a spool segment at all", "set aside unchanged");
     assert!(dir.path().join("notes.txt").exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_damaged_file_header_loses_nothing_the_records_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = one_segment(dir.path()).await;
+    let file = OpenOptions::new().write(true).open(&path).unwrap();
+    file.write_all_at(b"XXXX", 0).unwrap();
+
+    let (read, metrics) = reopen_and_read(dir.path()).await;
+    assert_eq!(read, ["a", "b", "c"]);
+    assert_eq!(metric(&metrics, CORRUPT), Some(1));
+    assert_eq!(metric(&metrics, "waggle_destination_dropped_items_total"), None, "nothing lost");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flipped_bit_in_a_records_length_costs_that_record_only_and_its_items_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, offsets) = one_segment(dir.path()).await;
+    let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let mut length = [0u8; 4];
+    file.read_exact_at(&mut length, offsets[1]).unwrap();
+    length[2] ^= 0x10; // b's length now claims ~1 MiB more than the file holds
+    file.write_all_at(&length, offsets[1]).unwrap();
+
+    let (read, metrics) = reopen_and_read(dir.path()).await;
+    assert_eq!(read, ["a", "c"], "c, after the damaged record, is found by resynchronising");
+    assert_eq!(metric(&metrics, CORRUPT), Some(1));
+    let dropped =
+        r#"waggle_destination_dropped_items_total{destination="honeycomb",signal="traces",reason="spool_corrupt"}"#;
+    assert_eq!(metric(&metrics, dropped), Some(1), "b's one document counted as lost");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_ahead_record_is_claimed_only_when_nothing_waits_on_disk_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), 1 << 20, 1 << 16);
+    let ahead = |id: &str| spool.append_ahead(&EncodedBatch::new(&documents(&[id], 10)), true).unwrap();
+    let claimed = ahead("a").expect("nothing waits: claimed");
+    assert!(!spool.has_backlog());
+    append(&spool, "b", 10);
+    assert_eq!(ahead("c"), None, "behind b: the reader replays it");
+    let read = read_all(&mut spool.reader()).await;
+    assert_eq!(names(&read), ["b", "c"], "a was claimed, so it is not read back");
+    assert!(ahead("d").is_some(), "caught up again");
+    assert_eq!(spool.stats().records, 4, "on disk until acknowledged");
+    spool.acknowledge(claimed);
+    assert_eq!(spool.stats().records, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_spool_refuses_by_default_and_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let counts = Arc::new(DestinationCounts::new(LANE, Arc::clone(&metrics)));
+    let options = SpoolOptions { max_size: 3_000, segment_size: 1_000, when_full: WhenSpoolFull::Refuse };
+    assert_eq!(SpoolOptions::with_max_size(ByteSize::mib(1)).when_full, WhenSpoolFull::Refuse, "the default");
+    let spool = Spool::open(dir.path(), options, counts).unwrap();
+    let mut taken = 0;
+    let refused = loop {
+        match spool.append(&EncodedBatch::new(&documents(&["x"], 400)), SpoolReason::Accepted) {
+            Ok(()) => taken += 1,
+            Err(error) => break error,
+        }
+        assert!(taken < 100, "the bound holds");
+    };
+    assert!(matches!(refused, SpoolError::Full { max_size: 3_000 }), "{refused:?}");
+    assert_eq!(spool.stats().unread, taken, "every record it took is still there");
+    assert!(spool.stats().bytes <= 3_000);
+    assert_eq!(metric(&metrics, "waggle_destination_dropped_items_total"), None);
 }
 
 #[tokio::test(start_paused = true)]

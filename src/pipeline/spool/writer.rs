@@ -1,5 +1,6 @@
-//! Appending to a spool: framing a batch into the newest segment, rotating segments, making
-//! room by dropping the oldest, and the periodic flush to disk.
+//! Appending to a spool: framing a batch into the newest segment (write-ahead, or for the
+//! reader), rotating segments, the bound (refuse or drop the oldest), and the periodic flush
+//! to disk.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -10,21 +11,37 @@ use std::time::SystemTime;
 
 use super::envelope::EncodedBatch;
 use super::segment::{self, FILE_HEADER_LEN, FILE_MAGIC};
-use super::{ActiveSegment, Segment, Spool, SpoolError, SpoolReason, State, close_active};
+use super::{ActiveSegment, RecordTicket, Segment, Spool, SpoolError, SpoolReason, State, WhenSpoolFull, close_active};
 use crate::model::{LossReason, Signal};
 use crate::telemetry::metrics::Metrics;
 
 impl Spool {
-    /// Appends a batch as one record. When the spool would grow past its size, the oldest
-    /// segments are dropped first and what they held is counted.
+    /// Appends a batch as one record for the reader to replay (retries exhausted, shutdown).
     pub fn append(&self, batch: &EncodedBatch, reason: SpoolReason) -> Result<(), SpoolError> {
+        self.append_record(batch, reason, false).map(|_| ())
+    }
+
+    /// Writes a batch ahead of acknowledging it (see the module's notes). `Some(ticket)` when
+    /// the caller claimed the record: nothing waits on disk before it, so the caller queues
+    /// the batch in memory itself and acknowledges the ticket once delivered. `None` when it
+    /// went behind older records (or `claim` is false): the reader replays it.
+    pub fn append_ahead(&self, batch: &EncodedBatch, claim: bool) -> Result<Option<RecordTicket>, SpoolError> {
+        self.append_record(batch, SpoolReason::Accepted, claim)
+    }
+
+    fn append_record(
+        &self,
+        batch: &EncodedBatch,
+        reason: SpoolReason,
+        claim: bool,
+    ) -> Result<Option<RecordTicket>, SpoolError> {
         let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
-        let envelope = batch.to_envelope(sequence, SystemTime::now());
-        let too_large = SpoolError::TooLarge { record: envelope.len() as u64, max_size: self.options.max_size };
-        let Some(framed) = segment::frame(&envelope) else { return Err(too_large) };
-        drop(envelope);
+        let mut framed = Vec::new();
+        let framed_ok =
+            segment::frame_into(&mut framed, |buffer| batch.encode_envelope(sequence, SystemTime::now(), buffer));
         let needed = framed.len() as u64;
-        if needed + FILE_HEADER_LEN > self.options.max_size {
+        let too_large = SpoolError::TooLarge { record: needed, max_size: self.options.max_size };
+        if !framed_ok || needed + FILE_HEADER_LEN > self.options.max_size {
             return Err(too_large);
         }
         let mut state = self.state();
@@ -40,27 +57,42 @@ impl Spool {
             if state.bytes + header + needed <= self.options.max_size || state.segments.is_empty() {
                 break;
             }
+            if self.options.when_full == WhenSpoolFull::Refuse {
+                self.publish(&state);
+                return Err(SpoolError::Full { max_size: self.options.max_size });
+            }
             self.drop_oldest(&mut state);
         }
-        let result = self.write_record(&mut state, &framed, batch);
+        // Claimed only when the reader is caught up: the record must not overtake older ones.
+        let claim = claim && !state.in_hand && state.segments.iter().all(|segment| segment.read >= segment.records);
+        let result = self.write_record(&mut state, &framed, batch, claim);
         self.publish(&state);
         drop(state);
-        result?;
-        self.appended.notify_one();
+        let ticket = result?;
+        if !claim {
+            self.appended.notify_one();
+        }
         let destination = Metrics::destination(self.lane);
         let metrics = self.counts.metrics();
         metrics.spool_written_records.get_or_create(&destination).inc();
         let labels = Metrics::spooled(self.lane, batch.signal, reason);
         metrics.spooled.get_or_create(&labels).inc_by(batch.items);
-        Ok(())
+        Ok(claim.then_some(ticket))
     }
 
-    fn write_record(&self, state: &mut State, framed: &[u8], batch: &EncodedBatch) -> Result<(), SpoolError> {
+    fn write_record(
+        &self,
+        state: &mut State,
+        framed: &[u8],
+        batch: &EncodedBatch,
+        claim: bool,
+    ) -> Result<RecordTicket, SpoolError> {
         if state.active.is_none() {
             self.start_segment(state)?;
         }
         let (Some(active), Some(segment)) = (&state.active, state.segments.back_mut()) else {
-            return Ok(()); // start_segment set both
+            // start_segment set both
+            return Err(SpoolError::Write { path: self.directory.clone(), source: io::ErrorKind::NotFound.into() });
         };
         if let Err(source) = active.file.write_all_at(framed, segment.end) {
             let path = segment.path.clone();
@@ -73,10 +105,17 @@ impl Spool {
         }
         segment.end += framed.len() as u64;
         segment.records += 1;
-        segment.unread_items[batch.signal.index()] += batch.items;
+        if claim {
+            // The reader was caught up, so its position was this record's start.
+            segment.read += 1;
+            segment.read_offset = segment.end;
+        } else {
+            segment.unread_items[batch.signal.index()] += batch.items;
+        }
+        let ticket = RecordTicket { segment: segment.id };
         state.bytes += framed.len() as u64;
         state.active_unsynced = true;
-        Ok(())
+        Ok(ticket)
     }
 
     fn start_segment(&self, state: &mut State) -> Result<(), SpoolError> {

@@ -6,6 +6,11 @@
 //! larger than what it expands to in practice, and the cap keeps slow uploads of junk bounded.
 //! Decompression then streams into a buffer that grows only up to `limit + 1` bytes and stops
 //! the moment it would exceed that.
+//!
+//! Both take their room from the [`MemoryBudget`](crate::limits::MemoryBudget) through a
+//! [`MemoryPermit`] (`read_within`, `decompress_within`): a body that does not fit fails with
+//! [`BodyError::OverBudget`] before the bytes are held, and zstd frames may not ask for a
+//! window over 8 MiB (RFC 9659's limit for the `zstd` content coding).
 
 use std::io::Read;
 
@@ -13,12 +18,20 @@ use axum::body::Body;
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt;
 
+use crate::limits::{BudgetExhausted, MemoryPermit};
+
 /// Smallest step the decompression buffer grows by.
 const MIN_GROWTH: usize = 64 * 1024;
 
 /// Decompression output produced on the async runtime before the rest is moved to a blocking
 /// thread (see [`decompress`]).
 pub const INLINE_DECOMPRESS_BYTES: usize = 256 * 1024;
+
+/// Decompressions running at once: two per core.
+static DECOMPRESSIONS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    tokio::sync::Semaphore::new(2 * cores)
+});
 
 /// The `Content-Encoding` values the OTLP receivers accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +104,25 @@ pub enum BodyError {
     /// The connection failed while the body was being read.
     #[error("could not read the request body: {0}")]
     Read(#[source] axum::Error),
+    /// Holding or inflating the body would exceed the memory budget.
+    #[error("not enough memory for this request body now: {0}")]
+    OverBudget(#[source] BudgetExhausted),
 }
 
 /// Reads a whole request body, failing with [`BodyError::TooLarge`] as soon as more than
 /// `limit` bytes have arrived (or at once when `declared_len` already says so).
-pub async fn read_capped(mut body: Body, limit: usize, declared_len: Option<u64>) -> Result<Bytes, BodyError> {
+pub async fn read_capped(body: Body, limit: usize, declared_len: Option<u64>) -> Result<Bytes, BodyError> {
+    read_within(body, limit, declared_len, &mut MemoryPermit::none()).await
+}
+
+/// [`read_capped`], holding the bytes read in `permit`: it is grown as bytes arrive beyond
+/// what it already holds (the caller reserves a declared length up front).
+pub async fn read_within(
+    mut body: Body,
+    limit: usize,
+    declared_len: Option<u64>,
+    permit: &mut MemoryPermit,
+) -> Result<Bytes, BodyError> {
     if declared_len.is_some_and(|len| len > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
@@ -107,6 +134,9 @@ pub async fn read_capped(mut body: Body, limit: usize, declared_len: Option<u64>
         total = total.saturating_add(chunk.len());
         if total > limit {
             return Err(BodyError::TooLarge { limit });
+        }
+        if total > permit.bytes() {
+            permit.try_grow(total - permit.bytes()).map_err(BodyError::OverBudget)?;
         }
         match (&mut first, &mut rest) {
             (None, _) => first = Some(chunk),
@@ -131,21 +161,36 @@ pub async fn read_capped(mut body: Body, limit: usize, declared_len: Option<u64>
 /// more than [`INLINE_DECOMPRESS_BYTES`] have come out, the rest is finished on a blocking
 /// thread so a large body (or a bomb) does not stall the runtime's other requests.
 pub async fn decompress(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Bytes, BodyError> {
+    decompress_within(encoding, raw, limit, MemoryPermit::none()).await.map(|(plain, _)| plain)
+}
+
+/// [`decompress`], taking the output's room (and a zstd frame's window) from `permit`, which
+/// comes back holding the compressed input and the output.
+pub async fn decompress_within(
+    encoding: ContentEncoding,
+    raw: Bytes,
+    limit: usize,
+    permit: MemoryPermit,
+) -> Result<(Bytes, MemoryPermit), BodyError> {
     // A zero-byte body is an empty request whatever its Content-Encoding says.
     if encoding == ContentEncoding::Identity || raw.is_empty() {
-        return Ok(raw);
+        return Ok((raw, permit));
     }
-    let mut decompressor = Decompressor::new(encoding, raw, limit)?;
+    // Bodies are inflated a few at a time: more at once would not inflate faster on the cores
+    // there are, and each would hold output buffers (and the allocator's freed ones) of its
+    // own. The semaphore is never closed.
+    let _turn = DECOMPRESSIONS.acquire().await.ok();
+    let mut decompressor = Decompressor::new(encoding, raw, limit)?.within(permit)?;
     if decompressor.advance(INLINE_DECOMPRESS_BYTES)? {
-        return Ok(decompressor.into_bytes());
+        return Ok(decompressor.finish());
     }
     let finished = tokio::task::spawn_blocking(move || {
         decompressor.advance(usize::MAX)?;
-        Ok(decompressor)
+        Ok(decompressor.finish())
     })
     .await;
     match finished {
-        Ok(result) => result.map(Decompressor::into_bytes),
+        Ok(result) => result,
         // The closure cannot panic on input (every error is returned); re-raise a bug as such.
         Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
     }
@@ -169,17 +214,66 @@ pub struct Decompressor {
     out: Vec<u8>,
     filled: usize,
     limit: usize,
+    /// Holds the output's room; of no budget unless [`Decompressor::within`] gave one.
+    permit: MemoryPermit,
+    /// Bytes of `permit` that are not output room (the input, a zstd window).
+    permit_base: usize,
+    /// The window the first zstd frame asks for (0 for gzip).
+    zstd_window: usize,
+    /// The output size the body's header or trailer gives (at most `limit`): the first
+    /// buffer is made that large (one byte more, to see the end), so an honest body is
+    /// inflated into one allocation.
+    declared: Option<usize>,
 }
 
 impl Decompressor {
     /// Starts decompressing `raw`. Fails only for a zstd frame header that is already corrupt.
+    /// A zstd body whose frame header gives a content size over `limit` is refused here,
+    /// before anything is inflated.
     pub fn new(encoding: ContentEncoding, raw: Bytes, limit: usize) -> Result<Decompressor, BodyError> {
+        let zstd_window = if encoding == ContentEncoding::Zstd { zstd_frame_window(&raw) } else { 0 };
+        let declared = declared_output(encoding, &raw);
+        if encoding == ContentEncoding::Zstd && declared.is_some_and(|size| size > limit as u64) {
+            return Err(BodyError::TooLarge { limit });
+        }
+        // A gzip trailer is only checked at the end: it sizes the first buffer, never past what
+        // deflate can expand the body to.
+        let most = if encoding == ContentEncoding::Gzip { raw.len() as u64 * MAX_DEFLATE_RATIO } else { u64::MAX };
+        let declared = declared.map(|size| size.min(most).min(limit as u64) as usize);
         let reader: Box<dyn Read + Send> = match encoding {
             ContentEncoding::Identity => Box::new(raw.reader()),
             ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw.reader())),
             ContentEncoding::Zstd => Box::new(zstd_reader(raw, limit).map_err(|source| corrupt(encoding, source))?),
         };
-        Ok(Decompressor { encoding, reader, out: Vec::new(), filled: 0, limit })
+        Ok(Decompressor {
+            encoding,
+            reader,
+            out: Vec::new(),
+            filled: 0,
+            limit,
+            permit: MemoryPermit::none(),
+            permit_base: 0,
+            zstd_window,
+            declared,
+        })
+    }
+
+    /// Takes the output's room from `permit` (which holds the input already); a zstd body
+    /// first takes its frame's window.
+    pub fn within(mut self, mut permit: MemoryPermit) -> Result<Decompressor, BodyError> {
+        if self.encoding == ContentEncoding::Zstd {
+            permit.try_grow(ZSTD_DECODER_OVERHEAD + self.zstd_window.min(self.limit)).map_err(BodyError::OverBudget)?;
+        }
+        self.permit_base = permit.bytes();
+        self.permit = permit;
+        Ok(self)
+    }
+
+    /// The output and the permit that holds it (the input and a zstd window are given back).
+    pub fn finish(mut self) -> (Bytes, MemoryPermit) {
+        let mut permit = std::mem::take(&mut self.permit);
+        permit.shrink_to(self.out.capacity());
+        (self.into_bytes(), permit)
     }
 
     /// Decompresses up to `budget` more bytes. `Ok(true)` once the input is used up,
@@ -222,7 +316,14 @@ impl Decompressor {
         if self.out.len() >= cap {
             return Err(BodyError::TooLarge { limit: self.limit });
         }
-        let wanted = self.out.len().saturating_mul(2).max(MIN_GROWTH).min(cap);
+        let wanted = match (self.out.is_empty(), self.declared.take()) {
+            (true, Some(size)) => size.saturating_add(1),
+            _ => self.out.len().saturating_mul(2).max(MIN_GROWTH),
+        };
+        let wanted = wanted.min(cap);
+        // Growing may copy; the old buffer stays counted until the body is done, because the
+        // allocator does not hand freed memory back to the system at once.
+        self.permit.try_grow(wanted).map_err(BodyError::OverBudget)?;
         self.out.reserve_exact(wanted - self.out.len());
         self.out.resize(wanted, 0);
         Ok(())
@@ -245,6 +346,70 @@ fn zstd_reader(
     Ok(decoder)
 }
 
+/// The most deflate expands its input (RFC 1951: a 258-byte match per ~2 bits, ~1,032 : 1).
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The output size a body says it has: a gzip trailer's ISIZE (the last member's size modulo
+/// 2^32, so a total at least that large), or a zstd frame header's content size.
+fn declared_output(encoding: ContentEncoding, raw: &[u8]) -> Option<u64> {
+    match encoding {
+        ContentEncoding::Gzip if raw.len() >= 18 && raw[..2] == [0x1f, 0x8b] => {
+            let trailer: [u8; 4] = raw[raw.len() - 4..].try_into().ok()?;
+            Some(u64::from(u32::from_le_bytes(trailer)))
+        }
+        ContentEncoding::Zstd => zstd_frame_content_size(raw),
+        _ => None,
+    }
+}
+
+/// A zstd frame header's Frame_Content_Size, when it has one (RFC 8878, 3.1.1.1.4).
+fn zstd_frame_content_size(raw: &[u8]) -> Option<u64> {
+    const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+    if raw.len() < 6 || raw[..4] != MAGIC {
+        return None;
+    }
+    let descriptor = raw[4];
+    let single_segment = descriptor & 0x20 != 0;
+    let flag = usize::from(descriptor >> 6);
+    if flag == 0 && !single_segment {
+        return None;
+    }
+    let dictionary_id_len = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let content_size_len = [1, 2, 4, 8][flag];
+    let start = 5 + usize::from(!single_segment) + dictionary_id_len;
+    let field = raw.get(start..start + content_size_len)?;
+    let mut le = [0u8; 8];
+    le[..content_size_len].copy_from_slice(field);
+    Some(u64::from_le_bytes(le) + if content_size_len == 2 { 256 } else { 0 })
+}
+
+/// What a zstd decoder holds besides its window (block buffer and tables), roughly.
+const ZSTD_DECODER_OVERHEAD: usize = 256 * 1024;
+
+/// The window a zstd frame's header asks for (RFC 8878, 3.1.1.1): the window descriptor, or
+/// for a single-segment frame its content size. 0 when the bytes start no zstd frame.
+fn zstd_frame_window(raw: &[u8]) -> usize {
+    const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+    if raw.len() < 6 || raw[..4] != MAGIC {
+        return 0;
+    }
+    let descriptor = raw[4];
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let window = raw[5];
+        let base = 1usize << (10 + u32::from(window >> 3)).min(usize::BITS - 2);
+        return base + (base / 8) * usize::from(window & 7);
+    }
+    let dictionary_id_len = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let content_size_len = [1, 2, 4, 8][usize::from(descriptor >> 6)];
+    let start = 5 + dictionary_id_len;
+    let Some(field) = raw.get(start..start + content_size_len) else { return 0 };
+    let mut le = [0u8; 8];
+    le[..content_size_len].copy_from_slice(field);
+    let size = u64::from_le_bytes(le) + if content_size_len == 2 { 256 } else { 0 };
+    usize::try_from(size).unwrap_or(usize::MAX)
+}
+
 fn corrupt(encoding: ContentEncoding, source: std::io::Error) -> BodyError {
     BodyError::Corrupt { encoding, source }
 }
@@ -254,6 +419,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::limits::MemoryBudget;
 
     const LIMIT: usize = 100_000;
 
@@ -263,8 +429,9 @@ mod tests {
         Bytes::from(encoder.finish().expect("gzip into memory"))
     }
 
+    /// One zstd frame that gives its content size, as `zstd` and most libraries write it.
     fn zstd(data: &[u8]) -> Bytes {
-        Bytes::from(zstd::encode_all(data, 1).expect("zstd into memory"))
+        Bytes::from(zstd::bulk::compress(data, 1).expect("zstd into memory"))
     }
 
     fn compress(encoding: ContentEncoding, data: &[u8]) -> Bytes {
@@ -398,6 +565,89 @@ mod tests {
         assert!(out == data);
         let result = decompress(ContentEncoding::Gzip, gzip(&data), data.len() - 1).await;
         assert!(matches!(result, Err(BodyError::TooLarge { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn a_zstd_frame_header_gives_its_window() {
+        let small = zstd(&sample(1_000));
+        assert_eq!(zstd_frame_window(&small), 1_000, "a single-segment frame's window is its content");
+        let mut streamed = Vec::new();
+        let mut encoder = zstd::stream::write::Encoder::new(&mut streamed, 3).expect("encoder");
+        encoder.include_contentsize(false).expect("no content size");
+        encoder.write_all(&sample(300_000)).expect("compress");
+        encoder.finish().expect("finish");
+        let window = zstd_frame_window(&streamed);
+        assert!(window.is_power_of_two() && window >= 300_000, "window {window}");
+        assert_eq!(zstd_frame_window(b"not zstd"), 0);
+    }
+
+    #[test]
+    fn a_zstd_frame_declaring_more_than_the_limit_is_refused_before_inflating() {
+        let compressed = zstd(&vec![0u8; LIMIT + 1]);
+        assert_eq!(declared_output(ContentEncoding::Zstd, &compressed), Some(LIMIT as u64 + 1));
+        let refused = Decompressor::new(ContentEncoding::Zstd, compressed, LIMIT).err();
+        assert!(matches!(refused, Some(BodyError::TooLarge { .. })), "{refused:?}");
+    }
+
+    #[test]
+    fn a_gzip_trailer_sizes_the_first_buffer_and_nothing_more() {
+        let data = vec![0u8; LIMIT + 1];
+        assert_eq!(declared_output(ContentEncoding::Gzip, &gzip(&data)), Some(LIMIT as u64 + 1));
+        let mut decompressor = Decompressor::new(ContentEncoding::Gzip, gzip(&data), LIMIT).expect("header");
+        let result = decompressor.advance(usize::MAX);
+        assert!(matches!(result, Err(BodyError::TooLarge { .. })), "{result:?}");
+        assert_eq!(decompressor.capacity(), LIMIT + 1, "one buffer, at the cap");
+        let lying = Bytes::from([gzip(b"tiny").to_vec(), vec![0xff; 4]].concat());
+        let result = decompress_blocking(ContentEncoding::Gzip, lying, LIMIT);
+        assert!(matches!(result, Err(BodyError::Corrupt { .. })), "a bad trailer is corrupt data: {result:?}");
+    }
+
+    #[test]
+    fn an_honest_body_is_inflated_into_one_buffer_of_its_declared_size() {
+        let data = sample(LIMIT / 2);
+        for encoding in [ContentEncoding::Gzip, ContentEncoding::Zstd] {
+            let mut decompressor = Decompressor::new(encoding, compress(encoding, &data), LIMIT).expect("header");
+            assert!(decompressor.advance(usize::MAX).expect("inflates"));
+            assert_eq!(decompressor.capacity(), data.len() + 1, "{encoding}");
+            assert!(decompressor.into_bytes() == data, "{encoding}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bomb_gets_only_the_room_the_budget_has() {
+        let budget = MemoryBudget::new(4 * 1024 * 1024);
+        for encoding in [ContentEncoding::Gzip, ContentEncoding::Zstd] {
+            let bomb = bomb(encoding, 100);
+            let permit = budget.try_reserve(bomb.len()).expect("the compressed bomb fits");
+            let result = decompress_within(encoding, bomb, 20 * 1024 * 1024, permit).await;
+            assert!(matches!(result, Err(BodyError::OverBudget(_))), "{encoding}: {:?}", result.map(|(b, _)| b.len()));
+            assert_eq!(budget.in_use(), 0, "{encoding}: a refused body gives its room back");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_decompressed_body_keeps_its_output_counted_and_gives_the_rest_back() {
+        let budget = MemoryBudget::new(8 * 1024 * 1024);
+        let data = sample(3 * INLINE_DECOMPRESS_BYTES);
+        for encoding in [ContentEncoding::Gzip, ContentEncoding::Zstd] {
+            let raw = compress(encoding, &data);
+            let permit = budget.try_reserve(raw.len()).expect("fits");
+            let (plain, permit) = decompress_within(encoding, raw, LIMIT * 10, permit).await.expect("decompresses");
+            assert!(plain == data, "{encoding}");
+            assert!(permit.bytes() >= data.len() && permit.bytes() < 2 * data.len(), "{encoding}: {}", permit.bytes());
+            assert_eq!(budget.in_use(), permit.bytes());
+        }
+    }
+
+    #[tokio::test]
+    async fn reading_past_the_budget_fails_and_counts_only_what_it_held() {
+        let budget = MemoryBudget::new(LIMIT / 2);
+        let mut permit = budget.try_reserve(0).expect("empty permit");
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..10).map(|_| Ok(Bytes::from(sample(LIMIT / 10)))).collect();
+        let body = Body::from_stream(futures_util::stream::iter(chunks));
+        let result = read_within(body, LIMIT, None, &mut permit).await;
+        assert!(matches!(result, Err(BodyError::OverBudget(_))), "{result:?}");
+        assert!(permit.bytes() <= LIMIT / 2);
     }
 
     #[tokio::test]

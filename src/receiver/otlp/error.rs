@@ -13,6 +13,8 @@
 //! | trace or span id of the wrong length | 400 | INVALID_ARGUMENT | `invalid_id` |
 //! | connection failed while reading the body | 400 | – | `read_failed` |
 //! | a destination lane is full | 429, `Retry-After` | RESOURCE_EXHAUSTED + RetryInfo | (refused items, `queue_full`) |
+//! | the memory budget has no room for the body | 429, `Retry-After` | RESOURCE_EXHAUSTED + RetryInfo | `memory_limit` |
+//! | the body did not arrive within `body_timeout` | 408 | – | `body_timeout` |
 //! | internal failure | 500 | INTERNAL | `internal` |
 //!
 //! Error bodies are a `google.rpc.Status` encoded like the request (protobuf, or JSON
@@ -27,6 +29,7 @@ use axum::response::Response;
 use prost::Message;
 use tonic::Code;
 
+use crate::limits::BudgetExhausted;
 use crate::pipeline::router::LaneFull;
 use crate::receiver::otlp::body::BodyError;
 use crate::receiver::otlp::codec::{DecodeError, Format};
@@ -51,10 +54,19 @@ pub enum ReceiveError {
     GrpcFrame { decompressing: bool, message: String },
     #[error(transparent)]
     LaneFull(#[from] LaneFull),
+    /// The memory budget has no room for this request now.
+    #[error("{source}; retry later")]
+    OverBudget { source: BudgetExhausted, retry_after: Duration },
+    /// The client did not send the whole body within the body timeout.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(Duration),
     /// A bug: a decoding task failed.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// What a refusal for memory says to wait when no configured value reached it.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The encoded accepted values of `Accept-Encoding` / `grpc-accept-encoding`.
 const ACCEPTED_ENCODINGS: &str = "gzip, zstd, identity";
@@ -71,6 +83,8 @@ impl ReceiveError {
             ReceiveError::Body(BodyError::TooLarge { .. }) => "too_large",
             ReceiveError::Body(BodyError::Corrupt { .. }) => "bad_encoding",
             ReceiveError::Body(BodyError::Read(_)) => "read_failed",
+            ReceiveError::Body(BodyError::OverBudget(_)) | ReceiveError::OverBudget { .. } => "memory_limit",
+            ReceiveError::BodyTimeout(_) => "body_timeout",
             ReceiveError::Decode(DecodeError::InvalidId(_)) => "invalid_id",
             ReceiveError::Decode(_) => "malformed",
             ReceiveError::GrpcFrame { decompressing: true, .. } => "bad_encoding",
@@ -93,8 +107,10 @@ impl ReceiveError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ReceiveError::Body(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ReceiveError::Body(BodyError::OverBudget(_)) => StatusCode::TOO_MANY_REQUESTS,
             ReceiveError::Body(_) | ReceiveError::Decode(_) | ReceiveError::GrpcFrame { .. } => StatusCode::BAD_REQUEST,
-            ReceiveError::LaneFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            ReceiveError::LaneFull(_) | ReceiveError::OverBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ReceiveError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ReceiveError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,7 +119,10 @@ impl ReceiveError {
         match self {
             ReceiveError::NotFound | ReceiveError::UnsupportedEncoding => Code::Unimplemented,
             ReceiveError::MethodNotAllowed | ReceiveError::UnsupportedMediaType => Code::InvalidArgument,
-            ReceiveError::Body(BodyError::TooLarge { .. }) | ReceiveError::LaneFull(_) => Code::ResourceExhausted,
+            ReceiveError::Body(BodyError::TooLarge { .. } | BodyError::OverBudget(_))
+            | ReceiveError::LaneFull(_)
+            | ReceiveError::OverBudget { .. } => Code::ResourceExhausted,
+            ReceiveError::BodyTimeout(_) => Code::DeadlineExceeded,
             ReceiveError::Body(_) | ReceiveError::Decode(_) | ReceiveError::GrpcFrame { .. } => Code::InvalidArgument,
             ReceiveError::Internal(_) => Code::Internal,
         }
@@ -113,6 +132,8 @@ impl ReceiveError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ReceiveError::LaneFull(full) => Some(full.retry_after),
+            ReceiveError::OverBudget { retry_after, .. } => Some(*retry_after),
+            ReceiveError::Body(BodyError::OverBudget(_)) => Some(DEFAULT_RETRY_AFTER),
             _ => None,
         }
     }
@@ -133,10 +154,11 @@ impl ReceiveError {
             ReceiveError::UnsupportedEncoding => {
                 headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(ACCEPTED_ENCODINGS));
             }
-            ReceiveError::LaneFull(full) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds(full.retry_after)));
+            _ => {
+                if let Some(delay) = self.retry_after() {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds(delay)));
+                }
             }
-            _ => {}
         }
         response
     }
@@ -162,6 +184,14 @@ impl ReceiveError {
 
     /// Classifies a status tonic answered with before our handler saw the request (framing,
     /// decompression, size limit, unsupported `grpc-encoding`).
+    /// A body error, with the memory budget's refusal told to retry after `retry_after`.
+    pub fn from_body(error: BodyError, retry_after: Duration) -> ReceiveError {
+        match error {
+            BodyError::OverBudget(source) => ReceiveError::OverBudget { source, retry_after },
+            other => ReceiveError::Body(other),
+        }
+    }
+
     pub fn from_grpc_transport(status: &tonic::Status, limit: usize) -> ReceiveError {
         let message = status.message();
         match status.code() {
@@ -370,6 +400,27 @@ mod tests {
         let status = ReceiveError::from_grpc_transport(&encoding, 5).into_grpc_status();
         assert_eq!(status.code(), Code::Unimplemented);
         assert!(status.metadata().get("grpc-accept-encoding").is_some());
+    }
+
+    #[tokio::test]
+    async fn no_room_in_the_memory_budget_is_a_429_with_retry_after() {
+        let source = BudgetExhausted { wanted: 10, in_use: 95, limit: 100 };
+        let error = ReceiveError::from_body(BodyError::OverBudget(source), Duration::from_secs(3));
+        assert_eq!(error.reason(), "memory_limit");
+        let response = error.into_http_response(Some(Format::Protobuf));
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let status = rpc::GoogleRpcStatus::decode(&body_of(response).await[..]).expect("google.rpc.Status");
+        assert_eq!(status.retry_delay(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn no_room_in_the_memory_budget_is_resource_exhausted_with_retry_info_in_grpc() {
+        let source = BudgetExhausted { wanted: 10, in_use: 95, limit: 100 };
+        let status = ReceiveError::OverBudget { source, retry_after: Duration::from_secs(2) }.into_grpc_status();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let details = rpc::GoogleRpcStatus::decode(status.details()).expect("details");
+        assert_eq!(details.retry_delay(), Some(Duration::from_secs(2)));
     }
 
     #[test]

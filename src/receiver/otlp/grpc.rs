@@ -9,6 +9,12 @@
 //! tonic refuses before the handler runs (oversized or corrupt frames, an unsupported
 //! `grpc-encoding`) is reclassified, counted and logged here too, so an oversized message gets
 //! RESOURCE_EXHAUSTED (not retried by OTLP clients) instead of tonic's OUT_OF_RANGE (retried).
+//!
+//! Each call takes its room from the memory budget before tonic reads it: the message limit,
+//! or what the budget has left when that is less (twice that for a compressed call, whose
+//! compressed and inflated copies coexist); tonic is told that room as the call's message
+//! limit, so its decompressor never gets more. A call that finds too little room is refused
+//! with RESOURCE_EXHAUSTED and RetryInfo before its message is read.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,6 +23,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -27,12 +34,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
 use tonic::server::{Grpc, NamedService, UnaryService};
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::config::OtlpGrpcSettings;
+use crate::limits::{BudgetExhausted, CappedListener, MemoryBudget, MemoryPermit, ServerLimits, http_server};
 use crate::model::Receiver;
 use crate::pipeline::router::Router;
+use crate::receiver::otlp::body::BodyError;
 use crate::receiver::otlp::codec::{ExportRequest, Format};
 use crate::receiver::otlp::error::ReceiveError;
 use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
@@ -50,36 +58,96 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
+    let limits = ServerLimits::default();
+    let listener = CappedListener::new("otlp_grpc", listener, limits.connections);
+    serve_within(listener, settings, router, metrics, limits, shutdown).await
+}
+
+/// [`serve`] under `limits`: the memory budget, the call timeout, HTTP/2 limits and the
+/// listener's connection cap.
+pub async fn serve_within(
+    listener: CappedListener,
+    settings: OtlpGrpcSettings,
+    router: Arc<Router>,
+    metrics: Arc<Metrics>,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let limit = usize::try_from(settings.max_message_size.as_u64()).unwrap_or(usize::MAX);
     let intake = Arc::new(OtlpIntake::new(RECEIVER, router, metrics));
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, max_message_size = %settings.max_message_size, "OTLP/gRPC receiver listening");
     }
+    let room = CallRoom { limit, budget: limits.budget.clone(), retry_after: limits.retry_after };
+    let incoming = futures_util::stream::unfold(listener, |mut listener| async move {
+        let (stream, _) = listener.accept().await;
+        Some((Ok::<_, std::io::Error>(stream), listener))
+    });
     tonic::transport::Server::builder()
-        .add_service(ExportService::<ExportTraceServiceRequest>::new(Arc::clone(&intake), limit))
-        .add_service(ExportService::<ExportLogsServiceRequest>::new(Arc::clone(&intake), limit))
-        .add_service(ExportService::<ExportMetricsServiceRequest>::new(intake, limit))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
+        .timeout(limits.body_timeout)
+        .max_concurrent_streams(http_server::MAX_HTTP2_STREAMS)
+        .http2_max_header_list_size(MAX_HEADER_LIST)
+        .initial_stream_window_size(http_server::HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(http_server::HTTP2_CONNECTION_WINDOW)
+        .http2_max_pending_accept_reset_streams(Some(http_server::MAX_HTTP2_PENDING_RESETS))
+        .add_service(ExportService::<ExportTraceServiceRequest>::new(Arc::clone(&intake), room.clone()))
+        .add_service(ExportService::<ExportLogsServiceRequest>::new(Arc::clone(&intake), room.clone()))
+        .add_service(ExportService::<ExportMetricsServiceRequest>::new(intake, room))
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
+}
+
+/// Largest header list (metadata) of one call.
+const MAX_HEADER_LIST: u32 = 16 * 1024;
+
+/// Smallest room worth starting a call with; with less left in the budget it is refused.
+const SMALLEST_ROOM: usize = 64 * 1024;
+
+/// How a call finds its room: the message limit and the budget it is taken from.
+#[derive(Clone, Debug)]
+struct CallRoom {
+    /// Largest message, compressed or decompressed.
+    limit: usize,
+    budget: MemoryBudget,
+    retry_after: Duration,
+}
+
+impl CallRoom {
+    /// The call's message limit and its permit, or the refusal when the budget has too little.
+    fn take(&self, compressed: bool) -> Result<(usize, MemoryPermit), ReceiveError> {
+        let copies = if compressed { 2 } else { 1 };
+        let free = self.budget.limit().saturating_sub(self.budget.in_use());
+        let room = self.limit.min(free / copies);
+        let refused = |source| ReceiveError::OverBudget { source, retry_after: self.retry_after };
+        if room < self.limit.min(SMALLEST_ROOM) {
+            let in_use = self.budget.in_use();
+            return Err(refused(BudgetExhausted {
+                wanted: SMALLEST_ROOM * copies,
+                in_use,
+                limit: self.budget.limit(),
+            }));
+        }
+        let permit = self.budget.try_reserve(room * copies).map_err(refused)?;
+        Ok((room, permit))
+    }
 }
 
 /// One OTLP gRPC service (its only method is `Export`), for the request type `R`.
 struct ExportService<R> {
     intake: Arc<OtlpIntake>,
-    /// Largest message, compressed or decompressed.
-    limit: usize,
+    room: CallRoom,
     request: PhantomData<fn() -> R>,
 }
 
 impl<R> Clone for ExportService<R> {
     fn clone(&self) -> Self {
-        ExportService { intake: Arc::clone(&self.intake), limit: self.limit, request: PhantomData }
+        ExportService { intake: Arc::clone(&self.intake), room: self.room.clone(), request: PhantomData }
     }
 }
 
 impl<R: ExportRequest> ExportService<R> {
-    fn new(intake: Arc<OtlpIntake>, limit: usize) -> Self {
-        ExportService { intake, limit, request: PhantomData }
+    fn new(intake: Arc<OtlpIntake>, room: CallRoom) -> Self {
+        ExportService { intake, room, request: PhantomData }
     }
 }
 
@@ -127,12 +195,24 @@ where
         }
         let peer =
             request.extensions().get::<tonic::transport::server::TcpConnectInfo>().and_then(|info| info.remote_addr());
+        let compressed = request.headers().get("grpc-encoding").is_some_and(|coding| coding.as_bytes() != b"identity");
+        let (room, permit) = match self.room.take(compressed) {
+            Ok(taken) => taken,
+            Err(error) => {
+                self.intake.record_failure(Some(R::SIGNAL), &error, peer);
+                return error.into_grpc_status().into_http();
+            }
+        };
         let handled = Arc::new(AtomicBool::new(false));
-        let method =
-            ExportMethod::<R> { intake: Arc::clone(&self.intake), handled: Arc::clone(&handled), request: PhantomData };
+        let method = ExportMethod::<R> {
+            intake: Arc::clone(&self.intake),
+            handled: Arc::clone(&handled),
+            permit: Some(permit),
+            request: PhantomData,
+        };
         let mut grpc = Grpc::new(RawCodec)
             .apply_compression_config(accepted_encodings(), EnabledCompressionEncodings::default())
-            .apply_max_message_size_config(Some(self.limit), None);
+            .apply_max_message_size_config(Some(room), None);
         let response = grpc.unary(method, request).await;
         if handled.load(Ordering::Acquire) {
             return response;
@@ -140,7 +220,16 @@ where
         // tonic answered before the handler ran: classify, count and log what it refused.
         match Status::from_header_map(response.headers()) {
             Some(status) if status.code() != tonic::Code::Ok => {
-                let error = ReceiveError::from_grpc_transport(&status, self.limit);
+                let mut error = ReceiveError::from_grpc_transport(&status, self.room.limit);
+                if room < self.room.limit && matches!(error, ReceiveError::Body(BodyError::TooLarge { .. })) {
+                    // Larger than the room the budget had, not (yet) than the limit.
+                    let source = BudgetExhausted {
+                        wanted: room,
+                        in_use: self.room.budget.in_use(),
+                        limit: self.room.budget.limit(),
+                    };
+                    error = ReceiveError::OverBudget { source, retry_after: self.room.retry_after };
+                }
                 self.intake.record_failure(Some(R::SIGNAL), &error, peer);
                 error.into_grpc_status().into_http()
             }
@@ -167,6 +256,8 @@ struct ExportMethod<R> {
     intake: Arc<OtlpIntake>,
     /// Set once the call reaches the handler; otherwise tonic refused the request itself.
     handled: Arc<AtomicBool>,
+    /// The call's room in the memory budget, handed to the batch.
+    permit: Option<MemoryPermit>,
     request: PhantomData<fn() -> R>,
 }
 
@@ -177,10 +268,12 @@ impl<R: ExportRequest> UnaryService<Bytes> for ExportMethod<R> {
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         self.handled.store(true, Ordering::Release);
         let intake = Arc::clone(&self.intake);
+        let mut permit = self.permit.take().unwrap_or_default();
         Box::pin(async move {
             let peer = request.remote_addr();
             let message = request.into_inner();
-            match receive::<R>(&intake, message).await {
+            permit.shrink_to(message.len());
+            match receive::<R>(&intake, message, permit).await {
                 // Every empty Export…ServiceResponse encodes to zero bytes.
                 Ok(()) => Ok(Response::new(Bytes::new())),
                 Err(error) => {
@@ -192,9 +285,13 @@ impl<R: ExportRequest> UnaryService<Bytes> for ExportMethod<R> {
     }
 }
 
-async fn receive<R: ExportRequest>(intake: &OtlpIntake, message: Bytes) -> Result<(), ReceiveError> {
+async fn receive<R: ExportRequest>(
+    intake: &OtlpIntake,
+    message: Bytes,
+    permit: MemoryPermit,
+) -> Result<(), ReceiveError> {
     let decoded = decode_off_runtime::<R>(message, Format::Protobuf).await?;
-    intake.route(decoded)
+    intake.route(decoded, permit)
 }
 
 /// A codec that passes message bytes through: requests are decoded by the handler, and the
@@ -239,6 +336,38 @@ impl Decoder for RawCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call_room(limit: usize, budget: usize) -> CallRoom {
+        CallRoom { limit, budget: MemoryBudget::new(budget), retry_after: Duration::from_secs(1) }
+    }
+
+    #[test]
+    fn a_call_gets_the_message_limit_when_the_budget_has_it() {
+        let room = call_room(1_000_000, 10_000_000);
+        let (limit, permit) = room.take(false).expect("room");
+        assert_eq!((limit, permit.bytes()), (1_000_000, 1_000_000));
+        let (limit, permit) = room.take(true).expect("room");
+        assert_eq!((limit, permit.bytes()), (1_000_000, 2_000_000), "a compressed call holds two copies");
+    }
+
+    #[test]
+    fn a_call_gets_only_what_the_budget_has_left() {
+        let room = call_room(1_000_000, 1_200_000);
+        let _held = room.budget.try_reserve(800_000).expect("fits");
+        let (limit, permit) = room.take(false).expect("400 kB are left");
+        assert_eq!((limit, permit.bytes()), (400_000, 400_000));
+        let (limit, _) = call_room(1_000_000, 1_200_000).take(true).expect("room");
+        assert_eq!(limit, 600_000, "two copies of what is left");
+    }
+
+    #[test]
+    fn a_call_is_refused_when_the_budget_has_less_than_the_smallest_room() {
+        let room = call_room(1_000_000, 1_000_000);
+        let _held = room.budget.try_reserve(1_000_000 - SMALLEST_ROOM + 1).expect("fits");
+        let refused = room.take(false).expect_err("less than 64 KiB left");
+        assert!(matches!(refused, ReceiveError::OverBudget { .. }), "{refused:?}");
+        assert_eq!(refused.into_grpc_status().code(), tonic::Code::ResourceExhausted);
+    }
 
     #[test]
     fn only_the_export_method_is_served() {

@@ -3,12 +3,15 @@
 //!
 //! Each request goes: Content-Type → Content-Encoding → body read (capped) → decompression
 //! (capped, large outputs off the runtime) → decode and id checks (large bodies off the
-//! runtime) → router. Every failure is a typed [`ReceiveError`], answered by
+//! runtime) → router. The body takes its room from the memory budget before it is read (its
+//! declared length) and while it is inflated; a body that does not fit is read and discarded
+//! (so the client sees the answer) and refused with 429. Every failure is a typed [`ReceiveError`], answered by
 //! [`crate::receiver::otlp::error`], counted and logged (rate-limited) through
 //! [`OtlpIntake`]. CORS, for browser SDKs, is on only when origins are configured.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -16,6 +19,8 @@ use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_A
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{MethodRouter, post};
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -24,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::config::{CorsSettings, OtlpHttpSettings};
+use crate::limits::{CappedListener, MemoryBudget, ServerLimits, http_server};
 use crate::model::Receiver;
 use crate::model::Signal;
 use crate::pipeline::router::Router;
@@ -45,35 +51,51 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_with(listener, settings, router, metrics, shutdown, None).await
+    let limits = ServerLimits::default();
+    let listener = CappedListener::new("otlp_http", listener, limits.connections);
+    serve_within(listener, settings, router, metrics, limits, shutdown, None).await
 }
 
-/// [`serve`], with more routes on the same listener (the Rollbar SDK relay).
-pub async fn serve_with(
-    listener: TcpListener,
+/// [`serve`] under `limits`: the memory budget, timeouts and the listener's connection cap.
+pub async fn serve_within(
+    listener: CappedListener,
     settings: OtlpHttpSettings,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
+    limits: ServerLimits,
     shutdown: CancellationToken,
     more_routes: Option<axum::Router>,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    let app = app(&settings, router, metrics);
+    let app = app_within(&settings, router, metrics, &limits);
+    // More routes on the same listener: the Rollbar SDK relay.
     let app = match more_routes {
         Some(routes) => app.merge(routes),
         None => app,
     };
     tracing::info!(%address, max_body_size = %settings.max_body_size, "OTLP/HTTP receiver listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    http_server::serve(listener, app, limits.header_timeout, shutdown).await;
+    Ok(())
 }
 
-/// The receiver's routes, for [`serve`] and for in-process tests.
+/// The receiver's routes, for [`serve`] and for in-process tests (no memory budget).
 pub fn app(settings: &OtlpHttpSettings, router: Arc<Router>, metrics: Arc<Metrics>) -> axum::Router {
+    app_within(settings, router, metrics, &ServerLimits::default())
+}
+
+/// The receiver's routes, taking bodies' room from `limits.budget`.
+pub fn app_within(
+    settings: &OtlpHttpSettings,
+    router: Arc<Router>,
+    metrics: Arc<Metrics>,
+    limits: &ServerLimits,
+) -> axum::Router {
     let receiver = HttpReceiver {
         intake: Arc::new(OtlpIntake::new(RECEIVER, router, metrics)),
         limit: usize::try_from(settings.max_body_size.as_u64()).unwrap_or(usize::MAX),
+        budget: limits.budget.clone(),
+        body_timeout: limits.body_timeout,
+        retry_after: limits.retry_after,
     };
     let routes = axum::Router::new()
         .route("/v1/traces", export_route::<ExportTraceServiceRequest>())
@@ -93,6 +115,10 @@ struct HttpReceiver {
     intake: Arc<OtlpIntake>,
     /// Largest body, compressed or not.
     limit: usize,
+    budget: MemoryBudget,
+    body_timeout: Duration,
+    /// What a request refused for memory is told to wait.
+    retry_after: Duration,
 }
 
 fn export_route<R: ExportRequest>() -> MethodRouter<HttpReceiver> {
@@ -126,10 +152,39 @@ impl HttpReceiver {
         let encoding = ContentEncoding::parse(headers.get(CONTENT_ENCODING).map(HeaderValue::as_bytes))
             .ok_or(ReceiveError::UnsupportedEncoding)?;
         let declared_len = declared_length(headers);
-        let raw = body::read_capped(request.into_body(), self.limit, declared_len).await?;
-        let plain = body::decompress(encoding, raw, self.limit).await?;
+        let body = request.into_body();
+        let up_front = declared_len.filter(|&len| len <= self.limit as u64).map_or(0, |len| len as usize);
+        let mut permit = match self.budget.try_reserve(up_front) {
+            Ok(permit) => permit,
+            Err(source) => {
+                self.discard(body).await;
+                return Err(ReceiveError::OverBudget { source, retry_after: self.retry_after });
+            }
+        };
+        let over_budget = |error| ReceiveError::from_body(error, self.retry_after);
+        let read = body::read_within(body, self.limit, declared_len, &mut permit);
+        let raw = tokio::time::timeout(self.body_timeout, read)
+            .await
+            .map_err(|_| ReceiveError::BodyTimeout(self.body_timeout))?
+            .map_err(over_budget)?;
+        let (plain, permit) = body::decompress_within(encoding, raw, self.limit, permit).await.map_err(over_budget)?;
         let decoded = decode_off_runtime::<R>(plain, format).await?;
-        self.intake.route(decoded)
+        self.intake.route(decoded, permit)
+    }
+
+    /// Reads a refused body to its end without keeping it (at most `limit` bytes, within the
+    /// body timeout), so the client, still sending, gets the answer instead of a reset.
+    async fn discard(&self, mut body: Body) {
+        let drain = async {
+            let mut total = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                total = total.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+                if total > self.limit {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(self.body_timeout, drain).await;
     }
 
     fn answer(

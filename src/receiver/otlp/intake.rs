@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::limits::MemoryPermit;
 use crate::model::Receiver;
 use crate::model::Signal;
 use crate::pipeline::router::Router;
@@ -66,14 +67,19 @@ impl OtlpIntake {
 
     /// Hands a decoded request to every target lane, or to none when one is full. A request
     /// without items is answered as accepted without being routed.
-    pub(crate) fn route<R: ExportRequest>(&self, decoded: Decoded<R>) -> Result<(), ReceiveError> {
+    /// `memory` holds the body's bytes of the memory budget and stays with the batch.
+    pub(crate) fn route<R: ExportRequest>(
+        &self,
+        decoded: Decoded<R>,
+        memory: MemoryPermit,
+    ) -> Result<(), ReceiveError> {
         let items = decoded.items;
         if items == 0 {
             return Ok(());
         }
         let labels = Metrics::receiver(self.receiver, R::SIGNAL);
         self.metrics.received.get_or_create(&labels).inc_by(items as u64);
-        match self.router.accept(R::into_batch(decoded.request, items, decoded.encoded_len)) {
+        match self.router.accept(R::into_batch(decoded.request, items, decoded.encoded_len).with_memory(memory)) {
             Ok(()) => {
                 self.metrics.accepted.get_or_create(&labels).inc_by(items as u64);
                 Ok(())
