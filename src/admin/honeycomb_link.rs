@@ -12,7 +12,8 @@
 //!
 //! The page links a trace to `{ui_url}/{team}/environments/{environment}/datasets/{dataset}/
 //! trace?trace_id=…&trace_start_ts=…&trace_end_ts=…` (Honeycomb's direct trace link; Classic:
-//! without `environments/{environment}`), the dataset being the trace's root service.
+//! without `environments/{environment}`), the dataset being the trace's root service; and a
+//! query filtered on one `service.name` to the query template link of that service's dataset.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -230,16 +230,36 @@ def test_an_xray_sdk_trace_shows_its_subsegments(app, browser):
     assert xray_to_otlp_trace_id(xray_id) in browser.text()
 
 
-def test_a_trace_links_to_honeycomb_with_the_slugs_of_the_key(tmp_path, request):
-    key = "hcaik_01theonekeythestandinaccepts0"
-    standin = HoneycombStandIn(key)
-    request.addfinalizer(standin.stop)
-    factory = WaggleFactory(tmp_path)
-    request.addfinalizer(factory.teardown)
-    waggle = factory({"destinations": {"honeycomb": {"api_key": key, "endpoint": standin.url, "batch_timeout": "50ms"}}})
-    waggle.secrets.append(key)
+HONEYCOMB_KEY = "hcaik_01theonekeythestandinaccepts0"
+
+
+@pytest.fixture(scope="module")
+def honeycomb(tmp_path_factory):
+    """A waggle sending to the Honeycomb stand-in, once its key's slugs are known."""
+    standin = HoneycombStandIn(HONEYCOMB_KEY)
+    factory = WaggleFactory(tmp_path_factory.mktemp("honeycomb"))
+    try:
+        waggle = factory({"destinations": {"honeycomb": {"api_key": HONEYCOMB_KEY, "endpoint": standin.url, "batch_timeout": "50ms"}}})
+        waggle.secrets.append(HONEYCOMB_KEY)
+        wait_for(lambda: waggle.get_json("/api/honeycomb")["state"] == "ready", what="the key's slugs from /1/auth")
+        yield waggle, standin
+    finally:
+        try:
+            factory.teardown()
+        finally:
+            standin.stop()
+
+
+def honeycomb_browser(waggle, request):
+    session = Browser(waggle.admin_url)
+    request.addfinalizer(session.close)
+    request.addfinalizer(lambda: session.screenshot(request.node.name))
+    return session
+
+
+def test_a_trace_links_to_honeycomb_with_the_slugs_of_the_key(honeycomb, request):
+    waggle, standin = honeycomb
     trace_id = send_sentinel_trace(waggle)
-    wait_for(lambda: waggle.get_json("/api/honeycomb")["state"] == "ready", what="the key's slugs from /1/auth")
     spans = waggle.trace(trace_id)["spans"]
     start = min(int(span["start_time_unix_nano"]) for span in spans)
     end = max(int(span["end_time_unix_nano"]) for span in spans)
@@ -248,17 +268,26 @@ def test_a_trace_links_to_honeycomb_with_the_slugs_of_the_key(tmp_path, request)
         f"https://ui.honeycomb.io/{team}/environments/{environment}/datasets/{spans[0]['service']}/trace?"
         + urllib.parse.urlencode({"trace_id": trace_id, "trace_start_ts": start // 10**9, "trace_end_ts": -(-end // 10**9)})
     )
-    session = Browser(waggle.admin_url)
-    try:
-        session.open(f"#/trace/{trace_id}")
-        link = session.wait_for("#open-in-honeycomb", "the Honeycomb link")[0]
-        assert link.get_attribute("href") == expected
-        assert key not in session.driver.page_source
-        assert len(standin.attempts("/1/auth")) == 1, "asked once at start-up, then cached"
-        assert not session.console_errors()
-    finally:
-        session.screenshot(request.node.name)
-        session.close()
+    session = honeycomb_browser(waggle, request)
+    session.open(f"#/trace/{trace_id}")
+    link = session.wait_for("#open-in-honeycomb", "the Honeycomb link")[0]
+    assert link.get_attribute("href") == expected
+    assert HONEYCOMB_KEY not in session.driver.page_source
+    assert len(standin.attempts("/1/auth")) == 1, "asked once at start-up, then cached"
+    assert not session.console_errors()
+
+
+def test_a_query_on_one_service_opens_in_its_honeycomb_dataset(honeycomb, request):
+    waggle, _ = honeycomb
+    spec = {"calculations": [{"op": "COUNT"}], "filters": [{"column": "service.name", "op": "=", "value": "sentinel"}], "time_range": 600}
+    session = honeycomb_browser(waggle, request)
+    session.open(query_fragment(spec))
+    link = session.wait_for("#open-in-honeycomb", "the query template link")[0]
+    team, environment = HoneycombStandIn.TEAM["slug"], HoneycombStandIn.ENVIRONMENT["slug"]
+    base, query = link.get_attribute("href").split("?", 1)
+    assert base == f"https://ui.honeycomb.io/{team}/environments/{environment}/datasets/sentinel"
+    assert json.loads(urllib.parse.parse_qs(query)["query"][0]) == spec
+    assert not session.console_errors()
 
 
 def test_a_trace_has_no_honeycomb_link_when_honeycomb_is_off(app, browser):

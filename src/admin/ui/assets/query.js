@@ -273,7 +273,7 @@ function results(answer, spec, signal) {
   ];
 }
 
-function jsonPanel(spec, honeycombOn) {
+function jsonPanel(spec, honeycombOn, honeycombTarget) {
   const area = h("textarea", { class: "json mono", id: "query-json", spellcheck: "false", "aria-label": "Query specification JSON" }, JSON.stringify(spec, null, 2));
   const note = h("span", { class: "muted", "aria-live": "polite" });
   const copy = () => {
@@ -291,12 +291,29 @@ function jsonPanel(spec, honeycombOn) {
       note.textContent = `Not a query specification: ${error.message}`;
     }
   };
-  const honeycomb = honeycombOn ? honeycombPanel(spec) : null;
+  const honeycomb = honeycombOn ? honeycombPanel(spec, honeycombTarget) : null;
   return h("details", { class: "json-panel" }, h("summary", {}, "Query JSON (Honeycomb's query specification)", honeycombOn ? " · open in Honeycomb" : ""),
     area, h("div", { class: "toolbar" }, h("button", { type: "button", onclick: copy }, "Copy"), h("button", { type: "button", id: "apply-json", onclick: apply }, "Apply pasted JSON"), note), honeycomb);
 }
 
-function honeycombPanel(spec) {
+/** The Honeycomb dataset a query runs on, from `/api/honeycomb` when ready: a Classic key's
+ * dataset, else the service of a `service.name =` filter (each service is a dataset); null when
+ * neither says. */
+export function honeycombDatasetUrl(target, spec) {
+  if (!target || target.state !== "ready") return null;
+  const service = spec.filter_combination === "OR" ? null : (spec.filters || []).find((filter) => filter.column === "service.name" && filter.op === "=" && filter.value);
+  const dataset = target.environment ? service && String(service.value) : target.dataset;
+  if (!dataset) return null;
+  const path = [target.team, ...(target.environment ? ["environments", target.environment] : []), "datasets", dataset];
+  return `${target.ui_url}/${path.map(encodeURIComponent).join("/")}`;
+}
+
+function honeycombPanel(spec, target) {
+  const known = honeycombDatasetUrl(target, spec);
+  if (known) {
+    return h("div", {}, h("a", { id: "open-in-honeycomb", href: honeycombLink(known, spec), target: "_blank", rel: "noopener noreferrer" }, "Open this query in Honeycomb"),
+      h("span", { class: "muted" }, ` (dataset ${known.slice(known.lastIndexOf("/") + 1)})`));
+  }
   const stored = localStorage.getItem(HONEYCOMB_URL_KEY) || "";
   const link = h("a", { id: "open-in-honeycomb", target: "_blank", rel: "noopener noreferrer" }, "Open this query in Honeycomb");
   const input = h("input", { type: "url", value: stored, size: 60, placeholder: "https://ui.honeycomb.io/<team>/environments/<env>/datasets/<dataset>", "aria-label": "Honeycomb dataset URL" });
@@ -306,7 +323,7 @@ function honeycombPanel(spec) {
   };
   input.addEventListener("input", update);
   update();
-  return h("div", {}, h("p", { class: "muted" }, "Honeycomb is on. Paste the URL of the dataset this data goes to (open it in Honeycomb and copy the address) to run the same query there:"), input, " ", link);
+  return h("div", {}, h("p", { class: "muted" }, "Honeycomb is on. Filter on one service.name (each service is a Honeycomb dataset), or paste the URL of the dataset this data goes to (open it in Honeycomb and copy the address), to run the same query there:"), input, " ", link);
 }
 
 export async function render(main, context) {
@@ -318,10 +335,11 @@ export async function render(main, context) {
   }
   const status = await getJSON("/status", {}, context.signal).catch(() => ({ destinations: [] }));
   const honeycombOn = status.destinations.some((destination) => destination.name === "honeycomb" && destination.enabled);
+  const honeycombTarget = honeycombOn ? await getJSON("/api/honeycomb", {}, context.signal).catch(() => null) : null;
   const output = h("div", { id: "query-results", "aria-live": "polite" }, h("p", { class: "muted" }, "Running…"));
   main.append(h("h1", {}, "Query"), problem,
     builder(spec, (next) => go("query", { q: JSON.stringify(next) })),
-    jsonPanel(spec, honeycombOn), output);
+    jsonPanel(spec, honeycombOn, honeycombTarget), output);
   try {
     const answer = await postJSON("/api/query", spec, context.signal);
     replace(output, results(answer, spec, context.signal));
