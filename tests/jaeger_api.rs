@@ -401,3 +401,54 @@ async fn a_bad_search_parameter_is_a_400_naming_it() {
         assert!(message.contains(parameter), "{uri}: {message}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dependencies
+
+/// `endTs` (ms) just after the test times, with `lookback` ms before it.
+fn dependencies_uri(end_ms: u64, lookback_ms: u64) -> String {
+    format!("/jaeger/api/dependencies?endTs={}&lookback={lookback_ms}", at_ms(end_ms) / 1_000_000)
+}
+
+#[tokio::test]
+async fn dependencies_count_calls_and_errors_from_parent_and_child_services() {
+    let store = Store::open();
+    store.write(traces("web", vec![span(1, 1, None, "GET /", 0, 100), span(2, 1, None, "GET /", 200, 300)])).await;
+    store
+        .write(traces(
+            "api",
+            vec![span(1, 2, Some(1), "lookup", 10, 30), failed(span(2, 2, Some(1), "lookup", 210, 250))],
+        ))
+        .await;
+
+    let body = store.get_ok(&dependencies_uri(1_000, 10_000)).await;
+    assert_eq!(
+        body["data"],
+        json!([{"parent": "web", "child": "api", "callCount": 2, "errorCount": 1, "p90DurationMs": 40.0, "peer": false}])
+    );
+    assert_eq!((body["total"].clone(), body["truncated"].clone()), (json!(1), json!(false)));
+}
+
+#[tokio::test]
+async fn dependencies_count_only_callee_spans_that_started_in_the_range() {
+    let store = Store::open();
+    store.write(traces("web", vec![span(1, 1, None, "GET /", 0, 100), span(2, 1, None, "GET /", 5_000, 5_100)])).await;
+    store
+        .write(traces("api", vec![span(1, 2, Some(1), "lookup", 10, 30), span(2, 2, Some(1), "lookup", 5_010, 5_020)]))
+        .await;
+
+    let body = store.get_ok(&dependencies_uri(6_000, 2_000)).await;
+    assert_eq!(body["data"][0]["callCount"], 1, "{body}");
+}
+
+#[tokio::test]
+async fn a_malformed_dependencies_parameter_is_a_400_naming_it() {
+    let store = Store::open();
+    for (uri, parameter) in
+        [("/jaeger/api/dependencies?endTs=soon", "endTs"), ("/jaeger/api/dependencies?lookback=-5", "lookback")]
+    {
+        let (status, body) = store.get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(body["errors"][0]["msg"].as_str().unwrap().contains(parameter), "{uri}: {body}");
+    }
+}

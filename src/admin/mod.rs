@@ -1,6 +1,7 @@
 //! The admin endpoint: `/healthz`, `/readyz`, `/metrics` (Prometheus), `/status` (JSON), and
 //! the local store's query API under `/api/`, its Jaeger query API under `/jaeger/api/`, and
-//! the web UI at `/` ([`ui`]).
+//! the web UI at `/` ([`ui`]) with what it needs to link a trace to Honeycomb
+//! ([`honeycomb_link`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 mod errors_api;
+pub mod honeycomb_link;
 pub mod jaeger;
 mod params;
 pub mod query_api;

@@ -141,7 +141,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let admin_task = listeners.admin.take().map(|listener| {
         let mut extra = destinations.store_api.take();
         if settings.admin.ui {
-            extra = Some(extra.unwrap_or_default().merge(admin::ui::routes()));
+            let honeycomb =
+                admin::honeycomb_link::HoneycombLink::start(&settings.destinations.honeycomb, stop_admin.clone());
+            extra = Some(
+                extra.unwrap_or_default().merge(admin::ui::routes()).merge(admin::honeycomb_link::routes(honeycomb)),
+            );
         }
         let app = admin::app(Arc::clone(&admin_state), extra);
         let listener = CappedListener::new("admin", listener, server_limits.connections);

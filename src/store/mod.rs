@@ -12,6 +12,7 @@ mod block;
 mod block_file;
 mod bloom;
 mod builder;
+mod dependencies;
 mod directory;
 mod encode;
 mod engine;
@@ -32,6 +33,7 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use serde::Serialize;
 
 pub(crate) use builder::Invalid;
+pub use dependencies::{Dependencies, DependencyLink, DependencySearch, MAX_SPANS_READ};
 pub(crate) use engine::AppendError;
 pub use options::StoreOptions;
 pub use reader::StoreReader;

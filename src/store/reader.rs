@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::block::{Block, Group, Kind, key};
+use super::dependencies::{Dependencies, DependencySearch};
 use super::engine::{Engine, Source};
 use super::find;
 use super::search::{LogSearch, Operation, TraceSearch};
@@ -108,6 +109,12 @@ impl StoreReader {
             Ok(rows.iter().map(|(block, row)| metric_entry(block, *row)).collect())
         })
         .await
+    }
+
+    /// Calls between services whose callee span started in the search's range (Jaeger's
+    /// dependency links, with errors and P90).
+    pub async fn dependencies(&self, search: DependencySearch) -> Result<Dependencies, StoreError> {
+        self.run(move |engine| super::dependencies::dependencies(engine, search)).await
     }
 
     /// Runs a read on the blocking pool.

@@ -9,7 +9,12 @@
 //! - `GET /jaeger/api/traces?service=&operation=&tags=&minDuration=&maxDuration=&start=&end=&limit=`
 //!   (or `traceID=`, repeatable): whole traces; see [`search`] for the parameters.
 //! - `GET /jaeger/api/traces/{trace_id}`: one trace; 404 when unknown.
+//! - `GET /jaeger/api/dependencies?endTs=&lookback=`: calls between services,
+//!   `[{"parent", "child", "callCount"}]` plus waggle's `errorCount`, `p90DurationMs` and
+//!   `peer`; see [`crate::store::DependencySearch`]. The envelope adds `spansRead` and
+//!   `truncated` (true when the span bound was reached and older calls are left out).
 
+mod dependencies;
 mod search;
 mod shape;
 
@@ -22,7 +27,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::params::{ParamError, Params, parse_lenient_trace_id};
-use crate::store::{StoreError, StoreReader};
+use crate::store::{DependencyLink, StoreError, StoreReader};
 
 /// The Jaeger API's routes, under `/jaeger`.
 pub fn routes(reader: StoreReader) -> Router {
@@ -32,6 +37,7 @@ pub fn routes(reader: StoreReader) -> Router {
         .route("/jaeger/api/operations", get(operations))
         .route("/jaeger/api/traces", get(traces))
         .route("/jaeger/api/traces/{trace_id}", get(trace))
+        .route("/jaeger/api/dependencies", get(dependency_links))
         .with_state(reader)
 }
 
@@ -180,4 +186,34 @@ async fn trace(
     let id = parse_lenient_trace_id(&trace_id).ok_or(JaegerError::BadTraceId(trace_id))?;
     let trace = reader.trace(id).await?.ok_or(JaegerError::NotFound)?;
     Ok(Envelope::list(vec![shape::trace(trace)]))
+}
+
+/// Jaeger's envelope for dependency links, with how much was read.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DependencyEnvelope {
+    data: Vec<DependencyLink>,
+    total: usize,
+    limit: usize,
+    offset: usize,
+    errors: Option<Vec<EnvelopeError>>,
+    spans_read: u64,
+    truncated: bool,
+}
+
+async fn dependency_links(
+    State(reader): State<StoreReader>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<DependencyEnvelope>, JaegerError> {
+    let Query(pairs) = params?;
+    let found = reader.dependencies(dependencies::dependency_search(&Params::new(pairs))?).await?;
+    Ok(Json(DependencyEnvelope {
+        total: found.links.len(),
+        data: found.links,
+        limit: 0,
+        offset: 0,
+        errors: None,
+        spans_read: found.spans_read,
+        truncated: found.truncated,
+    }))
 }

@@ -82,6 +82,7 @@ export function heatmap({ title, buckets, cells, start, end, granularity, onSele
         width: Math.max(cellWidth - 1, 1), height: Math.max(cellHeight - 1, 1),
         "fill-opacity": (0.15 + 0.85 * Math.log1p(count) / Math.log1p(max)).toFixed(3),
         tabindex: 0, role: "button", "aria-label": label, "data-count": count,
+        "data-start": cell.time, "data-end": Math.min(cell.time + granularity, end), "data-lower": bucket.lower ?? "", "data-upper": bucket.upper ?? "",
       }, s("title", {}, label));
       const choose = () => {
         if (chosen) chosen.classList.remove("selected");

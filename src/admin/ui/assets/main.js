@@ -1,5 +1,5 @@
 // The router: each view is a `#/name?params` address, so every view can be bookmarked and shared.
-// Leaving a view aborts its requests and stops its timers.
+// Leaving a view aborts its requests and stops its timers. `/` focuses the view's search field.
 
 import { h, replace } from "./dom.js";
 import { explain } from "./api.js";
@@ -80,5 +80,19 @@ async function show() {
   }
 }
 
+/** `/` focuses the view's search field (the first field of its form), as on GitHub or Jaeger,
+ * unless a field already has the keyboard. */
+function focusSearch(event) {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const active = document.activeElement;
+  if (active && (active.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName))) return;
+  const field = document.querySelector("#view form input:not([type=checkbox]):not([type=hidden]), #view form textarea");
+  if (!field) return;
+  event.preventDefault();
+  field.focus();
+  if (field.select) field.select();
+}
+
 window.addEventListener("hashchange", show);
+window.addEventListener("keydown", focusSearch);
 show();

@@ -15,6 +15,8 @@ const NO_COLUMN = new Set(["COUNT", "CONCURRENCY"]);
 const FILTER_OPS = ["=", "!=", ">", ">=", "<", "<=", "starts-with", "does-not-start-with", "ends-with", "does-not-end-with",
   "contains", "does-not-contain", "exists", "does-not-exist", "in", "not-in"];
 const NO_VALUE = new Set(["exists", "does-not-exist"]);
+const HAVING_OPS = ["=", "!=", ">", ">=", "<", "<="];
+const NO_HAVING = new Set(["HEATMAP"]);
 const RANGES = [[600, "last 10 minutes"], [1800, "last 30 minutes"], [3600, "last hour"], [7200, "last 2 hours"], [21600, "last 6 hours"], [86400, "last 24 hours"], [604800, "last 7 days"]];
 const COLUMNS = ["duration_ms", "name", "service.name", "http.route", "http.method", "http.request.method", "http.status_code",
   "http.response.status_code", "http.url", "url.path", "error", "status_code", "span.kind", "trace.trace_id", "trace.span_id", "trace.parent_id"];
@@ -63,6 +65,19 @@ function removeButton(onClick, what) {
   return h("button", { type: "button", "aria-label": `remove ${what}`, onclick: onClick }, "×");
 }
 
+/** A HAVING's calculation as `{op, column}`; with `as`, keyed as the spec keys it. */
+function calculationOf(having, as = "op") {
+  return { [as]: having.calculate_op, ...(having.column ? { column: having.column } : {}) };
+}
+
+/** The calculations a HAVING can test (each of the query's but HEATMAP), and its own. */
+function havingChoices(calculations, having) {
+  const choices = calculations.filter((c) => !NO_HAVING.has(c.op)).map((c) => [JSON.stringify({ op: c.op, ...(c.column ? { column: c.column } : {}) }), label(c)]);
+  const own = JSON.stringify(calculationOf(having));
+  if (!choices.some(([key]) => key === own)) choices.push([own, label({ op: having.calculate_op, column: having.column })]);
+  return choices;
+}
+
 /** The editable form of a spec; `run(spec)` is called with the edited spec. */
 function builder(spec, run) {
   const draft = structuredClone(spec);
@@ -70,6 +85,7 @@ function builder(spec, run) {
   draft.filters = draft.filters || [];
   draft.breakdowns = draft.breakdowns || [];
   draft.orders = draft.orders || [];
+  draft.havings = draft.havings || [];
   const root = h("form", { class: "builder", "aria-label": "Query builder" });
   const redraw = () => replace(root, ...clauses());
   const clauses = () => [
@@ -100,6 +116,15 @@ function builder(spec, run) {
         select([["descending", "desc"], ["ascending", "asc"]], order.order || "ascending", (value) => { order.order = value; }, { "aria-label": "direction" }),
         removeButton(() => { draft.orders.splice(index, 1); redraw(); }, "order"))),
       h("button", { type: "button", onclick: () => { const first = draft.calculations.find((c) => c.op !== "HEATMAP") || { op: "COUNT" }; draft.orders.push({ op: first.op, ...(first.column ? { column: first.column } : {}), order: "descending" }); redraw(); } }, "+ add"))),
+    h("div", { class: "clause" }, h("span", {}, "HAVING"), h("div", { class: "items", id: "having" },
+      draft.havings.map((having, index) => h("span", { class: "item having" },
+        select(havingChoices(draft.calculations, having), JSON.stringify(calculationOf(having)),
+          (value) => { const picked = JSON.parse(value); having.calculate_op = picked.op; if (picked.column) having.column = picked.column; else delete having.column; }, { "aria-label": "having calculation" }),
+        select(HAVING_OPS, having.op, (op) => { having.op = op; }, { "aria-label": "having operator" }),
+        h("input", { type: "number", step: "any", value: having.value ?? "", placeholder: "value", size: 8, "aria-label": "having value",
+          oninput: (event) => { having.value = event.target.value === "" ? undefined : Number(event.target.value); } }),
+        removeButton(() => { draft.havings.splice(index, 1); redraw(); }, "having"))),
+      h("button", { type: "button", id: "add-having", onclick: () => { const first = draft.calculations.find((c) => !NO_HAVING.has(c.op)) || { op: "COUNT" }; draft.havings.push({ ...calculationOf({ calculate_op: first.op, column: first.column }, "calculate_op"), op: ">", value: 0 }); redraw(); } }, "+ add"))),
     h("div", { class: "clause" }, h("span", {}, "LIMIT · TIME"), h("div", { class: "items" },
       h("label", {}, "limit", h("input", { type: "number", min: 1, max: 1000, value: draft.limit || "", placeholder: "100", size: 5, oninput: (event) => { draft.limit = event.target.value ? Number(event.target.value) : undefined; } })),
       h("label", {}, "time range", draft.start_time || draft.end_time
@@ -121,6 +146,8 @@ function clean(draft) {
   const spec = structuredClone(draft);
   for (const key of ["filters", "breakdowns", "orders", "havings"]) if (Array.isArray(spec[key]) && !spec[key].length) delete spec[key];
   if (spec.filters) spec.filters = spec.filters.filter((filter) => filter.column);
+  if (spec.havings) spec.havings = spec.havings.filter((having) => typeof having.value === "number" && Number.isFinite(having.value));
+  if (spec.havings && !spec.havings.length) delete spec.havings;
   if (spec.filter_combination === "AND" || !spec.filters || spec.filters.length < 2) delete spec.filter_combination;
   for (const key of Object.keys(spec)) if (spec[key] === undefined || spec[key] === "") delete spec[key];
   return spec;
@@ -135,8 +162,43 @@ function format(op) {
   return op === "COUNT" || op === "COUNT_DISTINCT" ? number : (value) => number(value);
 }
 
-/** The traces in a heatmap cell: spans that started in the cell's time bucket and, for
- * `duration_ms`, lasted within its bounds; the WHERE clause's equality filters narrow it. */
+/** The query that finds a heatmap cell's spans exactly: the spec's WHERE clause, the cell's
+ * bounds on the column (as the histogram's buckets hold values: `lower <= v < upper` above
+ * zero, `lower < v <= upper` below, `lower < v < upper` around it) and its time bucket, grouped
+ * by trace; null when the WHERE clause is an OR, which cannot take the bounds. */
+export function cellQuery(cell, column, spec) {
+  const filters = [...(spec.filters || [])];
+  if (spec.filter_combination === "OR" && filters.length > 1) return null;
+  const [above, below] = cell.upper !== null && cell.upper <= 0 ? [">", "<="] : cell.lower !== null && cell.lower >= 0 ? [">=", "<"] : [">", "<"];
+  if (cell.lower !== null) filters.push({ column, op: above, value: cell.lower });
+  if (cell.upper !== null) filters.push({ column, op: below, value: cell.upper });
+  return { calculations: [{ op: "COUNT" }], filters, breakdowns: ["trace.trace_id"], orders: [{ op: "COUNT", order: "descending" }],
+    start_time: Math.floor(cell.start), end_time: Math.ceil(cell.end), limit: 50 };
+}
+
+/** A Jaeger-shaped trace as a listing row: its root (earliest span without a parent), start and length. */
+function jaegerSummary(trace) {
+  const spans = trace.spans || [];
+  const roots = spans.filter((span) => !(span.references || []).some((ref) => ref.refType === "CHILD_OF" && spans.some((other) => other.spanID === ref.spanID)));
+  const root = (roots.length ? roots : spans).reduce((best, span) => (!best || span.startTime < best.startTime ? span : best), null);
+  const start = Math.min(...spans.map((span) => span.startTime));
+  const end = Math.max(...spans.map((span) => span.startTime + span.duration));
+  return { trace_id: trace.traceID, root_name: root ? root.operationName : "", service: root ? (trace.processes[root.processID] || {}).serviceName : "",
+    start_time_unix_nano: String(BigInt(start) * 1000n), duration_ms: (end - start) / 1000 };
+}
+
+async function tracesInCell(cell, column, spec, signal) {
+  const query = cellQuery(cell, column, spec);
+  if (!query) return { exact: false, traces: (await getJSON("/api/traces", cellSearch(cell, column, spec), signal)).traces };
+  const answer = await postJSON("/api/query", query, signal);
+  const ids = answer.results.map((row) => row.data["trace.trace_id"]).filter(Boolean);
+  if (!ids.length) return { exact: true, traces: [] };
+  const found = new Map(((await getJSON("/jaeger/api/traces", { traceID: ids }, signal)).data || []).map((trace) => [trace.traceID, jaegerSummary(trace)]));
+  return { exact: true, traces: ids.map((id) => found.get(id)).filter(Boolean) };
+}
+
+/** The approximate search for an OR query's cell: the cell's time bucket and, for
+ * `duration_ms`, its bounds, whatever the WHERE clause. */
 export function cellSearch(cell, column, spec) {
   const params = { start: String(BigInt(Math.floor(cell.start)) * 1000000000n), end: String(BigInt(Math.ceil(cell.end)) * 1000000000n), limit: "50" };
   if (column === "duration_ms") {
@@ -144,25 +206,17 @@ export function cellSearch(cell, column, spec) {
     if (cell.lower !== null && cell.lower > 0) params.min_duration = ms(cell.lower);
     if (cell.upper !== null && cell.upper > 0) params.max_duration = ms(cell.upper);
   }
-  const attrs = [];
-  for (const filter of spec.filters || []) {
-    if (filter.op !== "=" || spec.filter_combination === "OR") continue;
-    if (filter.column === "service.name") params.service = String(filter.value);
-    else if (filter.column === "name") params.name = String(filter.value);
-    else if (!["duration_ms", "error", "status_code", "span.kind"].includes(filter.column) && !filter.column.startsWith("trace.")) attrs.push(`${filter.column}=${filter.value}`);
-    else if (filter.column === "error" && filter.value === true) params.error = "true";
-  }
-  params.attr = attrs;
   return params;
 }
 
 function cellTraces(cell, column, spec, target, signal) {
   replace(target, h("p", { class: "muted" }, "Looking up the traces in this cell…"));
-  getJSON("/api/traces", cellSearch(cell, column, spec), signal).then((body) => {
+  tracesInCell(cell, column, spec, signal).then(({ exact, traces }) => {
     const bounds = column === "duration_ms" ? ` lasting ${duration(cell.lower || 0)} – ${cell.upper === null ? "∞" : duration(cell.upper)}` : "";
     replace(target, h("h3", {}, `Traces with a span that started ${new Date(cell.start * 1000).toLocaleTimeString()}–${new Date(cell.end * 1000).toLocaleTimeString()}${bounds} (${cell.count} span${cell.count === 1 ? "" : "s"} in the cell)`),
-      body.traces.length ? h("table", { id: "cell-traces" }, h("thead", {}, h("tr", {}, h("th", {}, "started"), h("th", {}, "root span"), h("th", {}, "service"), h("th", { class: "num" }, "duration"))),
-        h("tbody", {}, body.traces.map((trace) => h("tr", {}, h("td", { class: "mono" }, time(trace.start_time_unix_nano)),
+      exact ? null : h("p", { class: "muted" }, "Approximate: the WHERE clause is an OR, so only the cell's time and bounds narrow this list."),
+      traces.length ? h("table", { id: "cell-traces" }, h("thead", {}, h("tr", {}, h("th", {}, "started"), h("th", {}, "root span"), h("th", {}, "service"), h("th", { class: "num" }, "duration"))),
+        h("tbody", {}, traces.map((trace) => h("tr", { "data-trace-id": trace.trace_id }, h("td", { class: "mono" }, time(trace.start_time_unix_nano)),
           h("td", {}, h("a", { href: href(`trace/${trace.trace_id}`) }, trace.root_name || "(no name)")), h("td", {}, trace.service || ""), h("td", { class: "num" }, duration(trace.duration_ms))))))
         : h("p", { class: "empty" }, "No stored trace matches (its spans may have been evicted)."));
   }).catch((error) => { if (error.name !== "AbortError") replace(target, h("p", { class: "error-text" }, error.message)); });
@@ -219,7 +273,7 @@ function results(answer, spec, signal) {
   ];
 }
 
-function jsonPanel(spec, honeycombOn) {
+function jsonPanel(spec, honeycombOn, honeycombTarget) {
   const area = h("textarea", { class: "json mono", id: "query-json", spellcheck: "false", "aria-label": "Query specification JSON" }, JSON.stringify(spec, null, 2));
   const note = h("span", { class: "muted", "aria-live": "polite" });
   const copy = () => {
@@ -237,12 +291,29 @@ function jsonPanel(spec, honeycombOn) {
       note.textContent = `Not a query specification: ${error.message}`;
     }
   };
-  const honeycomb = honeycombOn ? honeycombPanel(spec) : null;
+  const honeycomb = honeycombOn ? honeycombPanel(spec, honeycombTarget) : null;
   return h("details", { class: "json-panel" }, h("summary", {}, "Query JSON (Honeycomb's query specification)", honeycombOn ? " · open in Honeycomb" : ""),
     area, h("div", { class: "toolbar" }, h("button", { type: "button", onclick: copy }, "Copy"), h("button", { type: "button", id: "apply-json", onclick: apply }, "Apply pasted JSON"), note), honeycomb);
 }
 
-function honeycombPanel(spec) {
+/** The Honeycomb dataset a query runs on, from `/api/honeycomb` when ready: a Classic key's
+ * dataset, else the service of a `service.name =` filter (each service is a dataset); null when
+ * neither says. */
+export function honeycombDatasetUrl(target, spec) {
+  if (!target || target.state !== "ready") return null;
+  const service = spec.filter_combination === "OR" ? null : (spec.filters || []).find((filter) => filter.column === "service.name" && filter.op === "=" && filter.value);
+  const dataset = target.environment ? service && String(service.value) : target.dataset;
+  if (!dataset) return null;
+  const path = [target.team, ...(target.environment ? ["environments", target.environment] : []), "datasets", dataset];
+  return `${target.ui_url}/${path.map(encodeURIComponent).join("/")}`;
+}
+
+function honeycombPanel(spec, target) {
+  const known = honeycombDatasetUrl(target, spec);
+  if (known) {
+    return h("div", {}, h("a", { id: "open-in-honeycomb", href: honeycombLink(known, spec), target: "_blank", rel: "noopener noreferrer" }, "Open this query in Honeycomb"),
+      h("span", { class: "muted" }, ` (dataset ${known.slice(known.lastIndexOf("/") + 1)})`));
+  }
   const stored = localStorage.getItem(HONEYCOMB_URL_KEY) || "";
   const link = h("a", { id: "open-in-honeycomb", target: "_blank", rel: "noopener noreferrer" }, "Open this query in Honeycomb");
   const input = h("input", { type: "url", value: stored, size: 60, placeholder: "https://ui.honeycomb.io/<team>/environments/<env>/datasets/<dataset>", "aria-label": "Honeycomb dataset URL" });
@@ -252,7 +323,7 @@ function honeycombPanel(spec) {
   };
   input.addEventListener("input", update);
   update();
-  return h("div", {}, h("p", { class: "muted" }, "Honeycomb is on. Paste the URL of the dataset this data goes to (open it in Honeycomb and copy the address) to run the same query there:"), input, " ", link);
+  return h("div", {}, h("p", { class: "muted" }, "Honeycomb is on. Filter on one service.name (each service is a Honeycomb dataset), or paste the URL of the dataset this data goes to (open it in Honeycomb and copy the address), to run the same query there:"), input, " ", link);
 }
 
 export async function render(main, context) {
@@ -264,10 +335,11 @@ export async function render(main, context) {
   }
   const status = await getJSON("/status", {}, context.signal).catch(() => ({ destinations: [] }));
   const honeycombOn = status.destinations.some((destination) => destination.name === "honeycomb" && destination.enabled);
+  const honeycombTarget = honeycombOn ? await getJSON("/api/honeycomb", {}, context.signal).catch(() => null) : null;
   const output = h("div", { id: "query-results", "aria-live": "polite" }, h("p", { class: "muted" }, "Running…"));
   main.append(h("h1", {}, "Query"), problem,
     builder(spec, (next) => go("query", { q: JSON.stringify(next) })),
-    jsonPanel(spec, honeycombOn), output);
+    jsonPanel(spec, honeycombOn, honeycombTarget), output);
   try {
     const answer = await postJSON("/api/query", spec, context.signal);
     replace(output, results(answer, spec, context.signal));

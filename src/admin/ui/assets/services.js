@@ -1,64 +1,30 @@
-// Service map: services as nodes and the calls between them, from recent traces: a child span
-// in another service than its parent is a call (parent's service → child's), and a client span
-// (an X-Ray subsegment with a remote call among them) to a peer nobody traced is a call to that
-// peer. Each edge shows its request count, error rate and P90 duration.
+// Service map: services as nodes and the calls between them over a time range, as the
+// server aggregates them (`/jaeger/api/dependencies`, Jaeger's dependency links with error
+// counts and P90): a child span in another service than its parent is a call (parent's
+// service → child's), and a client span (an X-Ray remote subsegment among them) that no traced
+// service answered is a call to its peer. Each edge shows its request count, error rate and P90.
 
 import { h, s, replace, duration, number } from "./dom.js";
 import { getJSON } from "./api.js";
-import { href } from "./route.js";
+import { href, go } from "./route.js";
 
-const TRACES_PER_SERVICE = 200;
+const RANGES = [["900", "last 15 minutes"], ["3600", "last hour"], ["21600", "last 6 hours"], ["86400", "last 24 hours"], ["604800", "last 7 days"]];
+const DEFAULT_RANGE = "3600";
 
-/** A span's remote peer when it calls out of the traced world: `peer.service`, else the host. */
-function peer(span) {
-  const tags = span.tags;
-  const host = tags["peer.service"] || tags["server.address"] || tags["net.peer.name"] || tags["aws.service"] || tags["rpc.service"] || tags["db.system"];
-  if (host) return String(host);
-  const url = tags["http.url"] || tags["url.full"];
-  if (url) { try { return new URL(String(url)).host; } catch { return null; } }
-  return null;
+/** An edge's figures, as the map and the table show them. */
+export function edgeLabel(edge) {
+  return `${number(edge.callCount)} calls · ${errorRate(edge)} errors · P90 ${duration(edge.p90DurationMs)}`;
 }
 
-function p90(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)] : null;
+function errorRate(edge) {
+  return `${((100 * edge.errorCount) / Math.max(edge.callCount, 1)).toFixed(1)}%`;
 }
 
-/** Edges from Jaeger-shaped traces: [{from, to, count, errors, durations}]. */
-export function edges(traces) {
-  const found = new Map();
-  const add = (from, to, span) => {
-    const key = `${from}\u0000${to}`;
-    if (!found.has(key)) found.set(key, { from, to, count: 0, errors: 0, durations: [] });
-    const edge = found.get(key);
-    edge.count += 1;
-    if (span.tags.error === true || span.tags.error === "true") edge.errors += 1;
-    edge.durations.push(span.duration / 1000);
-  };
-  const nodes = new Set();
-  for (const trace of traces) {
-    const spans = new Map(trace.spans.map((span) => [span.spanID, span]));
-    const service = (span) => (trace.processes[span.processID] || {}).serviceName || "(unknown)";
-    for (const span of trace.spans) {
-      span.tags = Object.fromEntries((span.tags || []).map((tag) => [tag.key, tag.value]));
-      nodes.add(service(span));
-    }
-    const parents = new Set();
-    for (const span of trace.spans) {
-      const parentRef = (span.references || []).find((ref) => ref.refType === "CHILD_OF");
-      const parent = parentRef && spans.get(parentRef.spanID);
-      if (!parent) continue;
-      parents.add(parent.spanID);
-      if (service(parent) !== service(span)) add(service(parent), service(span), span);
-    }
-    for (const span of trace.spans) {
-      // A client call whose callee was traced is drawn from the callee's span above.
-      const remote = span.tags["span.kind"] === "client" || span.tags["aws.xray.namespace"] === "remote" || span.tags["aws.remote"] === true;
-      const target = remote && !parents.has(span.spanID) ? peer(span) : null;
-      if (target && target !== service(span)) { nodes.add(target); add(service(span), target, span); }
-    }
-  }
-  return { nodes: [...nodes].sort(), edges: [...found.values()] };
+/** Nodes (every service with spans, and every callee) and edges from the API's links. */
+export function serviceMap(services, links) {
+  const nodes = new Set(services);
+  for (const link of links) { nodes.add(link.parent); nodes.add(link.child); }
+  return { nodes: [...nodes].sort(), edges: links.map((link) => ({ ...link, from: link.parent, to: link.child })) };
 }
 
 function draw(map) {
@@ -86,9 +52,9 @@ function draw(map) {
       const a = position.get(edge.from);
       const b = position.get(edge.to);
       const x1 = a.x + box.w; const y1 = a.y + box.h / 2; const x2 = b.x; const y2 = b.y + box.h / 2;
-      const label = `${number(edge.count)} calls · ${Math.round((100 * edge.errors) / edge.count)}% errors · P90 ${duration(p90(edge.durations))}`;
-      return s("g", { class: "svc-edge" },
-        s("path", { class: `edge${edge.errors ? " errors" : ""}`, d: `M ${x1} ${y1} C ${x1 + 40} ${y1}, ${x2 - 40} ${y2}, ${x2} ${y2}`, "marker-end": "url(#arrow)" }, s("title", {}, `${edge.from} → ${edge.to}: ${label}`)),
+      const label = edgeLabel(edge);
+      return s("g", { class: "svc-edge", "data-from": edge.from, "data-to": edge.to },
+        s("path", { class: `edge${edge.errorCount ? " errors" : ""}${edge.peer ? " peer" : ""}`, d: `M ${x1} ${y1} C ${x1 + 40} ${y1}, ${x2 - 40} ${y2}, ${x2} ${y2}`, "marker-end": "url(#arrow)" }, s("title", {}, `${edge.from} → ${edge.to}: ${label}`)),
         s("text", { class: "edge-label", x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, label));
     }),
     map.nodes.map((node) => {
@@ -99,20 +65,23 @@ function draw(map) {
 }
 
 export async function render(main, context) {
-  const body = h("div", {}, h("p", { class: "muted" }, "Reading recent traces…"));
-  main.append(h("h1", {}, "Service map"), h("p", { class: "muted" }, `From the latest ${TRACES_PER_SERVICE} traces of each service in the local store.`), body);
+  const range = RANGES.some(([key]) => key === context.params.get("range")) ? context.params.get("range") : DEFAULT_RANGE;
+  const body = h("div", {}, h("p", { class: "muted" }, "Counting calls…"));
+  const picker = h("select", { id: "map-range", "aria-label": "time range", onchange: (event) => go("services", { range: event.target.value }, { replaceState: true }) },
+    RANGES.map(([key, text]) => h("option", { value: key, selected: key === range }, text)));
+  const note = h("p", { class: "muted", id: "map-note" });
+  main.append(h("h1", {}, "Service map"), h("div", { class: "toolbar" }, h("label", {}, "Calls in the ", picker)), note, body);
   const services = (await getJSON("/jaeger/api/services", {}, context.signal)).data || [];
-  const traces = new Map();
-  for (const service of services) {
-    const answer = await getJSON("/jaeger/api/traces", { service, limit: TRACES_PER_SERVICE }, context.signal);
-    for (const trace of answer.data || []) traces.set(trace.traceID, trace);
-  }
-  const map = edges([...traces.values()]);
+  const answer = await getJSON("/jaeger/api/dependencies", { endTs: String(Date.now()), lookback: String(Number(range) * 1000) }, context.signal);
+  const map = serviceMap(services, answer.data || []);
+  note.textContent = `Counted by waggle from ${number(answer.spansRead)} stored spans${answer.truncated ? " (the newest only: older calls in this range are left out)" : ""}.`;
   if (!map.nodes.length) { replace(body, h("p", { class: "empty" }, "No traces stored yet.")); return; }
   replace(body, draw(map),
     h("table", { id: "service-edges" }, h("thead", {}, h("tr", {}, h("th", {}, "caller"), h("th", {}, "callee"), h("th", { class: "num" }, "requests"), h("th", { class: "num" }, "error rate"), h("th", { class: "num" }, "P90"))),
-      h("tbody", {}, map.edges.length ? map.edges.map((edge) => h("tr", {},
-        h("td", {}, h("a", { href: href("traces", { service: edge.from }) }, edge.from)), h("td", {}, edge.to), h("td", { class: "num" }, number(edge.count)),
-        h("td", { class: `num${edge.errors ? " bad" : ""}` }, `${((100 * edge.errors) / edge.count).toFixed(1)}%`), h("td", { class: "num" }, duration(p90(edge.durations)))))
-        : h("tr", {}, h("td", { colspan: 5, class: "muted" }, `${map.nodes.length} service${map.nodes.length === 1 ? "" : "s"}, no calls between services seen yet.`)))));
+      h("tbody", {}, map.edges.length ? map.edges.map((edge) => h("tr", { "data-from": edge.from, "data-to": edge.to },
+        h("td", {}, h("a", { href: href("traces", { service: edge.from }) }, edge.from)),
+        h("td", {}, edge.peer ? h("span", { title: "not traced: named by the caller's client spans" }, edge.to, " (peer)") : h("a", { href: href("traces", { service: edge.to }) }, edge.to)),
+        h("td", { class: "num calls" }, number(edge.callCount)),
+        h("td", { class: `num error-rate${edge.errorCount ? " bad" : ""}` }, errorRate(edge)), h("td", { class: "num p90" }, duration(edge.p90DurationMs))))
+        : h("tr", {}, h("td", { colspan: 5, class: "muted" }, `${map.nodes.length} service${map.nodes.length === 1 ? "" : "s"}, no calls between services in this range.`)))));
 }

@@ -112,6 +112,22 @@ function logPanel(trace, selectSpan) {
       h("td", {}, text(log.body), log.span_id ? [" ", h("button", { type: "button", title: "show the span that logged this", onclick: () => selectSpan(log.span_id) }, "span")] : null)))));
 }
 
+/** Honeycomb's direct trace link for `target` (what `/api/honeycomb` answers when ready): the
+ * trace in the dataset of its root service (or the Classic key's dataset), in its time range;
+ * null when no link can be made. */
+export function honeycombTraceLink(target, traceId, rootService, startNs, endNs) {
+  if (!target || target.state !== "ready") return null;
+  const dataset = target.environment ? (rootService || "unknown_service") : target.dataset;
+  if (!dataset) return null;
+  const path = [target.team, ...(target.environment ? ["environments", target.environment] : []), "datasets", dataset, "trace"];
+  const query = new URLSearchParams({
+    trace_id: traceId,
+    trace_start_ts: String(Number(BigInt(startNs) / 1000000000n)),
+    trace_end_ts: String(Number((BigInt(endNs) + 999999999n) / 1000000000n)),
+  });
+  return `${target.ui_url}/${path.map(encodeURIComponent).join("/")}?${query}`;
+}
+
 export async function render(main, context) {
   const id = context.rest[0] || "";
   const detail = await getJSON(`/api/traces/${encodeURIComponent(id)}`, {}, context.signal);
@@ -124,6 +140,13 @@ export async function render(main, context) {
   main.append(heading, h("div", { class: "trace-layout" }, h("div", {}, waterfall, details), h("aside", { "aria-label": "Logs" }, h("h2", {}, "Logs"), logs)));
 
   let trace = null;
+  let honeycomb = null;
+  const askHoneycomb = async () => {
+    if (honeycomb && honeycomb.state !== "pending") return false;
+    honeycomb = await getJSON("/api/honeycomb", {}, context.signal).catch(() => ({ state: "off" }));
+    return honeycomb.state !== "pending";
+  };
+  await askHoneycomb();
   const draw = () => {
     if (!trace.spans.length) {
       replace(heading, h("h1", {}, "Trace ", h("span", { class: "muted mono" }, trace.trace_id)), h("p", { class: "empty" }, "No spans of this trace are stored (only its log records)."));
@@ -141,7 +164,9 @@ export async function render(main, context) {
     replace(heading,
       h("h1", {}, tree.roots[0].span.name, " ", h("span", { class: "muted mono" }, trace.trace_id)),
       h("p", {}, `${trace.spans.length} spans · ${services.length} service${services.length === 1 ? "" : "s"} · ${duration(total / 1e6)} · started ${time(trace.start)}`,
-        errors ? h("span", { class: "bad" }, ` · ${errors} with errors`) : ""),
+        errors ? h("span", { class: "bad" }, ` · ${errors} with errors`) : "",
+        ((link) => (link ? [" · ", h("a", { id: "open-in-honeycomb", href: link, target: "_blank", rel: "noopener noreferrer" }, "Open in Honeycomb")] : ""))(
+          honeycombTraceLink(honeycomb, trace.trace_id, tree.roots[0].span.service, trace.start, endNs))),
       h("div", { class: "legend" }, services.map((service) => h("span", {}, swatch(colour(service)), service || "(no service)")),
         h("span", {}, "outlined: critical path"), h("span", { class: "bad" }, "⚠ striped: error")));
 
@@ -224,7 +249,8 @@ export async function render(main, context) {
     fresh.spans = fresh.spans || [];
     fresh.logs = fresh.logs || [];
     const key = `${fresh.spans.length}/${fresh.logs.length}`;
-    if (key === seen) return;
+    const linkChanged = trace ? await askHoneycomb() : false;
+    if (key === seen && !linkChanged) return;
     seen = key;
     trace = fresh;
     draw();
