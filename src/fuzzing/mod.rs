@@ -25,8 +25,12 @@ pub use self::sampling::sampling_proxy;
 pub use self::spool::spool_segment;
 pub use self::xray::xray_datagram;
 
-/// Every target by its name in `fuzz/Cargo.toml` (and its corpus folder, `fuzz/corpus/<name>`).
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+/// A target's name in `fuzz/Cargo.toml` (and its corpus folder, `fuzz/corpus/<name>`) and its
+/// function.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: [Target; 6] = [
     ("otlp_protobuf", otlp_protobuf),
     ("otlp_json", otlp_json),
     ("xray_datagram", xray_datagram),
