@@ -484,7 +484,7 @@ mod tests {
         assert_eq!(reference(&bytes), Some(2));
     }
 
-    /// Found by the `otlp_protobuf` fuzz target: prost skips groups in unknown fields, so the
+    /// Found writing the `otlp_protobuf` fuzz target's strict differential: prost skips groups in unknown fields, so the
     /// check does too (it used to leave them to prost); a group of a known field, an unended
     /// group, a mismatched end and a stray end are refused by both.
     #[test]
