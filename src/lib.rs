@@ -56,6 +56,9 @@
 //! [`health`] are the command line and `waggle health`; [`cli_docs`] makes shell completions
 //! and the man page from it; [`check`] is `waggle check` (every destination verified live, one
 //! line each) and [`status`] is `waggle status` (`/status` for people).
+//!
+//! `fuzzing` (hidden) is what the cargo-fuzz targets in `fuzz/` and their corpus replay test
+//! call: each parser of outside bytes with the properties it must keep (see `fuzz/README.md`).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -66,6 +69,8 @@ pub mod cli;
 pub mod cli_docs;
 pub mod config;
 pub mod destination;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod limits;
 pub mod model;
