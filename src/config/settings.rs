@@ -13,6 +13,7 @@ use crate::destination::honeycomb::HoneycombSettings;
 use crate::destination::local::LocalStoreSettings;
 use crate::destination::rollbar::RollbarSettings;
 use crate::destination::xray::XraySettings;
+use crate::resource::ResourceSettings;
 
 /// Everything waggle can be told.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub pipeline: PipelineSettings,
     pub receivers: ReceiverSettings,
+    /// Attributes added to the resource of every span, log record and metric received.
+    pub resource: ResourceSettings,
     pub destinations: DestinationSettings,
 }
 
@@ -35,6 +38,7 @@ impl Default for Settings {
             admin: AdminSettings::default(),
             pipeline: PipelineSettings::default(),
             receivers: ReceiverSettings::default(),
+            resource: ResourceSettings::default(),
             destinations: DestinationSettings::default(),
         }
     }

@@ -35,7 +35,8 @@ use crate::model::Receiver;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::codec::{ExportRequest, Format};
 use crate::receiver::otlp::error::ReceiveError;
-use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
+use crate::receiver::otlp::intake::OtlpIntake;
+use crate::resource::ResourceAttributes;
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
@@ -50,8 +51,20 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with(listener, settings, Arc::new(ResourceAttributes::none()), router, metrics, shutdown).await
+}
+
+/// [`serve`], adding `resource`'s attributes to every request.
+pub async fn serve_with(
+    listener: TcpListener,
+    settings: OtlpGrpcSettings,
+    resource: Arc<ResourceAttributes>,
+    router: Arc<Router>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let limit = usize::try_from(settings.max_message_size.as_u64()).unwrap_or(usize::MAX);
-    let intake = Arc::new(OtlpIntake::new(RECEIVER, router, metrics));
+    let intake = Arc::new(OtlpIntake::new(RECEIVER, resource, router, metrics));
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, max_message_size = %settings.max_message_size, "OTLP/gRPC receiver listening");
     }
@@ -193,7 +206,7 @@ impl<R: ExportRequest> UnaryService<Bytes> for ExportMethod<R> {
 }
 
 async fn receive<R: ExportRequest>(intake: &OtlpIntake, message: Bytes) -> Result<(), ReceiveError> {
-    let decoded = decode_off_runtime::<R>(message, Format::Protobuf).await?;
+    let decoded = intake.decode::<R>(message, Format::Protobuf).await?;
     intake.route(decoded)
 }
 

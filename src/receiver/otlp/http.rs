@@ -30,7 +30,8 @@ use crate::pipeline::router::Router;
 use crate::receiver::otlp::body::{self, ContentEncoding};
 use crate::receiver::otlp::codec::{ExportRequest, Format};
 use crate::receiver::otlp::error::ReceiveError;
-use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
+use crate::receiver::otlp::intake::OtlpIntake;
+use crate::resource::ResourceAttributes;
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
@@ -45,20 +46,22 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_with(listener, settings, router, metrics, shutdown, None).await
+    serve_with(listener, settings, Arc::new(ResourceAttributes::none()), router, metrics, shutdown, None).await
 }
 
-/// [`serve`], with more routes on the same listener (the Rollbar SDK relay).
+/// [`serve`], adding `resource`'s attributes to every request, with more routes on the same
+/// listener (the Rollbar SDK relay).
 pub async fn serve_with(
     listener: TcpListener,
     settings: OtlpHttpSettings,
+    resource: Arc<ResourceAttributes>,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     more_routes: Option<axum::Router>,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    let app = app(&settings, router, metrics);
+    let app = app_with(&settings, resource, router, metrics);
     let app = match more_routes {
         Some(routes) => app.merge(routes),
         None => app,
@@ -69,10 +72,20 @@ pub async fn serve_with(
         .await
 }
 
-/// The receiver's routes, for [`serve`] and for in-process tests.
+/// The receiver's routes, for in-process tests: [`app_with`] adding no resource attributes.
 pub fn app(settings: &OtlpHttpSettings, router: Arc<Router>, metrics: Arc<Metrics>) -> axum::Router {
+    app_with(settings, Arc::new(ResourceAttributes::none()), router, metrics)
+}
+
+/// The receiver's routes, adding `resource`'s attributes to every request.
+pub fn app_with(
+    settings: &OtlpHttpSettings,
+    resource: Arc<ResourceAttributes>,
+    router: Arc<Router>,
+    metrics: Arc<Metrics>,
+) -> axum::Router {
     let receiver = HttpReceiver {
-        intake: Arc::new(OtlpIntake::new(RECEIVER, router, metrics)),
+        intake: Arc::new(OtlpIntake::new(RECEIVER, resource, router, metrics)),
         limit: usize::try_from(settings.max_body_size.as_u64()).unwrap_or(usize::MAX),
     };
     let routes = axum::Router::new()
@@ -128,7 +141,7 @@ impl HttpReceiver {
         let declared_len = declared_length(headers);
         let raw = body::read_capped(request.into_body(), self.limit, declared_len).await?;
         let plain = body::decompress(encoding, raw, self.limit).await?;
-        let decoded = decode_off_runtime::<R>(plain, format).await?;
+        let decoded = self.intake.decode::<R>(plain, format).await?;
         self.intake.route(decoded)
     }
 
