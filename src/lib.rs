@@ -6,7 +6,9 @@
 //!
 //! 1. **[`receiver`]** parses and checks input and never waits on a destination.
 //!    (`receiver::rollbar_relay` takes the Rollbar SDKs' items on the OTLP/HTTP listener and
-//!    hands them to the Rollbar lane alone.)
+//!    hands them to the Rollbar lane alone.) Before a request is checked, the OTLP receivers
+//!    add the configured [`resource`] attributes to it: protobuf on the wire, without decoding
+//!    it (`resource::wire`), and nothing at all when none are configured.
 //!    `receiver::otlp` reads a request body (`body`: size limits, gzip/zstd), checks protobuf
 //!    on the wire without decoding it (`wire`) or decodes JSON (`codec`), hands the request to
 //!    the router (`intake`) and maps every error to its HTTP or gRPC answer in one place
@@ -77,6 +79,7 @@ pub mod model;
 pub mod pipeline;
 pub mod query;
 pub mod receiver;
+pub mod resource;
 pub mod sampling_proxy;
 pub mod status;
 pub mod store;

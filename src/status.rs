@@ -1,7 +1,7 @@
 //! `waggle status`: what a running waggle's `/status` says, for people — each destination on
 //! or off and why, items sent, refused and dropped per signal since start and in the last
 //! minute, its backlog, last success and last error — and what each receiver accepted,
-//! refused and rejected (by reason), read from `/metrics`.
+//! refused and rejected (by reason, `/status`'s `receivers`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,6 +12,8 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+
+use crate::telemetry::receivers::ReceiverReport;
 
 /// How long each request waits for an answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,12 +26,11 @@ pub fn admin_url(admin_endpoint: &str) -> String {
     crate::health::healthz_url(admin_endpoint).trim_end_matches("/healthz").to_string()
 }
 
-/// Fetches `/status` (JSON) and `/metrics` (Prometheus text) and renders them.
+/// Fetches `/status` (JSON) and renders it.
 pub async fn fetch_and_render(base: &str) -> Result<String, String> {
     let status = get(&format!("{base}/status")).await?;
     let status: Value = serde_json::from_slice(&status).map_err(|e| format!("{base}/status: not JSON: {e}"))?;
-    let metrics = get(&format!("{base}/metrics")).await?;
-    Ok(render(&status, &String::from_utf8_lossy(&metrics)))
+    Ok(render(&status))
 }
 
 /// `/status` as it is, pretty-printed.
@@ -57,7 +58,7 @@ async fn get(url: &str) -> Result<Bytes, String> {
 }
 
 /// The report for people.
-pub fn render(status: &Value, metrics: &str) -> String {
+pub fn render(status: &Value) -> String {
     let mut out = String::new();
     let ready = if status["ready"].as_bool() == Some(true) { "ready" } else { "not ready" };
     let _ = writeln!(
@@ -71,13 +72,14 @@ pub fn render(status: &Value, metrics: &str) -> String {
         render_destination(&mut out, destination);
     }
     out.push_str("\nreceivers (since start):\n");
-    let receivers = receiver_figures(metrics);
+    let receivers: ReceiverReport = serde_json::from_value(status["receivers"].clone()).unwrap_or_default();
     if receivers.is_empty() {
         out.push_str("  nothing received yet\n");
     }
-    for ((receiver, signal), figures) in &receivers {
+    let figures = receivers.iter().flat_map(|(receiver, signals)| signals.iter().map(move |(s, f)| (receiver, s, f)));
+    for (receiver, signal, figures) in figures {
         let _ = write!(out, "  {receiver} {signal}: accepted {}", figures.accepted);
-        for (what, by_reason) in [("refused", &figures.refused), ("rejected requests", &figures.rejected)] {
+        for (what, by_reason) in [("refused", &figures.refused), ("rejected requests", &figures.rejected_requests)] {
             if !by_reason.is_empty() {
                 let _ = write!(out, "; {what} {}", reasons_with_total(by_reason));
             }
@@ -145,70 +147,15 @@ fn text(value: &Value) -> String {
     value.as_str().map_or_else(|| value.to_string(), str::to_string)
 }
 
-/// One receiver's figures for one signal.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct ReceiverFigures {
-    accepted: u64,
-    refused: BTreeMap<String, u64>,
-    rejected: BTreeMap<String, u64>,
-}
-
-/// Reads the receiver counters out of Prometheus text, by (receiver, signal).
-fn receiver_figures(metrics: &str) -> BTreeMap<(String, String), ReceiverFigures> {
-    let mut figures: BTreeMap<(String, String), ReceiverFigures> = BTreeMap::new();
-    for line in metrics.lines().filter(|line| !line.starts_with('#')) {
-        let Some((name_and_labels, value)) = line.rsplit_once(' ') else { continue };
-        let Some((name, labels)) = name_and_labels.split_once('{') else { continue };
-        let labels: BTreeMap<&str, &str> = labels
-            .trim_end_matches('}')
-            .split(',')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(key, value)| (key, value.trim_matches('"')))
-            .collect();
-        let count = value.parse::<f64>().unwrap_or(0.0) as u64;
-        let (Some(receiver), Some(signal)) = (labels.get("receiver"), labels.get("signal")) else { continue };
-        let key = ((*receiver).to_string(), (*signal).to_string());
-        let reason = labels.get("reason").map(|r| (*r).to_string()).unwrap_or_default();
-        match name {
-            "waggle_receiver_accepted_items_total" => figures.entry(key).or_default().accepted += count,
-            "waggle_receiver_refused_items_total" if count > 0 => {
-                *figures.entry(key).or_default().refused.entry(reason).or_default() += count;
-            }
-            "waggle_receiver_rejected_requests_total" if count > 0 => {
-                *figures.entry(key).or_default().rejected.entry(reason).or_default() += count;
-            }
-            _ => {}
-        }
-    }
-    figures
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const METRICS: &str = "\
-# TYPE waggle_receiver_accepted_items counter
-waggle_receiver_accepted_items_total{receiver=\"otlp_http\",signal=\"traces\"} 12
-waggle_receiver_refused_items_total{receiver=\"otlp_http\",signal=\"traces\",reason=\"queue_full\"} 3
-waggle_receiver_rejected_requests_total{receiver=\"otlp_http\",signal=\"traces\",reason=\"bad_request\"} 1
-waggle_destination_sent_items_total{destination=\"local\",signal=\"traces\"} 12
-";
-
-    #[test]
-    fn receiver_counters_are_read_by_receiver_and_signal() {
-        let figures = receiver_figures(METRICS);
-        let otlp = &figures[&("otlp_http".to_string(), "traces".to_string())];
-        assert_eq!(otlp.accepted, 12);
-        assert_eq!(otlp.refused, BTreeMap::from([("queue_full".to_string(), 3)]));
-        assert_eq!(otlp.rejected, BTreeMap::from([("bad_request".to_string(), 1)]));
-        assert_eq!(figures.len(), 1);
-    }
 
     #[test]
     fn a_destination_shows_totals_last_minute_backlog_and_last_outcomes() {
         let status = serde_json::json!({
             "version": "0.1.0", "ready": true, "uptime_seconds": 65,
+            "receivers": {"otlp_http": {"traces": {"accepted": 12, "refused": {"queue_full": 3}, "rejected_requests": {"bad_request": 1}}}},
             "destinations": [
                 {"name": "honeycomb", "enabled": true, "reason": "OTLP/HTTP to x", "signals": ["traces"],
                  "last_success": "2026-12-02T04:00:00.000Z", "last_error_at": null, "last_error": null, "problem": null,
@@ -218,7 +165,7 @@ waggle_destination_sent_items_total{destination=\"local\",signal=\"traces\"} 12
                 {"name": "xray", "enabled": false, "reason": "no AWS region", "signals": ["traces"]}
             ]
         });
-        let text = render(&status, METRICS);
+        let text = render(&status);
         assert!(text.starts_with("waggle 0.1.0 — ready, up 1m 5s\n"), "{text}");
         assert!(text.contains("  honeycomb: on — OTLP/HTTP to x\n    traces: sent 40, failed 2 (partial_success 2), dropped 0; last minute: sent 4, failed 0, dropped 0\n    backlog: 2.0 KiB queued, 0 B spooled on disk\n    last success: 2026-12-02T04:00:00.000Z; last error: none\n"), "{text}");
         assert!(text.contains("  xray: off — no AWS region\n"), "{text}");

@@ -711,3 +711,59 @@ fn a_gzip_bomb_never_holds_more_than_the_limit() {
     assert!(peak <= limit + 1 + MIB, "peak {peak} bytes for a {limit} byte limit");
     assert!(peak > limit / 2, "the counter saw the buffer: {peak}");
 }
+
+/// The attributes of every resource in what a forwarding lane sends: the protobuf the receiver
+/// kept, or (for JSON) the decoded request encoded.
+fn forwarded_resources(batch: &SharedBatch) -> Vec<Vec<(String, String)>> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let Payload::Traces(request) = &batch.payload else { panic!("expected traces, got {:?}", batch.signal()) };
+    let bytes = request.protobuf().cloned().unwrap_or_else(|| Bytes::from(request.decoded().unwrap().encode_to_vec()));
+    let forwarded = ExportTraceServiceRequest::decode(bytes).expect("the forwarded protobuf decodes");
+    forwarded
+        .resource_spans
+        .iter()
+        .map(|entry| {
+            let attributes = entry.resource.iter().flat_map(|r| &r.attributes);
+            attributes
+                .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(text) => Some((kv.key.clone(), text.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn configured_resource_attributes_reach_the_lane_and_the_apps_own_are_kept() {
+    use std::collections::BTreeMap;
+    use waggle::resource::ResourceAttributes;
+
+    let mut harness = Harness::new();
+    let pairs = BTreeMap::from([
+        ("deployment.environment.name".to_string(), "prod".to_string()),
+        ("service.name".to_string(), "not-the-apps".to_string()),
+    ]);
+    let resource = Arc::new(ResourceAttributes::new(pairs, false).expect("valid attributes"));
+    let app = otlp_http::app_within(
+        &OtlpHttpSettings::default(),
+        resource,
+        Arc::clone(&harness.router),
+        Arc::clone(&harness.metrics),
+        &waggle::limits::ServerLimits::default(),
+    );
+    for (content_type, body) in [(PROTOBUF, PYTHON_PROTOBUF), (JSON, PYTHON_JSON), (JSON, NODE_JSON)] {
+        let (status, _, _) = call(&app, post("/v1/traces", Some(content_type), None, Bytes::from_static(body))).await;
+        assert_eq!(status, StatusCode::OK, "{content_type}");
+        let resources = forwarded_resources(&harness.next_batch().await);
+        assert!(!resources.is_empty());
+        for attributes in resources {
+            let value =
+                |key: &str| attributes.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+            assert_eq!(value("deployment.environment.name"), ["prod"], "{content_type}: {attributes:?}");
+            let service = value("service.name");
+            assert_eq!(service.len(), 1, "{content_type}: {attributes:?}");
+            assert_ne!(service[0], "not-the-apps", "the app's service.name is kept");
+        }
+    }
+}

@@ -29,6 +29,7 @@ use crate::limits::{CappedListener, MemoryBudget, ServerLimits, http_server};
 use crate::pipeline::lane::LaneGauge;
 use crate::store::{StoreReader, StoreStats};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::receivers::{self, ReceiverReport};
 use crate::telemetry::status::{DestinationStatus, StatusReport};
 
 /// What the admin handlers read.
@@ -115,6 +116,9 @@ struct StatusBody {
     uptime_seconds: u64,
     listeners: BTreeMap<&'static str, String>,
     destinations: Vec<StatusReport>,
+    /// Per receiver and signal: items accepted, refused (by reason) and requests rejected (by
+    /// reason) since start.
+    receivers: ReceiverReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     local_store: Option<StoreStats>,
 }
@@ -134,6 +138,7 @@ async fn status(State(state): State<Arc<AdminState>>) -> Json<StatusBody> {
                 destination.report().with_queue_bytes(queue_bytes.unwrap_or(0))
             })
             .collect(),
+        receivers: receivers::from_metrics(&state.metrics.encode()),
         local_store: state.store.as_ref().map(StoreReader::stats),
     })
 }

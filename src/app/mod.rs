@@ -32,6 +32,7 @@ use crate::pipeline::lane::LaneHandle;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::{grpc as otlp_grpc, http as otlp_http};
 use crate::receiver::{rollbar_relay, xray_udp};
+use crate::resource::{ResourceAttributes, ResourceError};
 use crate::sampling_proxy::{self, SamplingProxy, SamplingProxyError};
 use crate::store::StoreError;
 use crate::telemetry::counts::ReceiverCounts;
@@ -52,6 +53,8 @@ pub enum StartError {
     CloudWatchLogs(CloudWatchLogsConfigError),
     #[error("cannot set up the Rollbar destination: {0}")]
     Rollbar(RollbarError),
+    #[error("bad resource attributes: {0}")]
+    Resource(ResourceError),
 }
 
 /// Time the lanes get after the shutdown deadline to count what they drop.
@@ -61,6 +64,7 @@ const ABANDON_GRACE: Duration = Duration::from_secs(1);
 /// deadline.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
+    let resource = resource_attributes(&settings)?;
     let metrics = Arc::new(Metrics::new());
     let abandon = CancellationToken::new();
     let file_limit = nofile::raise_to_hard_limit();
@@ -118,7 +122,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let mut receivers = start_receivers(
         &settings,
         &mut listeners,
-        (&router, relay_routes),
+        (&router, relay_routes, &resource),
         &metrics,
         &xray_udp_counts,
         &server_limits,
@@ -170,6 +174,17 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The resource attributes to add to every OTLP request, said at INFO when there are any.
+fn resource_attributes(settings: &Settings) -> Result<Arc<ResourceAttributes>, StartError> {
+    let resource = ResourceAttributes::from_settings(&settings.resource).map_err(StartError::Resource)?;
+    if !resource.is_empty() {
+        let keys = resource.keys().collect::<Vec<_>>().join(", ");
+        let apps_values = if resource.overrides_app() { "replaced" } else { "kept" };
+        tracing::info!(attributes = %keys, apps_values, "adding resource attributes to every OTLP span, log and metric");
+    }
+    Ok(Arc::new(resource))
 }
 
 /// What an app sets to send here, one line each, ready to copy.
@@ -270,7 +285,7 @@ fn sampling_proxy_for(
 fn start_receivers(
     settings: &Settings,
     listeners: &mut Listeners,
-    (router, relay_routes): (&Arc<Router>, Option<axum::Router>),
+    (router, relay_routes, resource): (&Arc<Router>, Option<axum::Router>, &Arc<ResourceAttributes>),
     metrics: &Arc<Metrics>,
     xray_udp_counts: &Arc<ReceiverCounts>,
     limits: &ServerLimits,
@@ -281,11 +296,12 @@ fn start_receivers(
         metrics.show_receiver(Receiver::OtlpHttp, &Signal::ALL);
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_http.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
+        let resource = Arc::clone(resource);
         let (limits, listener) = (limits.clone(), CappedListener::new("otlp_http", listener, limits.connections));
         receivers.spawn(async move {
-            if let Err(error) =
-                otlp_http::serve_within(listener, settings, router, metrics, limits, stop, relay_routes).await
-            {
+            let served =
+                otlp_http::serve_within(listener, settings, resource, router, metrics, limits, stop, relay_routes);
+            if let Err(error) = served.await {
                 tracing::error!(%error, "OTLP/HTTP receiver stopped");
             }
         });
@@ -294,9 +310,11 @@ fn start_receivers(
         metrics.show_receiver(Receiver::OtlpGrpc, &Signal::ALL);
         let (settings, router, metrics, stop) =
             (settings.receivers.otlp_grpc.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
+        let resource = Arc::clone(resource);
         let (limits, listener) = (limits.clone(), CappedListener::new("otlp_grpc", listener, limits.connections));
         receivers.spawn(async move {
-            if let Err(error) = otlp_grpc::serve_within(listener, settings, router, metrics, limits, stop).await {
+            let served = otlp_grpc::serve_within(listener, settings, resource, router, metrics, limits, stop);
+            if let Err(error) = served.await {
                 tracing::error!(%error, "OTLP/gRPC receiver stopped");
             }
         });

@@ -22,6 +22,8 @@ use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder as HttpClientBuilder, Connector};
 
+use super::presence;
+
 /// How long start-up waits for credentials.
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -95,7 +97,8 @@ pub(crate) async fn connect(access: &AwsAccess, env: &BTreeMap<String, String>) 
     Ok(AwsContext { sdk_config, region: region.to_string(), credentials })
 }
 
-/// Config, then `AWS_REGION`, then the shared profile, then (unless local mode) instance metadata.
+/// Config, then `AWS_REGION`, then the shared profile (when a profile file exists), then
+/// (unless local mode, and only where this may be EC2) instance metadata.
 async fn resolve_region(access: &AwsAccess) -> Option<Region> {
     region_with_source(access).await.map(|(region, _)| region)
 }
@@ -108,10 +111,12 @@ pub(crate) async fn region_with_source(access: &AwsAccess) -> Option<(Region, &'
     if let Some(region) = EnvironmentVariableRegionProvider::new().region().await {
         return Some((region, "the environment (AWS_REGION or AWS_DEFAULT_REGION)"));
     }
-    if let Some(region) = ProfileFileRegionProvider::builder().build().region().await {
+    if presence::profile_files_here()
+        && let Some(region) = ProfileFileRegionProvider::builder().build().region().await
+    {
         return Some((region, "the shared AWS profile"));
     }
-    if access.local_mode {
+    if access.local_mode || !presence::ec2_here() {
         return None;
     }
     let imds = ImdsRegionProvider::builder().imds_client(imds_client()).build();

@@ -6,6 +6,7 @@ pub(crate) mod access;
 pub(crate) mod classify;
 pub(crate) mod client;
 pub(crate) mod error;
+pub(crate) mod presence;
 pub(crate) mod sign;
 
 pub(crate) use access::{AwsAccess, AwsContext, AwsUnavailable, connect, region_with_source, unavailable_credentials};

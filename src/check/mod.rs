@@ -9,6 +9,7 @@ mod aws;
 mod cloudwatch_logs;
 mod honeycomb;
 mod reach;
+mod rollbar;
 mod xray;
 
 use std::collections::BTreeMap;
@@ -87,7 +88,7 @@ pub async fn run(settings: &Settings, env: &BTreeMap<String, String>) -> CheckRe
     let mut checks = Vec::new();
     checks.extend(honeycomb::check(&settings.destinations.honeycomb, env).await);
     checks.extend(aws_checks(settings, env).await);
-    // A new destination (Rollbar: the token is valid) adds one `checks.extend(…)` line here.
+    checks.extend(rollbar::check(&settings.destinations.rollbar).await);
     CheckReport::new(checks)
 }
 

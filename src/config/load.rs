@@ -9,6 +9,7 @@ use config::{Config, Environment, File, FileFormat, Map, Source, Value, ValueKin
 
 use super::Settings;
 use super::daemon::{self, DaemonConfigError};
+use crate::resource::{RESOURCE_ATTRIBUTES_ENV, ResourceAttributes, parse_attribute_list};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config/waggle.toml";
@@ -18,7 +19,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/waggle.toml";
 pub const ENV_PREFIX: &str = "WAGGLE";
 
 /// Variables with the prefix that are not config keys.
-const ENV_NOT_KEYS: &[&str] = &["WAGGLE_CONFIG", "WAGGLE_BIN"];
+const ENV_NOT_KEYS: &[&str] = &["WAGGLE_CONFIG", "WAGGLE_BIN", RESOURCE_ATTRIBUTES_ENV];
 
 /// Well-known variables other tools use, and the key each sets. A `WAGGLE_…` variable for the
 /// same key wins over them.
@@ -113,6 +114,10 @@ pub fn load_with_notices(sources: &Sources) -> Result<Loaded, ConfigError> {
     }
 
     builder = builder.add_source(Config::try_from(&well_known_env(&sources.env))?);
+    if let Some(list) = sources.env.get(RESOURCE_ATTRIBUTES_ENV) {
+        let pairs = parse_attribute_list(list).map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        builder = builder.add_source(ResourceAttributesSource::new(pairs));
+    }
     let environment = environment_source(&sources.env, &known);
     check_keys(&Config::builder().add_source(environment.clone()).build()?.collect()?, &known, "the environment")?;
     builder = builder.add_source(environment);
@@ -159,6 +164,49 @@ fn well_known_env(env: &BTreeMap<String, String>) -> serde_json::Value {
         *node = serde_json::Value::String(value.clone());
     }
     tree
+}
+
+/// `WAGGLE_RESOURCE_ATTRIBUTES` as a layer setting `resource.attributes`. Keys are split on
+/// dots into nested tables, as TOML's dotted keys are, so the same attribute set in the file
+/// and here is one key (this layer wins). Built as a table, not through key paths, so an
+/// attribute key may hold any character.
+#[derive(Debug, Clone)]
+struct ResourceAttributesSource {
+    resource: Map<String, Value>,
+}
+
+impl ResourceAttributesSource {
+    fn new(pairs: Vec<(String, String)>) -> Self {
+        let mut attributes = Map::new();
+        for (key, value) in pairs {
+            let mut table = &mut attributes;
+            let mut parts = key.split('.').peekable();
+            while let Some(part) = parts.next() {
+                if parts.peek().is_none() {
+                    table.insert(part.to_string(), Value::from(value.clone()));
+                    break;
+                }
+                let node = table.entry(part.to_string()).or_insert_with(|| Value::from(Map::<String, Value>::new()));
+                if !matches!(node.kind, ValueKind::Table(_)) {
+                    *node = Value::from(Map::<String, Value>::new());
+                }
+                let ValueKind::Table(next) = &mut node.kind else { unreachable!("made a table above") };
+                table = next;
+            }
+        }
+        let resource = Map::from([("attributes".to_string(), Value::from(attributes))]);
+        ResourceAttributesSource { resource }
+    }
+}
+
+impl Source for ResourceAttributesSource {
+    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<Map<String, Value>, config::ConfigError> {
+        Ok(Map::from([("resource".to_string(), Value::from(self.resource.clone()))]))
+    }
 }
 
 /// `WAGGLE_A__B_C=v` → key `a.b_c`; list-valued keys split on commas.
@@ -243,6 +291,7 @@ fn validate(settings: &Settings) -> Result<(), ConfigError> {
     if settings.receivers.otlp_http.max_body_size.as_u64() == 0 {
         return Err(ConfigError::Invalid("receivers.otlp_http.max_body_size must be more than 0".into()));
     }
+    ResourceAttributes::from_settings(&settings.resource).map_err(|error| ConfigError::Invalid(error.to_string()))?;
     Ok(())
 }
 
@@ -386,5 +435,60 @@ mod tests {
         assert_eq!(parse_override("a.b=c=d").unwrap(), ("a.b".to_string(), "c=d".to_string()));
         assert!(parse_override("novalue").is_err());
         assert!(parse_override("=x").is_err());
+    }
+
+    /// The attributes the settings hold, flattened.
+    fn resource_attributes(settings: &Settings) -> Vec<(String, String)> {
+        let attributes = ResourceAttributes::from_settings(&settings.resource).unwrap();
+        let mut resource = None;
+        attributes.add_to_decoded(&mut resource);
+        resource
+            .unwrap()
+            .attributes
+            .into_iter()
+            .map(|kv| {
+                let value = match kv.value.and_then(|v| v.value) {
+                    Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s,
+                    other => format!("{other:?}"),
+                };
+                (kv.key, value)
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn resource_attributes_come_from_the_file_the_variable_and_overrides_in_that_order() {
+        let mut sources = with_file(
+            "resource.toml",
+            "[resource]\noverride = true\n[resource.attributes]\ndeployment.environment.name = \"staging\"\n\"team\" = \"core\"\n",
+        );
+        sources.env =
+            env(&[("WAGGLE_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod,url=https%3A%2F%2Fx%2Cy")]);
+        sources.overrides = vec![("resource.attributes.team".into(), "edge".into())];
+        let settings = load(&sources).unwrap();
+        assert!(settings.resource.override_app);
+        assert_eq!(
+            resource_attributes(&settings),
+            pairs(&[("deployment.environment.name", "prod"), ("team", "edge"), ("url", "https://x,y")])
+        );
+    }
+
+    #[test]
+    fn a_malformed_resource_attributes_variable_stops_loading_and_is_named() {
+        let mut sources = with_file("resourcebad.toml", "");
+        sources.env = env(&[("WAGGLE_RESOURCE_ATTRIBUTES", "a=1,b")]);
+        let message = load(&sources).unwrap_err().to_string();
+        assert!(message.contains("WAGGLE_RESOURCE_ATTRIBUTES") && message.contains("(`b`)"), "{message}");
+    }
+
+    #[test]
+    fn a_resource_attribute_that_is_a_list_is_refused() {
+        let sources = with_file("resourcelist.toml", "[resource.attributes]\nzones = [\"a\", \"b\"]\n");
+        let message = load(&sources).unwrap_err().to_string();
+        assert!(message.contains("resource.attributes.zones"), "{message}");
     }
 }

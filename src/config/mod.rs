@@ -25,3 +25,4 @@ pub use crate::destination::honeycomb::{HoneycombRegion, HoneycombSettings};
 pub use crate::destination::local::LocalStoreSettings;
 pub use crate::destination::rollbar::RollbarSettings;
 pub use crate::destination::xray::{XrayProtocol, XraySettings};
+pub use crate::resource::ResourceSettings;

@@ -13,6 +13,7 @@ use crate::destination::honeycomb::HoneycombSettings;
 use crate::destination::local::LocalStoreSettings;
 use crate::destination::rollbar::RollbarSettings;
 use crate::destination::xray::XraySettings;
+use crate::resource::ResourceSettings;
 
 /// Everything waggle can be told.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,8 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub limits: LimitsSettings,
     pub receivers: ReceiverSettings,
+    /// Attributes added to the resource of every span, log record and metric received.
+    pub resource: ResourceSettings,
     pub destinations: DestinationSettings,
 }
 
@@ -37,6 +40,7 @@ impl Default for Settings {
             pipeline: PipelineSettings::default(),
             limits: LimitsSettings::default(),
             receivers: ReceiverSettings::default(),
+            resource: ResourceSettings::default(),
             destinations: DestinationSettings::default(),
         }
     }

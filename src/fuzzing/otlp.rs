@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 
 use crate::receiver::otlp::codec::{self, DecodeError, ExportRequest, Format};
 use crate::receiver::otlp::wire;
+use crate::resource::ResourceAttributes;
 
 /// The body as an `ExportTraceServiceRequest`, `ExportLogsServiceRequest` and
 /// `ExportMetricsServiceRequest` in turn. For each, waggle accepts exactly what prost decodes
@@ -41,7 +42,7 @@ fn prost_items<R: ExportRequest + Counted>(data: &[u8]) -> Option<usize> {
 
 fn accepted_as_prost_decodes<R: ExportRequest + Counted>(data: &[u8], expected: Option<usize>) {
     let signal = R::SIGNAL;
-    match (codec::decode::<R>(Bytes::copy_from_slice(data), Format::Protobuf), expected) {
+    match (codec::decode::<R>(Bytes::copy_from_slice(data), Format::Protobuf, &ResourceAttributes::none()), expected) {
         (Ok(decoded), Some(items)) => {
             assert_eq!(decoded.items, items, "{signal}: waggle and prost count differently");
             assert_eq!(decoded.encoded_len, data.len());
@@ -59,15 +60,16 @@ fn accepted_as_prost_decodes<R: ExportRequest + Counted>(data: &[u8], expected: 
 
 fn json_accepted_round_trips<R: ExportRequest + Counted>(data: &[u8]) {
     let signal = R::SIGNAL;
-    match codec::decode::<R>(Bytes::copy_from_slice(data), Format::Json) {
+    match codec::decode::<R>(Bytes::copy_from_slice(data), Format::Json, &ResourceAttributes::none()) {
         Err(DecodeError::Protobuf(error)) => panic!("{signal}: JSON decoding reported a protobuf error: {error}"),
+        Err(DecodeError::ResourceGrowth(error)) => panic!("{signal}: no resource attributes, yet: {error}"),
         Err(error @ (DecodeError::Json(_) | DecodeError::InvalidId(_))) => assert!(!error.to_string().is_empty()),
         Ok(decoded) => {
             let request = decoded.request.decoded().expect("JSON is decoded on arrival");
             assert_eq!(decoded.items, request.counted(), "{signal}: JSON items miscounted");
             let protobuf = request.encode_to_vec();
             assert_eq!(decoded.encoded_len, protobuf.len());
-            let again = codec::decode::<R>(protobuf.into(), Format::Protobuf);
+            let again = codec::decode::<R>(protobuf.into(), Format::Protobuf, &ResourceAttributes::none());
             let again =
                 again.unwrap_or_else(|error| panic!("{signal}: accepted JSON re-encodes to refused protobuf: {error}"));
             assert_eq!(again.items, decoded.items, "{signal}: JSON and its protobuf count differently");

@@ -6,5 +6,6 @@ pub(crate) mod error_text;
 pub mod logging;
 pub mod metrics;
 pub(crate) mod ratelimit;
+pub mod receivers;
 pub mod recent;
 pub mod status;

@@ -3,8 +3,9 @@ and validates each item against Rollbar's documented item schema (docs.rollbar.c
 create-item): `data.environment` and `data.body` required, the body holding exactly one of
 `trace`, `trace_chain`, `message`, `crash_report`; each trace's frames with a `filename`; the
 exception with a `class`; the `level` one of Rollbar's five. It answers as Rollbar does
-(`{"err": 0, "result": {"uuid": …}}`, 401 for a bad token, 422 for an invalid item) and with
-scripted statuses when a test asks it to.
+(`{"err": 0, "result": {"uuid": …}}`, 401 for a bad token, 403 for a token without the
+`post_server_item` scope, 422 for an invalid item — the token is checked first, as Rollbar does,
+which is what `waggle check` relies on) and with scripted statuses when a test asks it to.
 """
 
 import json
@@ -107,8 +108,9 @@ def trace_problems(trace, where):
 
 
 class RollbarStandIn:
-    def __init__(self, token):
+    def __init__(self, token, client_tokens=()):
         self.token = token
+        self.client_tokens = set(client_tokens)  # tokens with post_client_item scope only
         self.received = []
         self.script = []  # answers given before the default
         self.lock = threading.Lock()
@@ -166,6 +168,8 @@ class RollbarStandIn:
         item, problem = None, ""
         if handler.path != ITEM_PATH:
             answer = error(404, f"no such path {handler.path}")
+        elif headers.get("x-rollbar-access-token") in self.client_tokens:
+            answer = error(403, "insufficient privileges: post_server_item scope is required but the access token only has post_client_item.")
         elif headers.get("x-rollbar-access-token") != self.token:
             answer = error(401, "invalid access token")
         elif not headers.get("content-type", "").startswith("application/json"):

@@ -12,12 +12,15 @@ from botocore.credentials import Credentials
 
 from helpers import base_config, clean_environment, merge, toml_dumps, waggle_binary
 from honeycomb_standin import HoneycombStandIn
+from rollbar_standin import RollbarStandIn
 from moto import CREDENTIALS, MotoServer, free_port
 from sigv4_upstream import SigV4Upstream
 
 pytestmark = pytest.mark.timeout(90)
 
 API_KEY = "hcaik_01checkstandinkey0000000000"
+ROLLBAR_TOKEN = "0123456789abcdef0123456789abcdef"
+ROLLBAR_CLIENT_TOKEN = "fedcba9876543210fedcba9876543210"
 LOG_GROUP = "/waggle/check"
 
 
@@ -48,7 +51,8 @@ def run_check(workdir, config=None, env=None, json_output=False):
     config_path.write_text(toml_dumps(merge(base_config(workdir / "data"), config or {})))
     argv = [str(waggle_binary()), "--config", str(config_path), "check"] + (["--json"] if json_output else [])
     completed = subprocess.run(argv, env=clean_environment(env), cwd=workdir, capture_output=True, text=True, timeout=60)
-    assert API_KEY not in completed.stdout + completed.stderr, "the API key was printed"
+    for secret in (API_KEY, ROLLBAR_TOKEN, ROLLBAR_CLIENT_TOKEN, "wrongwrongwrongwrongwrongwrong00"):
+        assert secret not in completed.stdout + completed.stderr, "a secret was printed"
     if json_output:
         return completed.returncode, json.loads(completed.stdout)
     return completed.returncode, completed.stdout.splitlines()
@@ -194,5 +198,62 @@ def test_an_app_side_honeycomb_setup_says_how_to_move_the_key(tmp_path):
         "OTEL_EXPORTER_OTLP_ENDPOINT) but waggle has no Honeycomb key: move the key to waggle — set HONEYCOMB_API_KEY "
         "on waggle to the x-honeycomb-team value, then point the app at waggle "
         "(OTEL_EXPORTER_OTLP_ENDPOINT=http://<waggle host>:4318) and drop the Honeycomb header from the app"
+    ), lines
+    assert code == 1
+
+
+# ---- Rollbar: the token checked with an item Rollbar must refuse as incomplete ----------------
+
+
+@pytest.fixture
+def rollbar():
+    standin = RollbarStandIn(ROLLBAR_TOKEN, client_tokens=[ROLLBAR_CLIENT_TOKEN])
+    yield standin
+    standin.stop()
+
+
+def rollbar_line(lines):
+    [line] = [line for line in lines if line.startswith("rollbar:")]
+    return line
+
+
+def test_a_good_rollbar_token_is_ok_and_records_nothing(tmp_path, rollbar):
+    config = {"destinations": {"rollbar": {"endpoint": rollbar.endpoint, "environment": "staging"}}}
+    code, lines = run_check(tmp_path, config, {"ROLLBAR_ACCESS_TOKEN": ROLLBAR_TOKEN})
+    assert rollbar_line(lines) == (
+        f"rollbar: OK — access token accepted: it may post items to {rollbar.endpoint}item/ (environment staging)"
+    ), lines
+    assert code == 0, lines
+    [probe] = rollbar.attempts()
+    assert probe.headers["x-rollbar-access-token"] == ROLLBAR_TOKEN
+    assert probe.status == 422 and "data.body is required" in probe.problem
+    assert rollbar.items() == [], "the check must not record an item"
+
+
+def test_a_wrong_rollbar_token_fails_with_the_fix(tmp_path, rollbar):
+    config = {"destinations": {"rollbar": {"endpoint": rollbar.endpoint}}}
+    code, lines = run_check(tmp_path, config, {"ROLLBAR_ACCESS_TOKEN": "wrongwrongwrongwrongwrongwrong00"})
+    assert rollbar_line(lines) == (
+        "rollbar: FAIL — Rollbar rejected the access token (HTTP 401): check ROLLBAR_ACCESS_TOKEN "
+        "(a project access token with the post_server_item scope)"
+    ), lines
+    assert code == 1
+
+
+def test_a_client_side_rollbar_token_says_which_token_to_use(tmp_path, rollbar):
+    config = {"destinations": {"rollbar": {"endpoint": rollbar.endpoint}}}
+    code, lines = run_check(tmp_path, config, {"ROLLBAR_ACCESS_TOKEN": ROLLBAR_CLIENT_TOKEN})
+    assert rollbar_line(lines) == (
+        "rollbar: FAIL — the access token may not post server items: use the project's post_server_item token "
+        "in ROLLBAR_ACCESS_TOKEN"
+    ), lines
+    assert code == 1
+
+
+def test_an_unreachable_rollbar_says_connect(tmp_path):
+    closed = closed_port_url() + "/api/1/"
+    code, lines = run_check(tmp_path, {"destinations": {"rollbar": {"endpoint": closed}}}, {"ROLLBAR_ACCESS_TOKEN": ROLLBAR_TOKEN})
+    assert rollbar_line(lines).startswith(
+        f"rollbar: FAIL — connect: {closed}item/ refused or dropped the connection: check the address and that it is up ("
     ), lines
     assert code == 1

@@ -1,4 +1,4 @@
-"""`waggle status` against a running waggle: what `/status` and `/metrics` say, for people —
+"""`waggle status` against a running waggle: what `/status` says, for people —
 per destination the items sent since start and in the last minute, backlog, last success; per
 receiver what was accepted and rejected, by reason.
 """
@@ -37,6 +37,10 @@ def test_status_shows_what_was_sent_and_rejected(waggle):
 
     local = wait_for(local_sent, what="the local store's last-minute count")
     assert local["backlog"] == {"queue_bytes": 0, "spool_bytes": 0}, local
+    # ... and each receiver's accepted items and refusals / rejections by reason.
+    receivers = waggle.get_json("/status")["receivers"]
+    assert receivers["otlp_http"]["traces"] == {"accepted": 1, "refused": {}, "rejected_requests": {"malformed": 1}}, receivers
+    assert receivers["otlp_http"]["logs"] == {"accepted": 0, "refused": {}, "rejected_requests": {}}, receivers
 
     code, out, err = run_status(waggle)
     assert code == 0, err

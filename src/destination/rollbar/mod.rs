@@ -34,7 +34,7 @@ use crate::telemetry::ratelimit::LogLimiter;
 use crate::telemetry::status::DestinationStatus;
 use crate::translate::otlp_to_rollbar::RollbarTranslation;
 
-pub(crate) use client::{HyperClient, RollbarClient, TOKEN_HEADER};
+pub(crate) use client::{HyperClient, PostError, RollbarClient, TOKEN_HEADER};
 pub(crate) use relayed::relayed_batch;
 pub(crate) use request::RollbarRequest;
 pub use settings::RollbarSettings;

@@ -24,10 +24,12 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::de::DeserializeOwned;
 
 use crate::model::{Batch, OtlpRequest, Signal, count};
 use crate::receiver::otlp::wire;
+use crate::resource::{ResourceAttributes, ResourceGrowthError};
 
 const TRACE_ID_LEN: usize = 16;
 const SPAN_ID_LEN: usize = 8;
@@ -72,6 +74,8 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     InvalidId(#[from] InvalidId),
+    #[error(transparent)]
+    ResourceGrowth(#[from] ResourceGrowthError),
 }
 
 /// An id of the wrong length, and where it is.
@@ -103,6 +107,8 @@ pub(crate) trait ExportRequest: prost::Message + Default + DeserializeOwned + Se
     fn items(&self) -> usize;
     /// Checks every trace and span id in the request (see the module docs for the rules).
     fn check_ids(&self) -> Result<(), InvalidId>;
+    /// The resource of every `Resource{Spans,Logs,Metrics}` entry.
+    fn resources(&mut self) -> impl Iterator<Item = &mut Option<Resource>>;
     /// Wraps a checked request of `items` items for the router.
     fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch;
     /// Items in a protobuf body that is certainly valid, checked without decoding it; `None`
@@ -112,32 +118,55 @@ pub(crate) trait ExportRequest: prost::Message + Default + DeserializeOwned + Se
     }
 }
 
-/// Decodes and checks a request body. An empty body is an empty request in either format.
-/// Protobuf keeps its bytes, for lanes that forward OTLP as it came, and traces are only
-/// checked ([`wire`]): the first lane that needs their spans decodes them.
-pub(crate) fn decode<R: ExportRequest>(body: Bytes, format: Format) -> Result<Decoded<R>, DecodeError> {
+/// Decodes and checks a request body, adding `resource`'s attributes first. An empty body is an
+/// empty request in either format. Protobuf keeps its bytes (with the attributes added on the
+/// wire, see `crate::resource::wire`), for lanes that forward OTLP as it came, and traces are
+/// only checked ([`wire`]): the first lane that needs their spans decodes them.
+pub(crate) fn decode<R: ExportRequest>(
+    body: Bytes,
+    format: Format,
+    resource: &ResourceAttributes,
+) -> Result<Decoded<R>, DecodeError> {
     if body.is_empty() {
         return Ok(Decoded { request: OtlpRequest::from_decoded(R::default()), items: 0, encoded_len: 0 });
     }
-    if format == Format::Protobuf
+    let body_len = body.len();
+    // Protobuf the wire walk cannot read gets the attributes once prost has decoded it.
+    let (body, add_to_decoded) = match format {
+        Format::Protobuf => match resource.add_to_protobuf(&body)? {
+            Some(added) => (added, false),
+            None => (body, true),
+        },
+        Format::Json => (body, !resource.is_empty()),
+    };
+    if !add_to_decoded
+        && format == Format::Protobuf
         && let Some(items) = R::check_protobuf(&body)
     {
         let encoded_len = body.len();
         return Ok(Decoded { request: OtlpRequest::from_checked_protobuf(body), items, encoded_len });
     }
-    let (request, encoded_len) = match format {
-        Format::Protobuf => (R::decode(&*body)?, body.len()),
-        Format::Json => {
-            let request: R = serde_json::from_slice(&body)?;
-            let encoded_len = request.encoded_len();
-            (request, encoded_len)
-        }
+    let mut request: R = match format {
+        Format::Protobuf => R::decode(&*body)?,
+        Format::Json => serde_json::from_slice(&body)?,
     };
+    if add_to_decoded {
+        let resources = request.resources().count();
+        let growth = resources * resource.encoded_len(u64::MAX);
+        ResourceAttributes::check_growth(body_len, growth, resources)?;
+        request.resources().for_each(|entry| resource.add_to_decoded(entry));
+    }
     request.check_ids()?;
     let items = request.items();
-    let request = match format {
-        Format::Protobuf => OtlpRequest::from_protobuf_and_decoded(body, request),
-        Format::Json => OtlpRequest::from_decoded(request),
+    let (request, encoded_len) = match format {
+        Format::Protobuf if !add_to_decoded => {
+            let encoded_len = body.len();
+            (OtlpRequest::from_protobuf_and_decoded(body, request), encoded_len)
+        }
+        _ => {
+            let encoded_len = request.encoded_len();
+            (OtlpRequest::from_decoded(request), encoded_len)
+        }
     };
     Ok(Decoded { request, items, encoded_len })
 }
@@ -166,6 +195,10 @@ impl ExportRequest for ExportTraceServiceRequest {
             }
         }
         Ok(())
+    }
+
+    fn resources(&mut self) -> impl Iterator<Item = &mut Option<Resource>> {
+        self.resource_spans.iter_mut().map(|entry| &mut entry.resource)
     }
 
     fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch {
@@ -197,6 +230,10 @@ impl ExportRequest for ExportLogsServiceRequest {
         Ok(())
     }
 
+    fn resources(&mut self) -> impl Iterator<Item = &mut Option<Resource>> {
+        self.resource_logs.iter_mut().map(|entry| &mut entry.resource)
+    }
+
     fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch {
         Batch::otlp_logs(request, items, encoded_len)
     }
@@ -219,6 +256,10 @@ impl ExportRequest for ExportMetricsServiceRequest {
             }
         }
         Ok(())
+    }
+
+    fn resources(&mut self) -> impl Iterator<Item = &mut Option<Resource>> {
+        self.resource_metrics.iter_mut().map(|entry| &mut entry.resource)
     }
 
     fn into_batch(request: OtlpRequest<Self>, items: usize, encoded_len: usize) -> Batch {
@@ -299,15 +340,16 @@ fn allow_empty(id: &[u8], kind: Id, at: impl FnOnce() -> String, field: &'static
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
     use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
     use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
     use prost::Message;
 
     use super::*;
 
-    /// [`super::decode`] from a slice.
+    /// [`super::decode`] from a slice, adding no attributes.
     fn decode<R: ExportRequest>(body: &[u8], format: Format) -> Result<Decoded<R>, DecodeError> {
-        super::decode(Bytes::copy_from_slice(body), format)
+        super::decode(Bytes::copy_from_slice(body), format, &ResourceAttributes::none())
     }
 
     const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
@@ -544,5 +586,59 @@ mod tests {
         assert_eq!(hex::encode(&span.trace_id), "6e358fd76005134f794386eed9efe581");
         assert_eq!(span.end_time_unix_nano, 1_795_239_301_147_176_674);
         assert_eq!(decoded.encoded_len, decoded.request.decoded().unwrap().encoded_len());
+    }
+
+    fn environment(override_app: bool) -> ResourceAttributes {
+        let pairs = [("deployment.environment.name".to_string(), "prod".to_string())];
+        ResourceAttributes::new(pairs.into_iter().collect(), override_app).unwrap()
+    }
+
+    fn resource_keys(request: &ExportTraceServiceRequest) -> Vec<&str> {
+        let resource = request.resource_spans[0].resource.as_ref().expect("a resource");
+        resource.attributes.iter().map(|kv| kv.key.as_str()).collect()
+    }
+
+    #[test]
+    fn protobuf_traces_get_the_resource_attributes_and_are_still_only_checked() {
+        let json = traces_json(&format!(r#"{{"traceId":"{TRACE_ID}","spanId":"{SPAN_ID}"}}"#));
+        let body = Bytes::from(decode_traces(&json).unwrap().encode_to_vec());
+        let decoded = super::decode::<ExportTraceServiceRequest>(body.clone(), Format::Protobuf, &environment(false))
+            .expect("valid request");
+        assert!(!decoded.request.is_decoded(), "the wire check passed it without decoding");
+        assert_eq!(decoded.encoded_len, decoded.request.protobuf().unwrap().len());
+        assert!(decoded.encoded_len > body.len());
+        assert_eq!(resource_keys(decoded.request.decoded().unwrap()), ["deployment.environment.name"]);
+    }
+
+    #[test]
+    fn json_requests_get_the_resource_attributes_on_the_decoded_message() {
+        let json = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"deployment.environment.name","value":{"stringValue":"dev"}}]},
+            "scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}]}]}]}"#;
+        for (override_app, expected) in [(false, "dev"), (true, "prod")] {
+            let decoded = super::decode::<ExportTraceServiceRequest>(
+                Bytes::from_static(json.as_bytes()),
+                Format::Json,
+                &environment(override_app),
+            )
+            .expect("valid request");
+            let request = decoded.request.decoded().unwrap();
+            assert_eq!(resource_keys(request), ["deployment.environment.name"]);
+            let value = &request.resource_spans[0].resource.as_ref().unwrap().attributes[0];
+            assert_eq!(value.value.as_ref().unwrap().value, Some(AnyValueKind::StringValue(expected.into())));
+            assert_eq!(decoded.encoded_len, request.encoded_len());
+        }
+    }
+
+    #[test]
+    fn malformed_protobuf_is_refused_as_before_with_attributes_configured() {
+        for bad in [&b"\xff\xff\xff"[..], &[0x0a, 0x05, 0x0a]] {
+            let error = super::decode::<ExportLogsServiceRequest>(
+                Bytes::copy_from_slice(bad),
+                Format::Protobuf,
+                &environment(false),
+            )
+            .expect_err("malformed");
+            assert!(matches!(error, DecodeError::Protobuf(_)), "{error}");
+        }
     }
 }

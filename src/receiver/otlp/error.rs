@@ -8,6 +8,7 @@
 //! | Content-Type not x-protobuf / json | 415 | – | `unsupported_media_type` |
 //! | Content-Encoding not gzip / zstd / identity | 415, `Accept-Encoding` | UNIMPLEMENTED | `unsupported_encoding` |
 //! | body over the limit (after decompression) | 413 | RESOURCE_EXHAUSTED (no RetryInfo) | `too_large` |
+//! | so many resources that the configured resource attributes would more than double it | 413 | RESOURCE_EXHAUSTED (no RetryInfo) | `too_large` |
 //! | corrupt compressed data | 400 | INVALID_ARGUMENT | `bad_encoding` |
 //! | not a valid protobuf / OTLP-JSON message | 400 | INVALID_ARGUMENT | `malformed` |
 //! | trace or span id of the wrong length | 400 | INVALID_ARGUMENT | `invalid_id` |
@@ -86,6 +87,7 @@ impl ReceiveError {
             ReceiveError::Body(BodyError::OverBudget(_)) | ReceiveError::OverBudget { .. } => "memory_limit",
             ReceiveError::BodyTimeout(_) => "body_timeout",
             ReceiveError::Decode(DecodeError::InvalidId(_)) => "invalid_id",
+            ReceiveError::Decode(DecodeError::ResourceGrowth(_)) => "too_large",
             ReceiveError::Decode(_) => "malformed",
             ReceiveError::GrpcFrame { decompressing: true, .. } => "bad_encoding",
             ReceiveError::GrpcFrame { decompressing: false, .. } => "malformed",
@@ -106,7 +108,9 @@ impl ReceiveError {
             ReceiveError::UnsupportedMediaType | ReceiveError::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            ReceiveError::Body(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ReceiveError::Body(BodyError::TooLarge { .. }) | ReceiveError::Decode(DecodeError::ResourceGrowth(_)) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ReceiveError::Body(BodyError::OverBudget(_)) => StatusCode::TOO_MANY_REQUESTS,
             ReceiveError::Body(_) | ReceiveError::Decode(_) | ReceiveError::GrpcFrame { .. } => StatusCode::BAD_REQUEST,
             ReceiveError::LaneFull(_) | ReceiveError::OverBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -120,6 +124,7 @@ impl ReceiveError {
             ReceiveError::NotFound | ReceiveError::UnsupportedEncoding => Code::Unimplemented,
             ReceiveError::MethodNotAllowed | ReceiveError::UnsupportedMediaType => Code::InvalidArgument,
             ReceiveError::Body(BodyError::TooLarge { .. } | BodyError::OverBudget(_))
+            | ReceiveError::Decode(DecodeError::ResourceGrowth(_))
             | ReceiveError::LaneFull(_)
             | ReceiveError::OverBudget { .. } => Code::ResourceExhausted,
             ReceiveError::BodyTimeout(_) => Code::DeadlineExceeded,

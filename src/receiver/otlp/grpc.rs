@@ -43,7 +43,8 @@ use crate::pipeline::router::Router;
 use crate::receiver::otlp::body::BodyError;
 use crate::receiver::otlp::codec::{ExportRequest, Format};
 use crate::receiver::otlp::error::ReceiveError;
-use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
+use crate::receiver::otlp::intake::OtlpIntake;
+use crate::resource::ResourceAttributes;
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
@@ -60,21 +61,23 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let limits = ServerLimits::default();
     let listener = CappedListener::new("otlp_grpc", listener, limits.connections);
-    serve_within(listener, settings, router, metrics, limits, shutdown).await
+    let resource = Arc::new(ResourceAttributes::none());
+    serve_within(listener, settings, resource, router, metrics, limits, shutdown).await
 }
 
-/// [`serve`] under `limits`: the memory budget, the call timeout, HTTP/2 limits and the
-/// listener's connection cap.
+/// [`serve`] under `limits` (the memory budget, the call timeout, HTTP/2 limits and the
+/// listener's connection cap), adding `resource`'s attributes to every request.
 pub async fn serve_within(
     listener: CappedListener,
     settings: OtlpGrpcSettings,
+    resource: Arc<ResourceAttributes>,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     limits: ServerLimits,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let limit = usize::try_from(settings.max_message_size.as_u64()).unwrap_or(usize::MAX);
-    let intake = Arc::new(OtlpIntake::new(RECEIVER, router, metrics));
+    let intake = Arc::new(OtlpIntake::new(RECEIVER, resource, router, metrics));
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, max_message_size = %settings.max_message_size, "OTLP/gRPC receiver listening");
     }
@@ -290,7 +293,7 @@ async fn receive<R: ExportRequest>(
     message: Bytes,
     permit: MemoryPermit,
 ) -> Result<(), ReceiveError> {
-    let decoded = decode_off_runtime::<R>(message, Format::Protobuf).await?;
+    let decoded = intake.decode::<R>(message, Format::Protobuf).await?;
     intake.route(decoded, permit)
 }
 

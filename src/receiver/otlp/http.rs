@@ -36,7 +36,8 @@ use crate::pipeline::router::Router;
 use crate::receiver::otlp::body::{self, ContentEncoding};
 use crate::receiver::otlp::codec::{ExportRequest, Format};
 use crate::receiver::otlp::error::ReceiveError;
-use crate::receiver::otlp::intake::{OtlpIntake, decode_off_runtime};
+use crate::receiver::otlp::intake::OtlpIntake;
+use crate::resource::ResourceAttributes;
 use crate::telemetry::metrics::Metrics;
 
 /// The `receiver` metrics label.
@@ -53,13 +54,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = ServerLimits::default();
     let listener = CappedListener::new("otlp_http", listener, limits.connections);
-    serve_within(listener, settings, router, metrics, limits, shutdown, None).await
+    let resource = Arc::new(ResourceAttributes::none());
+    serve_within(listener, settings, resource, router, metrics, limits, shutdown, None).await
 }
 
-/// [`serve`] under `limits`: the memory budget, timeouts and the listener's connection cap.
+/// [`serve`] under `limits` (the memory budget, timeouts and the listener's connection cap),
+/// adding `resource`'s attributes to every request, with more routes on the same listener
+/// (the Rollbar SDK relay).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_within(
     listener: CappedListener,
     settings: OtlpHttpSettings,
+    resource: Arc<ResourceAttributes>,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     limits: ServerLimits,
@@ -67,8 +73,7 @@ pub async fn serve_within(
     more_routes: Option<axum::Router>,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    let app = app_within(&settings, router, metrics, &limits);
-    // More routes on the same listener: the Rollbar SDK relay.
+    let app = app_within(&settings, resource, router, metrics, &limits);
     let app = match more_routes {
         Some(routes) => app.merge(routes),
         None => app,
@@ -78,20 +83,22 @@ pub async fn serve_within(
     Ok(())
 }
 
-/// The receiver's routes, for [`serve`] and for in-process tests (no memory budget).
+/// The receiver's routes, for in-process tests: no memory budget, no resource attributes.
 pub fn app(settings: &OtlpHttpSettings, router: Arc<Router>, metrics: Arc<Metrics>) -> axum::Router {
-    app_within(settings, router, metrics, &ServerLimits::default())
+    app_within(settings, Arc::new(ResourceAttributes::none()), router, metrics, &ServerLimits::default())
 }
 
-/// The receiver's routes, taking bodies' room from `limits.budget`.
+/// The receiver's routes, adding `resource`'s attributes to every request and taking bodies'
+/// room from `limits.budget`.
 pub fn app_within(
     settings: &OtlpHttpSettings,
+    resource: Arc<ResourceAttributes>,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     limits: &ServerLimits,
 ) -> axum::Router {
     let receiver = HttpReceiver {
-        intake: Arc::new(OtlpIntake::new(RECEIVER, router, metrics)),
+        intake: Arc::new(OtlpIntake::new(RECEIVER, resource, router, metrics)),
         limit: usize::try_from(settings.max_body_size.as_u64()).unwrap_or(usize::MAX),
         budget: limits.budget.clone(),
         body_timeout: limits.body_timeout,
@@ -168,7 +175,7 @@ impl HttpReceiver {
             .map_err(|_| ReceiveError::BodyTimeout(self.body_timeout))?
             .map_err(over_budget)?;
         let (plain, permit) = body::decompress_within(encoding, raw, self.limit, permit).await.map_err(over_budget)?;
-        let decoded = decode_off_runtime::<R>(plain, format).await?;
+        let decoded = self.intake.decode::<R>(plain, format).await?;
         self.intake.route(decoded, permit)
     }
 

@@ -15,6 +15,7 @@ use crate::model::Signal;
 use crate::pipeline::router::Router;
 use crate::receiver::otlp::codec::{self, Decoded, ExportRequest, Format};
 use crate::receiver::otlp::error::ReceiveError;
+use crate::resource::ResourceAttributes;
 use crate::telemetry::metrics::{Metrics, RefusalLabels};
 use crate::telemetry::ratelimit::LogLimiter;
 
@@ -29,24 +30,29 @@ pub(crate) const INLINE_DECODE_BYTES: usize = 64 * 1024;
 /// How often a receiver may log a WARN line about bad input (and, separately, refusals).
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// [`codec::decode`], moved to a blocking thread for bodies of [`INLINE_DECODE_BYTES`] or more.
+/// [`codec::decode`] (with the resource attributes added), moved to a blocking thread for bodies
+/// of [`INLINE_DECODE_BYTES`] or more.
 pub(crate) async fn decode_off_runtime<R: ExportRequest>(
     body: Bytes,
     format: Format,
+    resource: &Arc<ResourceAttributes>,
 ) -> Result<Decoded<R>, ReceiveError> {
     if body.len() < INLINE_DECODE_BYTES {
-        return Ok(codec::decode(body, format)?);
+        return Ok(codec::decode(body, format, resource)?);
     }
-    match tokio::task::spawn_blocking(move || codec::decode::<R>(body, format)).await {
+    let resource = Arc::clone(resource);
+    match tokio::task::spawn_blocking(move || codec::decode::<R>(body, format, &resource)).await {
         Ok(decoded) => Ok(decoded?),
         Err(join_error) => Err(ReceiveError::Internal(format!("decoding task failed: {join_error}"))),
     }
 }
 
-/// What both OTLP receivers share past decoding: the router, the counts and the WARN lines.
+/// What both OTLP receivers share past reading a body: the resource attributes to add, the
+/// router, the counts and the WARN lines.
 #[derive(Debug)]
 pub(crate) struct OtlpIntake {
     receiver: Receiver,
+    resource: Arc<ResourceAttributes>,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     rejection_log: LogLimiter,
@@ -55,14 +61,29 @@ pub(crate) struct OtlpIntake {
 
 impl OtlpIntake {
     /// `receiver` names it in metrics and logs: OTLP/HTTP or OTLP/gRPC.
-    pub(crate) fn new(receiver: Receiver, router: Arc<Router>, metrics: Arc<Metrics>) -> OtlpIntake {
+    pub(crate) fn new(
+        receiver: Receiver,
+        resource: Arc<ResourceAttributes>,
+        router: Arc<Router>,
+        metrics: Arc<Metrics>,
+    ) -> OtlpIntake {
         OtlpIntake {
             receiver,
+            resource,
             router,
             metrics,
             rejection_log: LogLimiter::new(WARN_INTERVAL),
             refusal_log: LogLimiter::new(WARN_INTERVAL),
         }
+    }
+
+    /// Decodes a body ([`decode_off_runtime`]) with the resource attributes added.
+    pub(crate) async fn decode<R: ExportRequest>(
+        &self,
+        body: Bytes,
+        format: Format,
+    ) -> Result<Decoded<R>, ReceiveError> {
+        decode_off_runtime(body, format, &self.resource).await
     }
 
     /// Hands a decoded request to every target lane, or to none when one is full. A request

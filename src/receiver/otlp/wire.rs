@@ -11,7 +11,7 @@
 
 /// prost's nesting limit: a message body at depth 100 may not hold a nested message or an
 /// unknown field.
-const RECURSION_LIMIT: u32 = 100;
+pub(crate) const RECURSION_LIMIT: u32 = 100;
 
 const TRACE_ID_LEN: usize = 16;
 const SPAN_ID_LEN: usize = 8;
@@ -38,18 +38,23 @@ const START_GROUP: u8 = 3;
 const END_GROUP: u8 = 4;
 const FIXED32: u8 = 5;
 
-/// The fields of one message body, in order.
-struct Fields<'a> {
+/// The fields of one message body, in order (also walked by `crate::resource::wire`).
+pub(crate) struct Fields<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Fields<'a> {
-    fn new(body: &'a [u8]) -> Self {
+    pub(crate) fn new(body: &'a [u8]) -> Self {
         Fields { rest: body }
     }
 
+    /// Bytes of the body not walked yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     /// The next field's tag and wire type; `Some(None)` at the end of the body.
-    fn next_key(&mut self) -> Option<Option<(u32, u8)>> {
+    pub(crate) fn next_key(&mut self) -> Option<Option<(u32, u8)>> {
         if self.rest.is_empty() {
             return Some(None);
         }
@@ -87,7 +92,7 @@ impl<'a> Fields<'a> {
         Some(taken)
     }
 
-    fn length_delimited(&mut self, wire: u8) -> Option<&'a [u8]> {
+    pub(crate) fn length_delimited(&mut self, wire: u8) -> Option<&'a [u8]> {
         if wire != LENGTH_DELIMITED {
             return None;
         }
@@ -128,7 +133,7 @@ impl<'a> Fields<'a> {
 
     /// An unknown field `tag`, skipped as prost skips it: a group up to its own end, its
     /// fields one level deeper; an end of group without its start is an error.
-    fn skip(&mut self, tag: u32, wire: u8, depth_left: u32) -> Option<()> {
+    pub(crate) fn skip(&mut self, tag: u32, wire: u8, depth_left: u32) -> Option<()> {
         if depth_left == 0 {
             return None;
         }

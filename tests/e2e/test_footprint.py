@@ -1,0 +1,35 @@
+"""The sidecar's footprint: idle RSS of the default configuration (no account: the local store
+on, every cloud destination off), read from /proc 5 s after start, as the README measures it.
+
+Issue 14 asks for 8 MiB. Measured on the 2-core build machine (kernel 6.18, whose page cache
+maps executable pages in large folios) the release binary idles at ~18 MiB, 2.3 MiB of it its
+own memory; the bound below is that figure plus a margin, so the test catches a regression (an
+SDK set up again at start, a buffer allocated eagerly), not the 8 MiB target, which is not met.
+"""
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+IDLE_SETTLE_SECONDS = 5
+BOUND_MIB = 22
+
+
+def rss_kib(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {key: int(value) for key, value in re.findall(r"^(VmRSS|RssAnon|RssFile):\s+(\d+) kB", status, re.M)}
+
+
+def test_idle_rss_of_the_default_configuration_stays_under_the_bound(waggle_factory):
+    waggle = waggle_factory()
+    time.sleep(IDLE_SETTLE_SECONDS)
+    assert waggle.alive()
+    rss = rss_kib(waggle.pid)
+    print(f"idle RSS: {rss}")
+    assert rss["VmRSS"] <= BOUND_MIB * 1024, f"idle RSS {rss['VmRSS'] / 1024:.1f} MiB > {BOUND_MIB} MiB: {rss}"
+    # waggle's own memory (heap, stacks) is the smaller part; the rest is the binary's code.
+    assert rss["RssAnon"] <= 6 * 1024, rss
