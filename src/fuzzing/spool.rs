@@ -62,7 +62,11 @@ pub fn spool_segment(data: &[u8]) {
         covered.push(frame.clone());
     }
     let gaps = gaps(&covered, data.len());
-    assert!(counted >= gaps, "{gaps} damaged stretches, {counted} counted");
+    assert!(
+        counted >= gaps,
+        "{gaps} damaged stretches, {counted} counted; frames {frames:?}; covered {covered:?}; set aside {set_aside}; len {}",
+        data.len()
+    );
     if gaps == 0 {
         assert_eq!(counted, 0, "a clean file counted as damaged");
     }
