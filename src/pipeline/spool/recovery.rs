@@ -159,7 +159,9 @@ fn scan_segment(counts: &DestinationCounts, id: u64, path: &Path) -> io::Result<
     let mut problems = 0;
     if length < FILE_HEADER_LEN || reader.read_exact(&mut magic).is_err() || magic != FILE_MAGIC {
         problems += 1;
-        match segment::resync(&file, FILE_HEADER_LEN.min(length), length)? {
+        // From the file's first byte, not the header's nominal end: a header cut short (bytes
+        // lost, not only changed) moves the first record before that end.
+        match segment::resync(&file, 0, length)? {
             Some(first) => {
                 tracing::warn!(destination = %lane, segment = %path.display(), first_record = first, "spool segment with a damaged header (format WGLSPL01); reading the records in it");
                 offset = first;

@@ -365,6 +365,20 @@ async fn a_damaged_file_header_loses_nothing_the_records_are_read() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_file_header_cut_short_loses_nothing_the_first_record_is_found_where_it_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = one_segment(dir.path()).await;
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.drain(2..5); // three bytes of the magic lost: every record now starts 3 bytes early
+    fs::write(&path, &bytes).unwrap();
+
+    let (read, metrics) = reopen_and_read(dir.path()).await;
+    assert_eq!(read, ["a", "b", "c"], "a, now before the header's nominal end, is read too");
+    assert_eq!(metric(&metrics, CORRUPT), Some(1));
+    assert_eq!(metric(&metrics, "waggle_destination_dropped_items_total"), None, "nothing lost");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_flipped_bit_in_a_records_length_costs_that_record_only_and_its_items_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let (path, offsets) = one_segment(dir.path()).await;
