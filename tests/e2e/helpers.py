@@ -710,3 +710,14 @@ def otlp_env(protocol, compression, http_address, grpc_address, service="backend
     if compression:
         env["OTEL_EXPORTER_OTLP_COMPRESSION"] = compression
     return env
+
+
+def unique_spans_body(span_ids, service, trace_id=None):
+    """A serialized OTLP trace request with one span per id in `span_ids` (one trace)."""
+    request = otlp_trace_request(service=service, trace_id=trace_id or new_trace_id(), span_id=span_ids[0])
+    spans = request.resource_spans[0].scope_spans[0].spans
+    for span_id in span_ids[1:]:
+        span = spans.add()
+        span.CopyFrom(spans[0])
+        span.span_id = bytes.fromhex(span_id)
+    return request.SerializeToString()

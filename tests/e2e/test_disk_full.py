@@ -19,7 +19,7 @@ import time
 import pytest
 import requests
 
-from helpers import new_span_id, new_trace_id, otlp_trace_request, wait_for
+from helpers import new_span_id, new_trace_id, unique_spans_body, wait_for
 from honeycomb_standin import HoneycombStandIn
 from test_spool import closed_port_url
 
@@ -60,13 +60,7 @@ def fill(mountpoint, headroom=HEADROOM):
 
 
 def spans_body(span_ids, trace_id=None):
-    request = otlp_trace_request(service="diskfull", trace_id=trace_id or new_trace_id(), span_id=span_ids[0])
-    spans = request.resource_spans[0].scope_spans[0].spans
-    for span_id in span_ids[1:]:
-        span = spans.add()
-        span.CopyFrom(spans[0])
-        span.span_id = bytes.fromhex(span_id)
-    return request.SerializeToString()
+    return unique_spans_body(span_ids, "diskfull", trace_id)
 
 
 def post(waggle, body):

@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 
-from helpers import new_span_id, new_trace_id, otlp_trace_request, wait_for
+from helpers import new_span_id, unique_spans_body, wait_for
 from honeycomb_standin import HoneycombStandIn
 
 KEY = "hcaik_01waggledurabilitytestkey0"
@@ -59,13 +59,7 @@ def config(url, **extra):
 
 
 def request_body(span_ids):
-    request = otlp_trace_request(service="durable", trace_id=new_trace_id(), span_id=span_ids[0])
-    spans = request.resource_spans[0].scope_spans[0].spans
-    for span_id in span_ids[1:]:
-        span = spans.add()
-        span.CopyFrom(spans[0])
-        span.span_id = bytes.fromhex(span_id)
-    return request.SerializeToString()
+    return unique_spans_body(span_ids, "durable")
 
 
 class Client(threading.Thread):
