@@ -50,7 +50,9 @@ async fn run_sync(spool: Arc<Spool>, router_gone: CancellationToken) {
     loop {
         tokio::select! {
             () = router_gone.cancelled() => break,
-            _ = ticks.tick() => spool.sync().await,
+            _ = ticks.tick() => {
+                spool.sync().await;
+            }
         }
     }
 }

@@ -16,7 +16,8 @@
 //!   reader alone (retries exhausted, shutdown). A segment is closed once it reaches the
 //!   segment size and a new one started.
 //! - **fsync policy**: every [`SYNC_INTERVAL`] (500 ms, as Vector's disk buffer) the lane's sync
-//!   task `fdatasync`s the segment being written and any segment closed since, and the
+//!   task `fdatasync`s the segment being written and any segment closed since, when it holds a
+//!   record not yet acknowledged (what the destination took needs no flush), and then the
 //!   directory when files were created or deleted; a lane syncs once more when it stops. A
 //!   process crash loses nothing that was appended (it is in the page cache); a power loss
 //!   may lose the last half second, and what it tore is found at the next start.
@@ -25,7 +26,9 @@
 //!   to its memory queue as room frees up. While any record waits on disk, [`Spool::has_backlog`]
 //!   is true and the lane's new batches are spooled behind it, so each signal keeps its order.
 //! - **Deletion**: a segment file is deleted once every record in it was acknowledged
-//!   ([`Spool::acknowledge`]: sent, or permanently rejected and counted).
+//!   ([`Spool::acknowledge`]: sent, or permanently rejected and counted). The segment being
+//!   written is instead cut back to its header and kept: a lane that keeps up neither creates
+//!   nor deletes files, and what it delivered leaves the page cache unwritten.
 //! - **Bound**: the files never exceed `max_size`. What happens at the bound is
 //!   [`WhenSpoolFull`]: `refuse` (the default) turns the new batch away
 //!   ([`SpoolError::Full`]; the caller gets 429 and retries), `drop_oldest` deletes the oldest
@@ -190,7 +193,8 @@ pub(super) struct State {
     in_hand: bool,
     /// Written since the last sync.
     active_unsynced: bool,
-    closed_unsynced: Vec<Arc<File>>,
+    /// Segments closed since the last sync, by id, with their files.
+    closed_unsynced: Vec<(u64, Arc<File>)>,
     directory_changed: bool,
 }
 
@@ -233,6 +237,11 @@ impl Segment {
 
     fn is_settled(&self) -> bool {
         self.acked >= self.records && self.read >= self.records
+    }
+
+    /// True while some record in it is not yet acknowledged: only then must it reach the disk.
+    fn holds_unacknowledged(&self) -> bool {
+        self.acked < self.records
     }
 }
 
@@ -287,8 +296,22 @@ impl Spool {
         self.state().segments.iter().any(|segment| segment.id == ticket.segment)
     }
 
+    /// Deletes a segment once every record in it is settled. The segment being written is
+    /// emptied instead (cut back to its header) and kept for the next appends: a lane that keeps
+    /// up creates and deletes no files, and what it acknowledged is dropped from the page cache
+    /// before it is ever written to the disk.
     pub(super) fn delete_if_settled(&self, state: &mut State, index: usize) {
         if !state.segments[index].is_settled() {
+            return;
+        }
+        if let Some(active) = &state.active
+            && active.id == state.segments[index].id
+            && active.file.set_len(FILE_HEADER_LEN).is_ok()
+        {
+            let segment = &mut state.segments[index];
+            let freed = segment.end - FILE_HEADER_LEN;
+            *segment = Segment::new(segment.id, std::mem::take(&mut segment.path));
+            state.bytes = state.bytes.saturating_sub(freed);
             return;
         }
         let Some(segment) = state.segments.remove(index) else { return };
@@ -327,7 +350,7 @@ pub(super) fn close_active(state: &mut State) {
     if let Some(active) = state.active.take()
         && std::mem::take(&mut state.active_unsynced)
     {
-        state.closed_unsynced.push(active.file);
+        state.closed_unsynced.push((active.id, active.file));
     }
 }
 

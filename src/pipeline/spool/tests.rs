@@ -143,28 +143,69 @@ async fn a_segment_is_deleted_only_after_every_record_in_it_was_acknowledged() {
     spool.acknowledge(read[0].1);
     assert!(files[0].exists(), "c is not acknowledged yet");
     spool.acknowledge(read[3].1);
-    assert!(!files[1].exists(), "d's segment is settled, though it was the one being written");
     assert!(files[0].exists());
     let bytes = metric(&metrics, r#"waggle_destination_spool_bytes{destination="honeycomb"}"#);
-    assert_eq!(bytes, Some(fs::metadata(&files[0]).unwrap().len()));
+    assert_eq!(bytes, Some(fs::metadata(&files[0]).unwrap().len() + HEADER_ONLY));
     spool.acknowledge(read[2].1);
     assert!(!files[0].exists());
-    assert_eq!(spool.stats(), SpoolStats::default());
-    assert_eq!(metric(&metrics, r#"waggle_destination_spool_bytes{destination="honeycomb"}"#), Some(0));
+    assert_eq!(spool.stats(), SpoolStats { bytes: HEADER_ONLY, segments: 1, records: 0, unread: 0 });
+    let bytes = metric(&metrics, r#"waggle_destination_spool_bytes{destination="honeycomb"}"#);
+    assert_eq!(bytes, Some(HEADER_ONLY));
 }
 
+/// The length of a segment file holding no record.
+const HEADER_ONLY: u64 = 8;
+
 #[tokio::test(start_paused = true)]
-async fn a_fully_acknowledged_spool_leaves_no_files_and_starts_a_new_segment_on_the_next_append() {
+async fn the_segment_being_written_is_emptied_not_deleted_once_settled() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = open(dir.path(), 1 << 20, 1 << 16);
     append(&spool, "a", 10);
+    let files = segment_files(dir.path());
     let mut reader = spool.reader();
     let read = read_all(&mut reader).await;
     spool.acknowledge(read[0].1);
-    assert!(segment_files(dir.path()).is_empty());
-    assert_eq!(spool.stats().bytes, 0);
+    assert_eq!(segment_files(dir.path()), files, "the same file is kept");
+    assert_eq!(fs::metadata(&files[0]).unwrap().len(), HEADER_ONLY);
+    assert_eq!(spool.stats().bytes, HEADER_ONLY);
     append(&spool, "b", 10);
+    assert_eq!(segment_files(dir.path()), files, "and written again");
     assert_eq!(names(&read_all(&mut reader).await), ["b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_emptied_segment_left_at_a_stop_opens_as_an_empty_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (spool, _) = open(dir.path(), 1 << 20, 1 << 16);
+        append(&spool, "a", 10);
+        let read = read_all(&mut spool.reader()).await;
+        spool.acknowledge(read[0].1);
+    }
+    let (spool, metrics) = open(dir.path(), 1 << 20, 1 << 16);
+    assert_eq!(spool.stats(), SpoolStats::default());
+    assert!(segment_files(dir.path()).is_empty(), "a file holding only its header is removed");
+    assert_eq!(metric(&metrics, CORRUPT).unwrap_or(0), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_segments_holding_unacknowledged_records_are_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), 1 << 20, 3_500);
+    for id in ["a", "b", "c", "d"] {
+        append(&spool, id, 1_000);
+    }
+    let read = read_all(&mut spool.reader()).await;
+    for (_, ticket) in &read[..3] {
+        spool.acknowledge(*ticket);
+    }
+    assert_eq!(spool.sync().await, 1, "d's segment only: a, b and c were acknowledged");
+    assert_eq!(spool.sync().await, 0, "nothing was written since");
+    append(&spool, "e", 10);
+    spool.acknowledge(read[3].1);
+    let e = read_all(&mut spool.reader()).await;
+    spool.acknowledge(e[0].1);
+    assert_eq!(spool.sync().await, 0, "e was written, but acknowledged before the flush");
 }
 
 #[tokio::test(start_paused = true)]
@@ -454,7 +495,8 @@ async fn a_segment_damaged_after_start_up_is_skipped_while_reading() {
     for (_, ticket) in &read {
         spool.acknowledge(*ticket);
     }
-    assert!(!path.exists(), "the skipped record does not keep its segment alive");
+    let length = fs::metadata(&path).unwrap().len();
+    assert_eq!(length, HEADER_ONLY, "the skipped record does not keep its records on disk");
 }
 
 #[tokio::test(start_paused = true)]

@@ -163,22 +163,33 @@ impl Spool {
         );
     }
 
-    /// Flushes what was written since the last call to the disk.
-    pub async fn sync(&self) {
+    /// Flushes to the disk what was written since the last call and is not yet acknowledged
+    /// (what the destination already took needs no flush), and the directory with the first
+    /// file flushed after files were created or deleted.
+    /// Returns how many files were flushed.
+    pub async fn sync(&self) -> usize {
         let (files, directory) = {
             let mut state = self.state();
-            let mut files = std::mem::take(&mut state.closed_unsynced);
+            let unacknowledged = |state: &State, id: u64| {
+                state.segments.iter().any(|segment| segment.id == id && segment.holds_unacknowledged())
+            };
+            let closed = std::mem::take(&mut state.closed_unsynced);
+            let mut files: Vec<Arc<File>> =
+                closed.into_iter().filter(|(id, _)| unacknowledged(&state, *id)).map(|(_, file)| file).collect();
             if std::mem::take(&mut state.active_unsynced)
                 && let Some(active) = &state.active
+                && unacknowledged(&state, active.id)
             {
                 files.push(Arc::clone(&active.file));
             }
-            let directory = std::mem::take(&mut state.directory_changed).then(|| self.directory.clone());
-            (files, directory)
+            // A directory entry matters only for a file that holds something to keep.
+            let directory_changed = !files.is_empty() && std::mem::take(&mut state.directory_changed);
+            (files, directory_changed.then(|| self.directory.clone()))
         };
-        if files.is_empty() && directory.is_none() {
-            return;
+        if files.is_empty() {
+            return 0;
         }
+        let flushed = files.len();
         let lane = self.lane;
         let synced = tokio::task::spawn_blocking(move || {
             for file in files {
@@ -195,5 +206,6 @@ impl Spool {
             Ok(Err(error)) => tracing::warn!(destination = %lane, %error, "cannot flush the spool to disk"),
             Err(error) => tracing::warn!(destination = %lane, %error, "spool flush task failed"),
         }
+        flushed
     }
 }
