@@ -322,9 +322,9 @@ fn start_receivers(
     if let Some(socket) = listeners.xray_udp.take() {
         metrics.show_receiver(Receiver::XrayUdp, &[Signal::Traces]);
         let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
-        let counts = Arc::clone(xray_udp_counts);
+        let (counts, budget) = (Arc::clone(xray_udp_counts), limits.budget.clone());
         receivers.spawn(async move {
-            if let Err(error) = xray_udp::serve(socket, router, metrics, counts, stop).await {
+            if let Err(error) = xray_udp::serve_within(socket, router, metrics, counts, budget, stop).await {
                 tracing::error!(%error, "X-Ray UDP receiver stopped");
             }
         });
