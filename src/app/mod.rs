@@ -114,7 +114,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             settings.pipeline.stall_timeout,
         );
         let limit = usize::try_from(settings.receivers.otlp_http.max_body_size.as_u64()).unwrap_or(usize::MAX);
-        rollbar_relay::routes(Arc::new(relay_router), token, limit)
+        rollbar_relay::routes_within(Arc::new(relay_router), token, limit, &server_limits)
     });
 
     let stop_receivers = CancellationToken::new();
