@@ -206,7 +206,8 @@ impl Relay {
         let forwarded = json!({"data": data}).to_string();
         drop(bytes);
         // The item queued is the JSON re-written (a uuid may have been added): its bytes.
-        if let Some(more) = forwarded.len().checked_sub(permit.bytes()).filter(|&more| more > 0) {
+        let more = forwarded.len().saturating_sub(permit.bytes());
+        if more > 0 {
             permit.try_grow(more).map_err(|source| RelayError::OverBudget { source, retry_after: self.retry_after })?;
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
