@@ -50,7 +50,7 @@
 //!    [`admin`] serves them with health checks and the store's query APIs (`/api/query`).
 //!
 //! [`limits`] holds what bounds it all: one memory budget that request bodies (before and
-//! after decompression) and queued batches take their room from, each TCP listener's
+//! after decompression), X-Ray datagrams and queued batches take their room from, each TCP listener's
 //! connection cap and timeouts, and the open-file limit.
 //!
 //! [`app`] only wires: it reads [`config`], binds the listeners, starts the destinations'

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, Response, StatusCode, header};
 use bytesize::ByteSize;
 use common::RecordingRouter;
 use http_body_util::BodyExt;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 use waggle::config::Secret;
+use waggle::limits::{MemoryBudget, ServerLimits};
 use waggle::model::{Payload, SharedBatch};
 use waggle::receiver::rollbar_relay::{self, ITEM_PATH};
 
@@ -36,6 +37,37 @@ impl Harness {
     fn with_lane(queue_size: ByteSize, stall: bool, limit: usize) -> Harness {
         let RecordingRouter { router, seen, .. } = RecordingRouter::new(queue_size, stall, Duration::from_secs(3));
         Harness { app: rollbar_relay::routes(Arc::clone(&router), Secret::new(OWN_TOKEN), limit), seen }
+    }
+
+    /// Bodies take their room from `budget` (a refusal is told to wait 2 s); with `stall` the
+    /// lane never finishes sending what it took.
+    fn within(budget: MemoryBudget, stall: bool) -> Harness {
+        let RecordingRouter { router, seen, .. } =
+            RecordingRouter::new(ByteSize::mib(8), stall, Duration::from_secs(3));
+        let limits = ServerLimits { budget, retry_after: Duration::from_secs(2), ..ServerLimits::default() };
+        let app = rollbar_relay::routes_within(Arc::clone(&router), Secret::new(OWN_TOKEN), 1024 * 1024, &limits);
+        Harness { app, seen }
+    }
+
+    /// Posts `body` with its `Content-Length`; the whole answer.
+    async fn post_sized(&self, body: String) -> Response<Body> {
+        let request = Request::post(ITEM_PATH)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap();
+        self.app.clone().oneshot(request).await.expect("infallible")
+    }
+
+    /// The item's JSON exactly as the lane holds it; the lane's batch is let go of here.
+    async fn next_item_text(&mut self) -> String {
+        let batch = tokio::time::timeout(TIMEOUT, self.seen.recv()).await.expect("an item reaches the lane").unwrap();
+        let Payload::Logs(request) = &batch.payload else { panic!("relayed items travel as logs") };
+        let record = &request.decoded().unwrap().resource_logs[0].scope_logs[0].log_records[0];
+        let Some(OtlpValue::StringValue(item)) = record.body.as_ref().and_then(|b| b.value.as_ref()) else {
+            panic!("the item is the record's body")
+        };
+        item.clone()
     }
 
     async fn post(&self, token: Option<&str>, body: impl Into<Body>) -> (StatusCode, Value) {
@@ -170,6 +202,71 @@ async fn a_full_lane_asks_the_sdk_to_retry() {
     let response = harness.app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+}
+
+// The memory budget (paused time: waiting advances the clock, it never sleeps)
+
+/// Waits until `condition` holds; fails after [`TIMEOUT`] of (paused) time.
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} within {TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_item_the_memory_budget_has_no_room_for_is_a_429_and_a_later_one_is_relayed() {
+    let budget = MemoryBudget::new(64 * 1024);
+    let mut harness = Harness::within(budget.clone(), false);
+    let item = sdk_message("").to_string();
+    let held = budget.try_reserve(budget.limit() - item.len() + 1).expect("the budget is free");
+
+    let response = harness.post_sized(item.clone()).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["err"], 1, "{body}");
+    harness.assert_nothing_reached_the_lane().await;
+
+    drop(held);
+    let response = harness.post_sized(item).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(harness.next_item().await["data"]["uuid"], "8d0a5c3e-5b8c-4f6e-9a61-0b7d1c2e3f40");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_item_without_a_length_that_outgrows_the_memory_budget_is_a_429() {
+    let budget = MemoryBudget::new(256);
+    let mut harness = Harness::within(budget.clone(), false);
+    let mut item = sdk_message("");
+    item["data"]["body"]["message"]["body"] = Value::String("x".repeat(1024));
+
+    let (status, body) = harness.post(None, item.to_string()).await;
+
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    harness.assert_nothing_reached_the_lane().await;
+    assert_eq!(budget.in_use(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_item_holds_its_bytes_of_the_memory_budget() {
+    let budget = MemoryBudget::new(64 * 1024);
+    let mut harness = Harness::within(budget.clone(), true);
+    let response = harness.post_sized(sdk_message("").to_string()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let queued = harness.next_item_text().await;
+    assert_eq!(budget.in_use(), queued.len(), "the lane that cannot send it holds the item's bytes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sent_item_gives_its_bytes_back_to_the_memory_budget() {
+    let budget = MemoryBudget::new(64 * 1024);
+    let mut harness = Harness::within(budget.clone(), false);
+    let response = harness.post_sized(sdk_message("").to_string()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    harness.next_item_text().await;
+    wait_until("the sent item gives its bytes back", || budget.in_use() == 0).await;
 }
 
 #[test]

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use waggle::limits::{MemoryBudget, ServerLimits};
 use waggle::sampling_proxy::{self, SamplingProxy};
 use waggle::telemetry::metrics::Metrics;
 
@@ -330,6 +331,19 @@ fn proxy_to(endpoint: &str, credentials: SharedCredentialsProvider, timeout: Dur
 
 fn proxy_for(fake: &FakeXray, credentials: Credentials) -> Proxy {
     proxy_to(&fake.url, SharedCredentialsProvider::new(credentials), TIMEOUT)
+}
+
+/// What a body refused for memory is told to wait, in the tests below.
+const RETRY_AFTER: Duration = Duration::from_secs(3);
+
+/// A proxy to `fake` whose request bodies take their room from `budget`.
+fn proxy_within(fake: &FakeXray, budget: MemoryBudget) -> Proxy {
+    let endpoint = sampling_proxy::parse_endpoint(&fake.url).expect("a valid endpoint");
+    let credentials = SharedCredentialsProvider::new(static_credentials(None));
+    let proxy = Arc::new(SamplingProxy::new(endpoint, REGION.to_owned(), credentials, TIMEOUT));
+    let metrics = Arc::new(Metrics::new());
+    let limits = ServerLimits { budget, retry_after: RETRY_AFTER, ..ServerLimits::default() };
+    Proxy { app: sampling_proxy::app_within(proxy, Arc::clone(&metrics), &limits), metrics }
 }
 
 /// The headers the Python SDK (botocore, unsigned) sent to the daemon's TCP port.
@@ -648,6 +662,45 @@ async fn an_oversized_body_gets_413_and_is_not_forwarded() {
         call(&proxy, request(Method::POST, "/SamplingTargets", &python_sdk_headers(at_limit.len()), at_limit)).await;
     assert_eq!(answered.status, StatusCode::OK, "{}", answered.text());
     assert_eq!(fake.only().body.len(), limit);
+}
+
+#[tokio::test]
+async fn a_body_the_memory_budget_has_no_room_for_gets_429_and_a_later_call_is_forwarded() {
+    let fake = FakeXray::start(static_credentials(None), Answer::Api).await;
+    let budget = MemoryBudget::new(64 * 1024);
+    let proxy = proxy_within(&fake, budget.clone());
+    let held = budget.try_reserve(budget.limit() - PYTHON_SAMPLING_TARGETS.len() + 1).expect("the budget is free");
+
+    let answered = call(&proxy, sdk_request("/SamplingTargets", PYTHON_SAMPLING_TARGETS)).await;
+    assert_eq!(answered.status, StatusCode::TOO_MANY_REQUESTS, "{}", answered.text());
+    assert_eq!(answered.header("retry-after"), "3");
+    assert_eq!(answered.header("x-amzn-errortype"), "ThrottledException");
+    assert_eq!(answered.json()["__type"], "ThrottledException");
+    assert!(fake.seen().is_empty(), "nothing is forwarded: {:#?}", fake.seen());
+    assert_eq!(rejected(&proxy.metrics, "memory_limit"), 1);
+
+    drop(held);
+    let answered = call(&proxy, sdk_request("/SamplingTargets", PYTHON_SAMPLING_TARGETS)).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.text());
+    assert_eq!(&fake.only().body[..], PYTHON_SAMPLING_TARGETS);
+    assert_eq!(budget.in_use(), 0, "the forwarded body gave its room back once answered");
+}
+
+#[tokio::test]
+async fn a_body_without_a_length_that_outgrows_the_memory_budget_gets_429() {
+    let fake = FakeXray::start(static_credentials(None), Answer::Api).await;
+    let budget = MemoryBudget::new(1024);
+    let proxy = proxy_within(&fake, budget.clone());
+    let chunks = futures_body(vec![Bytes::from(vec![b' '; 1000]), Bytes::from(vec![b' '; 1000])]);
+    let chunked = http::Request::builder().method(Method::POST).uri("/SamplingTargets").body(chunks).expect("request");
+
+    let answered = call(&proxy, chunked).await;
+
+    assert_eq!(answered.status, StatusCode::TOO_MANY_REQUESTS, "{}", answered.text());
+    assert_eq!(answered.header("retry-after"), "3");
+    assert!(fake.seen().is_empty());
+    assert_eq!(rejected(&proxy.metrics, "memory_limit"), 1);
+    assert_eq!(budget.in_use(), 0, "the part read was given back");
 }
 
 /// A body that arrives in several frames, without a length.

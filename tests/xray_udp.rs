@@ -14,6 +14,7 @@ use common::ScriptedExporter;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use waggle::destination::Exporter;
+use waggle::limits::MemoryBudget;
 use waggle::model::{Destination, LossReason, Receiver, Signal, XraySegment};
 use waggle::pipeline::lane::{self, LaneSettings};
 use waggle::pipeline::retry::RetryPolicy;
@@ -168,12 +169,22 @@ async fn serve_on_loopback(
     lanes: Vec<lane::LaneHandle>,
     metrics: &Arc<Metrics>,
 ) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
+    serve_on_loopback_within(lanes, metrics, MemoryBudget::unlimited()).await
+}
+
+/// [`serve_on_loopback`], the receiver holding its segments in `budget`.
+async fn serve_on_loopback_within(
+    lanes: Vec<lane::LaneHandle>,
+    metrics: &Arc<Metrics>,
+    budget: MemoryBudget,
+) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
     let router = Arc::new(Router::new(lanes, Arc::clone(metrics), Duration::from_secs(1), Duration::from_secs(3600)));
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let address = socket.local_addr().expect("local address");
     let shutdown = CancellationToken::new();
     let counts = Arc::new(ReceiverCounts::default());
-    let serving = tokio::spawn(xray_udp::serve(socket, router, Arc::clone(metrics), counts, shutdown.clone()));
+    let serving =
+        tokio::spawn(xray_udp::serve_within(socket, router, Arc::clone(metrics), counts, budget, shutdown.clone()));
     (address, shutdown, serving)
 }
 
@@ -206,6 +217,22 @@ impl Harness {
         }
         let (address, shutdown, serving) = serve_on_loopback(lanes, &metrics).await;
         Harness { address, metrics, delivered, shutdown, serving }
+    }
+
+    /// The receiver under `budget`, in front of one lane whose exporter records what it
+    /// delivers, or, with `hung`, never finishes sending (so the lane keeps what it took).
+    async fn start_within(budget: MemoryBudget, hung: bool) -> Harness {
+        let metrics = Arc::new(Metrics::new());
+        let (exporter, delivered) = recording_exporter();
+        let exporter = exporter.hanging(hung);
+        let (recorder, _recorder_task) = spawn_lane(Destination::Xray, exporter, &metrics);
+        let (address, shutdown, serving) = serve_on_loopback_within(vec![recorder], &metrics, budget).await;
+        Harness { address, metrics, delivered, shutdown, serving }
+    }
+
+    fn send(&self, datagram: &[u8]) {
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("client socket");
+        client.send_to(datagram, self.address).expect("send");
     }
 
     async fn next_delivered(&mut self) -> XraySegment {
@@ -331,6 +358,67 @@ async fn takes_the_largest_ipv4_datagram() {
     client.send_to(datagram.as_bytes(), harness.address).expect("send");
     let segment = harness.next_delivered().await;
     assert_eq!(segment.body.len(), 65_507 - header.len());
+    harness.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The memory budget (paused time: the waits below advance the clock, they never sleep)
+
+/// Waits until `condition` holds; fails after [`WAIT`] of (paused) time.
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn segment_bytes(datagram: &[u8]) -> usize {
+    parse_datagram(datagram).expect("a valid datagram").segment_bytes()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_datagram_the_memory_budget_has_no_room_for_is_dropped_and_counted() {
+    let budget = MemoryBudget::new(64 * 1024);
+    let mut harness = Harness::start_within(budget.clone(), false).await;
+    let held = budget.try_reserve(budget.limit()).expect("the whole budget is free");
+    let datagram = read_data("run1_001_xray_udp.bin");
+    harness.send(&datagram);
+    wait_until("the datagram is counted as dropped", || rejected(&harness.metrics, "memory_limit") == 1).await;
+
+    drop(held);
+    harness.send(&datagram);
+    let segment = harness.next_delivered().await;
+    assert_eq!(&segment.body[..], body_of(&datagram), "with room again, a datagram is relayed");
+    let metrics = harness.stop().await;
+    assert_eq!(received(&metrics), 1, "the dropped datagram is not counted as received");
+    assert_eq!(rejected(&metrics, "memory_limit"), 1);
+    let exposition = metrics.encode();
+    let line =
+        "waggle_receiver_rejected_requests_total{receiver=\"xray_udp\",signal=\"traces\",reason=\"memory_limit\"} 1";
+    assert!(exposition.contains(line), "{exposition}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_batch_holds_its_segments_bytes_of_the_budget() {
+    let budget = MemoryBudget::new(1024 * 1024);
+    let harness = Harness::start_within(budget.clone(), true).await;
+    let datagram = read_data("run1_001_xray_udp.bin");
+    harness.send(&datagram);
+    let expected = segment_bytes(&datagram);
+    wait_until("the lane holds the segment", || budget.in_use() == expected).await;
+    assert_eq!(budget.in_use(), expected);
+    harness.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivered_batch_gives_its_bytes_back_to_the_budget() {
+    let budget = MemoryBudget::new(1024 * 1024);
+    let mut harness = Harness::start_within(budget.clone(), false).await;
+    let datagram = read_data("run1_001_xray_udp.bin");
+    harness.send(&datagram);
+    harness.next_delivered().await;
+    wait_until("the delivered batch gives its bytes back", || budget.in_use() == 0).await;
     harness.stop().await;
 }
 

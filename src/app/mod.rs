@@ -114,7 +114,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             settings.pipeline.stall_timeout,
         );
         let limit = usize::try_from(settings.receivers.otlp_http.max_body_size.as_u64()).unwrap_or(usize::MAX);
-        rollbar_relay::routes(Arc::new(relay_router), token, limit)
+        rollbar_relay::routes_within(Arc::new(relay_router), token, limit, &server_limits)
     });
 
     let stop_receivers = CancellationToken::new();
@@ -322,9 +322,9 @@ fn start_receivers(
     if let Some(socket) = listeners.xray_udp.take() {
         metrics.show_receiver(Receiver::XrayUdp, &[Signal::Traces]);
         let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
-        let counts = Arc::clone(xray_udp_counts);
+        let (counts, budget) = (Arc::clone(xray_udp_counts), limits.budget.clone());
         receivers.spawn(async move {
-            if let Err(error) = xray_udp::serve(socket, router, metrics, counts, stop).await {
+            if let Err(error) = xray_udp::serve_within(socket, router, metrics, counts, budget, stop).await {
                 tracing::error!(%error, "X-Ray UDP receiver stopped");
             }
         });

@@ -117,8 +117,9 @@ impl Default for PipelineSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LimitsSettings {
-    /// Memory held by request bodies (compressed and decompressed) and by the batches the
-    /// lanes queue; a request that does not fit is refused with 429 / RESOURCE_EXHAUSTED.
+    /// Memory held by request bodies (compressed and decompressed), X-Ray UDP segments and
+    /// the batches the lanes queue; a request that does not fit is refused with 429 /
+    /// RESOURCE_EXHAUSTED, a datagram that does not fit is dropped and counted.
     pub memory_limit: ByteSize,
     /// Connections each TCP listener keeps open; at the cap a new connection closes the one
     /// that has been quiet longest. Lowered at start to fit the open-file limit.

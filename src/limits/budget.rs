@@ -6,6 +6,8 @@
 //! [`Batch`](crate::model::Batch) it makes: the bytes stay counted while a lane queues the
 //! batch and are given back when the last lane lets it go. A permit that cannot be taken or
 //! grown is a refusal (429 / `RESOURCE_EXHAUSTED` with `Retry-After`), never an allocation.
+//! The X-Ray UDP receiver grows one permit datagram by datagram for the batch it is filling
+//! (an [`MemoryBudget::empty_permit`] to start with); a datagram that does not fit is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +51,11 @@ impl MemoryBudget {
     /// Bytes held by permits now.
     pub fn in_use(&self) -> usize {
         self.shared.in_use.load(Ordering::Relaxed)
+    }
+
+    /// A permit of this budget that holds nothing yet, to be grown ([`MemoryPermit::try_grow`]).
+    pub fn empty_permit(&self) -> MemoryPermit {
+        MemoryPermit { shared: Some(Arc::clone(&self.shared)), bytes: 0 }
     }
 
     /// Takes `bytes` from the budget, or fails without taking anything.
@@ -159,6 +166,20 @@ mod tests {
         assert_eq!((permit.bytes(), budget.in_use()), (25, 25));
         permit.shrink_to(50);
         assert_eq!(permit.bytes(), 25, "shrinking never grows");
+        drop(permit);
+        assert_eq!(budget.in_use(), 0);
+    }
+
+    #[test]
+    fn an_empty_permit_grows_within_its_budget() {
+        let budget = MemoryBudget::new(100);
+        let held = budget.try_reserve(100).expect("fits");
+        let mut permit = budget.empty_permit();
+        assert_eq!((permit.bytes(), budget.in_use()), (0, 100), "taking an empty permit takes nothing");
+        assert!(permit.try_grow(1).is_err(), "the budget is full");
+        drop(held);
+        permit.try_grow(60).expect("room again");
+        assert_eq!(budget.in_use(), 60);
         drop(permit);
         assert_eq!(budget.in_use(), 0);
     }

@@ -47,6 +47,13 @@ impl Default for ServerLimits {
     }
 }
 
+/// Whole seconds for a `Retry-After` header, rounded up, at least 1: what every refusal for
+/// memory (and a full lane) tells the client to wait.
+pub fn retry_after_seconds(delay: Duration) -> u64 {
+    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
 /// File descriptors kept for everything but the listeners' connections (the store, spool
 /// segments, outgoing connections to destinations, logs).
 pub const RESERVED_FILES: u64 = 128;
@@ -61,6 +68,13 @@ pub fn connections_per_listener(configured: usize, open_files: u64, listeners: u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_seconds(Duration::from_millis(3001)), 4);
+    }
 
     #[test]
     fn listeners_share_the_open_file_limit() {

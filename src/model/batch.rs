@@ -26,6 +26,14 @@ pub struct XraySegment {
     pub id: String,
 }
 
+impl XraySegment {
+    /// What the segment counts for in a batch's [`Batch::bytes`] (and the memory budget): its
+    /// document and its two ids.
+    pub fn held_bytes(&self) -> usize {
+        self.body.len() + self.trace_id.len() + self.id.len()
+    }
+}
+
 /// What a batch carries. OTLP requests are checked by the receiver and decoded at most once.
 #[derive(Debug)]
 pub enum Payload {
@@ -129,7 +137,7 @@ impl Batch {
 
     /// A batch of X-Ray segment documents.
     pub fn xray(segments: Vec<XraySegment>) -> Batch {
-        let bytes = segments.iter().map(|s| s.body.len() + s.trace_id.len() + s.id.len()).sum();
+        let bytes = segments.iter().map(XraySegment::held_bytes).sum();
         Batch { items: segments.len(), payload: Payload::XraySegments(segments), bytes, memory: MemoryPermit::none() }
     }
 

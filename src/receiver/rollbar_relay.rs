@@ -11,14 +11,22 @@
 //! | no `data`, `data.environment` or `data.body` with one of `trace`, `trace_chain`, `message`, `crash_report` | 422 |
 //! | larger than `receivers.otlp_http.max_body_size` | 413 |
 //! | a compressed body | 415 |
+//! | the body not received within `limits.body_timeout` | 408 |
+//! | the memory budget (`limits.memory_limit`) has no room for the body | 429 with `Retry-After` |
 //! | the lane full | 429 with `Retry-After` |
+//!
+//! The body takes its room from the memory budget before it is read ([`routes_within`]): its
+//! `Content-Length`, or frame by frame without one; a body that does not fit is read to its
+//! end unkept and answered 429 with `Retry-After` (`pipeline.retry_after`), as OTLP/HTTP
+//! answers. The item relayed keeps its bytes of the budget while the Rollbar lane queues it,
+//! and gives them back once it is sent (or dropped).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
@@ -26,7 +34,9 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Secret;
 use crate::destination::rollbar::{TOKEN_HEADER, relayed_batch};
+use crate::limits::{BudgetExhausted, MemoryBudget, MemoryPermit, ServerLimits, retry_after_seconds};
 use crate::pipeline::router::Router;
+use crate::receiver::body::{self, BodyError};
 use crate::telemetry::ratelimit::LogLimiter;
 use crate::translate::otlp_to_rollbar::uuid_text;
 
@@ -49,6 +59,13 @@ pub enum RelayError {
     TooLarge(usize),
     #[error("compressed items are not accepted")]
     Compressed,
+    #[error("could not read the item: {0}")]
+    Read(String),
+    #[error("the item did not arrive within {0:?}")]
+    BodyTimeout(Duration),
+    /// The memory budget has no room for the item now.
+    #[error("{source}; retry later")]
+    OverBudget { source: BudgetExhausted, retry_after: Duration },
     #[error("the Rollbar lane is full; retry later")]
     Full { retry_after_seconds: u64 },
 }
@@ -61,15 +78,35 @@ impl RelayError {
             RelayError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RelayError::Compressed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RelayError::Full { .. } => StatusCode::TOO_MANY_REQUESTS,
+            RelayError::Read(_) => StatusCode::BAD_REQUEST,
+            RelayError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            RelayError::OverBudget { .. } | RelayError::Full { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// Whole seconds the SDK is told to wait before retrying, when it is told to.
+    fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            RelayError::OverBudget { retry_after, .. } => Some(retry_after_seconds(*retry_after)),
+            RelayError::Full { retry_after_seconds } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+
+    /// A body error, with the memory budget's refusal told to retry after `retry_after`.
+    fn from_body(error: BodyError, retry_after: Duration) -> RelayError {
+        match error {
+            BodyError::TooLarge { limit } => RelayError::TooLarge(limit),
+            BodyError::OverBudget(source) => RelayError::OverBudget { source, retry_after },
+            other => RelayError::Read(other.to_string()),
         }
     }
 
     /// Rollbar's error shape, `{"err": 1, "message": …}`.
     fn into_response(self) -> Response {
         let mut response = json_response(self.status(), &json!({"err": 1, "message": self.to_string()}));
-        if let RelayError::Full { retry_after_seconds } = self {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        if let Some(seconds) = self.retry_after_seconds() {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -83,14 +120,32 @@ struct Relay {
     /// waggle's own token: an SDK may carry it too.
     own_token: Secret,
     limit: usize,
+    budget: MemoryBudget,
+    body_timeout: Duration,
+    /// What an item refused for memory is told to wait.
+    retry_after: Duration,
     refusals: Arc<LogLimiter>,
 }
 
 /// The relay's routes, to merge into the OTLP/HTTP listener's. `router` holds only the
-/// Rollbar lane; `limit` is the largest body taken.
+/// Rollbar lane; `limit` is the largest body taken. Bodies are counted in no memory budget
+/// (for in-process tests); see [`routes_within`].
 pub fn routes(router: Arc<Router>, own_token: Secret, limit: usize) -> axum::Router {
-    let relay =
-        Relay { router, own_token, limit, refusals: Arc::new(LogLimiter::new(std::time::Duration::from_secs(60))) };
+    routes_within(router, own_token, limit, &ServerLimits::default())
+}
+
+/// [`routes`], bodies taking their room from `limits.budget` (kept by the item until the lane
+/// lets it go) and arriving within `limits.body_timeout`.
+pub fn routes_within(router: Arc<Router>, own_token: Secret, limit: usize, limits: &ServerLimits) -> axum::Router {
+    let relay = Relay {
+        router,
+        own_token,
+        limit,
+        budget: limits.budget.clone(),
+        body_timeout: limits.body_timeout,
+        retry_after: limits.retry_after,
+        refusals: Arc::new(LogLimiter::new(Duration::from_secs(60))),
+    };
     axum::Router::new()
         .route(ITEM_PATH, post(receive))
         .route(ITEM_PATH.trim_end_matches('/'), post(receive))
@@ -123,7 +178,8 @@ impl Relay {
             return Err(RelayError::Compressed);
         }
         let header_token = parts.headers.get(TOKEN_HEADER).and_then(|value| value.to_str().ok()).map(str::to_owned);
-        let bytes = axum::body::to_bytes(body, self.limit).await.map_err(|_| RelayError::TooLarge(self.limit))?;
+        let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let (bytes, mut permit) = self.read_body(body, declared).await?;
         let mut item: Map<String, Value> = match serde_json::from_slice(&bytes) {
             Ok(Value::Object(item)) => item,
             Ok(_) => return Err(RelayError::Invalid("the item is not a JSON object")),
@@ -148,11 +204,36 @@ impl Relay {
             }
         };
         let forwarded = json!({"data": data}).to_string();
+        drop(bytes);
+        // The item queued is the JSON re-written (a uuid may have been added): its bytes.
+        let more = forwarded.len().saturating_sub(permit.bytes());
+        if more > 0 {
+            permit.try_grow(more).map_err(|source| RelayError::OverBudget { source, retry_after: self.retry_after })?;
+        }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
         self.router
-            .accept(relayed_batch(forwarded, now))
+            .accept(relayed_batch(forwarded, now).with_memory(permit))
             .map_err(|full| RelayError::Full { retry_after_seconds: full.retry_after.as_secs().max(1) })?;
         Ok(uuid)
+    }
+
+    /// Reads the body within the size limit and the body timeout, its room taken from the
+    /// memory budget first (the declared length, else frame by frame). A body the budget has
+    /// no room for is read to its end unkept, so the SDK sees the 429 rather than a reset.
+    async fn read_body(&self, body: Body, declared: Option<u64>) -> Result<(bytes::Bytes, MemoryPermit), RelayError> {
+        let mut permit = match body::reserve_declared(&self.budget, declared, self.limit) {
+            Ok(permit) => permit,
+            Err(source) => {
+                let _ = tokio::time::timeout(self.body_timeout, body::discard(body, self.limit)).await;
+                return Err(RelayError::OverBudget { source, retry_after: self.retry_after });
+            }
+        };
+        let read = body::read_within(body, self.limit, declared, &mut permit);
+        let bytes = tokio::time::timeout(self.body_timeout, read)
+            .await
+            .map_err(|_| RelayError::BodyTimeout(self.body_timeout))?
+            .map_err(|error| RelayError::from_body(error, self.retry_after))?;
+        Ok((bytes, permit))
     }
 }
 

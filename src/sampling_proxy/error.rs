@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::limits::{BudgetExhausted, retry_after_seconds};
 
 const ERROR_TYPE_HEADER: HeaderName = HeaderName::from_static("x-amzn-errortype");
 
@@ -26,6 +28,9 @@ pub enum SamplingProxyError {
     ReadBody(String),
     #[error("the request body did not arrive within {0:?}")]
     ReadTimeout(Duration),
+    /// The memory budget has no room for the body now (nothing was forwarded).
+    #[error("{source}; retry later")]
+    OverBudget { source: BudgetExhausted, retry_after: Duration },
     #[error(
         "no AWS credentials to sign the X-Ray sampling request with (waggle never forwards it unsigned): {0}. \
          Give waggle credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or a task/instance role)"
@@ -53,6 +58,7 @@ impl SamplingProxyError {
             SamplingProxyError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             SamplingProxyError::ReadBody(_) => StatusCode::BAD_REQUEST,
             SamplingProxyError::ReadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            SamplingProxyError::OverBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
             SamplingProxyError::NoCredentials(_) => StatusCode::SERVICE_UNAVAILABLE,
             SamplingProxyError::InvalidEndpoint { .. } | SamplingProxyError::Signing(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -72,6 +78,8 @@ impl SamplingProxyError {
             SamplingProxyError::UnsupportedEncoding => "UnsupportedMediaTypeException",
             SamplingProxyError::ReadBody(_) => "BadRequestException",
             SamplingProxyError::ReadTimeout(_) => "RequestTimeoutException",
+            // What the X-Ray API answers a caller over its rate: the SDKs retry it later.
+            SamplingProxyError::OverBudget { .. } => "ThrottledException",
             SamplingProxyError::NoCredentials(_) => "CredentialsUnavailableException",
             SamplingProxyError::InvalidEndpoint { .. } | SamplingProxyError::Signing(_) => "InternalFailure",
             SamplingProxyError::Connect { .. }
@@ -89,11 +97,21 @@ impl SamplingProxyError {
             SamplingProxyError::TooLarge { .. } => Some("too_large"),
             SamplingProxyError::UnsupportedEncoding => Some("unsupported_encoding"),
             SamplingProxyError::ReadBody(_) | SamplingProxyError::ReadTimeout(_) => Some("read_failed"),
+            SamplingProxyError::OverBudget { .. } => Some("memory_limit"),
             _ => None,
         }
     }
 
-    /// The answer to the client: a `rest-json` shaped error.
+    /// How long the client should wait before retrying, when it is told to.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SamplingProxyError::OverBudget { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The answer to the client: a `rest-json` shaped error, with `Retry-After` when the
+    /// client should come back later.
     pub fn into_response(self) -> Response {
         let body = serde_json::json!({ "__type": self.error_type(), "message": self.to_string() });
         let mut response = Response::new(Body::from(body.to_string()));
@@ -101,6 +119,31 @@ impl SamplingProxyError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ERROR_TYPE_HEADER, HeaderValue::from_static(self.error_type()));
+        if let Some(delay) = self.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(delay)));
+        }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_room_in_the_memory_budget_is_a_throttled_429_with_retry_after() {
+        let source = BudgetExhausted { wanted: 10, in_use: 95, limit: 100 };
+        let error = SamplingProxyError::OverBudget { source, retry_after: Duration::from_millis(1500) };
+        assert_eq!(error.rejection_reason(), Some("memory_limit"));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
+        assert_eq!(response.headers()[ERROR_TYPE_HEADER], "ThrottledException");
+    }
+
+    #[test]
+    fn only_a_refusal_for_memory_says_when_to_retry() {
+        let response = SamplingProxyError::TooLarge { limit: 10 }.into_response();
+        assert!(response.headers().get(RETRY_AFTER).is_none());
     }
 }

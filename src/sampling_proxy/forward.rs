@@ -1,5 +1,7 @@
-//! One forwarded call: the client's body read within limits, a fresh upstream request with
-//! only the headers waggle chose, signed by [`crate::aws::sign`], and the answer relayed.
+//! One forwarded call: the client's body read within limits (its room taken from the memory
+//! budget before it is read, and held until the upstream has answered), a fresh upstream
+//! request with only the headers waggle chose, signed by [`crate::aws::sign`], and the answer
+//! relayed.
 
 use aws_credential_types::Credentials;
 use axum::body::Body;
@@ -13,8 +15,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use super::endpoint::UpstreamTarget;
 use super::error::SamplingProxyError;
 use super::route::SamplingOperation;
-use super::{MAX_RESPONSE_BYTES, RECEIVER, RELAYED_RESPONSE_HEADERS, SamplingProxy};
+use super::{BodyRoom, MAX_RESPONSE_BYTES, RECEIVER, RELAYED_RESPONSE_HEADERS, SamplingProxy};
 use crate::aws::sign::{SigningCredentials, Unsigned};
+use crate::limits::MemoryPermit;
 use crate::receiver::body::{self, BodyError};
 
 impl SamplingProxy {
@@ -23,6 +26,7 @@ impl SamplingProxy {
         &self,
         operation: SamplingOperation,
         request: Request,
+        room: &BodyRoom,
     ) -> Result<Response, SamplingProxyError> {
         let target = self.target.as_ref().map_err(|reason| SamplingProxyError::InvalidEndpoint {
             endpoint: self.endpoint.clone(),
@@ -33,19 +37,38 @@ impl SamplingProxy {
         {
             return Err(SamplingProxyError::UnsupportedEncoding);
         }
-        let payload = self.read_body(&parts.headers, body).await?;
+        // The body's room is held until the upstream has answered (the signed request owns it).
+        let (payload, _held) = self.read_body(&parts.headers, body, room).await?;
         let content_type = forwarded_content_type(&parts.headers);
         let credentials = self.credentials().await?;
         let upstream_request = self.signed_request(target, operation, content_type, payload, &credentials)?;
         self.send(upstream_request).await
     }
 
-    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, SamplingProxyError> {
+    /// Reads the body within the size limit and the timeout, its room taken from the memory
+    /// budget first (its declared length, else frame by frame). A body the budget has no room
+    /// for is read to its end unkept, so the client sees the 429 rather than a reset.
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        room: &BodyRoom,
+    ) -> Result<(Bytes, MemoryPermit), SamplingProxyError> {
         let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        match tokio::time::timeout(self.timeout, body::read_capped(body, self.max_body_size, declared)).await {
+        let over_budget = |source| SamplingProxyError::OverBudget { source, retry_after: room.retry_after };
+        let mut permit = match body::reserve_declared(&room.budget, declared, self.max_body_size) {
+            Ok(permit) => permit,
+            Err(source) => {
+                let _ = tokio::time::timeout(self.timeout, body::discard(body, self.max_body_size)).await;
+                return Err(over_budget(source));
+            }
+        };
+        let read = body::read_within(body, self.max_body_size, declared, &mut permit);
+        match tokio::time::timeout(self.timeout, read).await {
             Err(_) => Err(SamplingProxyError::ReadTimeout(self.timeout)),
-            Ok(Ok(payload)) => Ok(payload),
+            Ok(Ok(payload)) => Ok((payload, permit)),
             Ok(Err(BodyError::TooLarge { limit })) => Err(SamplingProxyError::TooLarge { limit }),
+            Ok(Err(BodyError::OverBudget(source))) => Err(over_budget(source)),
             Ok(Err(error)) => Err(SamplingProxyError::ReadBody(error.to_string())),
         }
     }

@@ -30,6 +30,7 @@
 //! | body over the limit (64 KiB by default) | 413 | `RequestEntityTooLargeException` |
 //! | compressed request body | 415 | `UnsupportedMediaTypeException` |
 //! | the client stalled while sending its body | 408 | `RequestTimeoutException` |
+//! | the memory budget (`limits.memory_limit`) has no room for the body | 429, `Retry-After` | `ThrottledException` |
 //! | the connection failed while the body was read | 400 | `BadRequestException` |
 //! | no credentials (never forwarded unsigned) | 503 | `CredentialsUnavailableException` |
 //! | invalid endpoint, signing failed | 500 | `InternalFailure` |
@@ -38,6 +39,12 @@
 //!
 //! Proxy errors are shaped like AWS `rest-json` errors (`{"__type": …, "message": …}` and an
 //! `x-amzn-errortype` header), so the SDK's log line carries waggle's explanation.
+//!
+//! A request body takes its room from the memory budget every receiver shares ([`serve_within`]
+//! / [`app_within`]) before it is read: its `Content-Length`, or frame by frame without one,
+//! held until the upstream has answered. When the budget has no room the body is read to its
+//! end unkept and the call is answered 429 with `Retry-After` (`pipeline.retry_after`), as
+//! OTLP/HTTP answers, and counted with reason `memory_limit`.
 //!
 //! # Logging and metrics
 //!
@@ -84,7 +91,7 @@ pub use self::error::SamplingProxyError;
 pub use self::route::SamplingOperation;
 use crate::aws::sign::Signer;
 use crate::destination::https_client::{self, HttpsClient};
-use crate::limits::{CappedListener, ServerLimits, http_server};
+use crate::limits::{CappedListener, MemoryBudget, ServerLimits, http_server};
 use crate::model::Receiver;
 use crate::model::Signal;
 use crate::telemetry::metrics::Metrics;
@@ -206,7 +213,8 @@ impl SamplingProxy {
             | SamplingProxyError::TooLarge { .. }
             | SamplingProxyError::UnsupportedEncoding
             | SamplingProxyError::ReadBody(_)
-            | SamplingProxyError::ReadTimeout(_) => &self.refused_warning,
+            | SamplingProxyError::ReadTimeout(_)
+            | SamplingProxyError::OverBudget { .. } => &self.refused_warning,
             SamplingProxyError::NoCredentials(_) => &self.credentials_warning,
             _ => &self.upstream_warning,
         };
@@ -238,7 +246,8 @@ pub async fn serve(
     serve_within(listener, proxy, metrics, &limits, shutdown).await
 }
 
-/// [`serve`] under `limits`: the header timeout and the listener's connection cap.
+/// [`serve`] under `limits`: the memory budget request bodies take their room from, the
+/// header timeout and the listener's connection cap.
 pub async fn serve_within(
     listener: CappedListener,
     proxy: Arc<SamplingProxy>,
@@ -260,7 +269,7 @@ pub async fn serve_within(
         ),
     }
     tracing::info!(receiver = %RECEIVER, %address, "Starting proxy http server on {address}");
-    http_server::serve(listener, app(proxy, metrics), limits.header_timeout, shutdown).await;
+    http_server::serve(listener, app_within(proxy, metrics, limits), limits.header_timeout, shutdown).await;
     Ok(())
 }
 
@@ -276,15 +285,30 @@ fn upstream_client(matcher: Matcher) -> HttpsClient {
         .build(connector)
 }
 
-/// The proxy's routes, for [`serve`] and for in-process tests.
+/// The proxy's routes, for in-process tests: request bodies are counted in no memory budget.
 pub fn app(proxy: Arc<SamplingProxy>, metrics: Arc<Metrics>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(ProxyState { proxy, metrics })
+    app_within(proxy, metrics, &ServerLimits::default())
+}
+
+/// The proxy's routes, request bodies taking their room from `limits.budget` (a refusal is
+/// told to retry after `limits.retry_after`).
+pub fn app_within(proxy: Arc<SamplingProxy>, metrics: Arc<Metrics>, limits: &ServerLimits) -> axum::Router {
+    let room = BodyRoom { budget: limits.budget.clone(), retry_after: limits.retry_after };
+    axum::Router::new().fallback(handle).with_state(ProxyState { proxy, metrics, room })
 }
 
 #[derive(Clone)]
 struct ProxyState {
     proxy: Arc<SamplingProxy>,
     metrics: Arc<Metrics>,
+    room: BodyRoom,
+}
+
+/// Where request bodies take their room, and what a body refused for memory is told to wait.
+#[derive(Clone, Debug)]
+struct BodyRoom {
+    budget: MemoryBudget,
+    retry_after: Duration,
 }
 
 async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
@@ -293,7 +317,7 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
     tracing::debug!(receiver = %RECEIVER, %method, "Received request on HTTP Proxy server : {path}");
     let result = match SamplingOperation::of_request(&method, &path) {
-        Some(operation) => state.proxy.forward(operation, request).await,
+        Some(operation) => state.proxy.forward(operation, request, &state.room).await,
         None => Err(SamplingProxyError::NotFound),
     };
     match result {

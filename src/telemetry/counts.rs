@@ -146,11 +146,12 @@ pub struct SignalTotals {
 }
 
 /// What one receiver took in and turned away, since start, for readers other than Prometheus
-/// (the X-Ray daemon telemetry reports segments received and rejected).
+/// (the X-Ray daemon telemetry reports segments received, rejected and spilled over).
 #[derive(Debug, Default)]
 pub struct ReceiverCounts {
     received: AtomicU64,
     rejected: AtomicU64,
+    dropped_for_memory: AtomicU64,
 }
 
 impl ReceiverCounts {
@@ -164,12 +165,21 @@ impl ReceiverCounts {
         self.rejected.fetch_add(requests, Ordering::Relaxed);
     }
 
+    /// Well-formed datagrams dropped because the memory budget had no room for them.
+    pub fn record_dropped_for_memory(&self, datagrams: u64) {
+        self.dropped_for_memory.fetch_add(datagrams, Ordering::Relaxed);
+    }
+
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
 
     pub fn rejected(&self) -> u64 {
         self.rejected.load(Ordering::Relaxed)
+    }
+
+    pub fn dropped_for_memory(&self) -> u64 {
+        self.dropped_for_memory.load(Ordering::Relaxed)
     }
 }
 

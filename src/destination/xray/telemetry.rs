@@ -114,10 +114,13 @@ impl Totals {
         let TelemetryCounts { lane, receiver, errors } = counts;
         let dropped: u64 = SPILLOVER_REASONS.iter().map(|reason| lane.dropped(Signal::Traces, *reason)).sum();
         let failed: u64 = REJECTED_REASONS.iter().map(|reason| lane.failed(Signal::Traces, *reason)).sum();
+        // A datagram dropped for want of memory was read, then spilled over, as the daemon
+        // counts a segment its full buffer could not take.
+        let dropped_for_memory = receiver.dropped_for_memory();
         Totals {
-            received: receiver.received() + receiver.rejected(),
+            received: receiver.received() + receiver.rejected() + dropped_for_memory,
             sent: lane.sent(Signal::Traces),
-            spillover: dropped,
+            spillover: dropped + dropped_for_memory,
             rejected: receiver.rejected() + failed,
             errors: errors.snapshot(),
         }
@@ -267,6 +270,17 @@ mod tests {
         }
         let record = Totals::read(&counts).record_since(&Totals::default(), SystemTime::UNIX_EPOCH);
         assert_eq!(record.segments_spillover_count(), Some(4));
+    }
+
+    #[test]
+    fn datagrams_dropped_for_memory_are_received_and_spilled_over() {
+        let counts = counts();
+        counts.receiver.record_received(4);
+        counts.receiver.record_dropped_for_memory(3);
+        let record = Totals::read(&counts).record_since(&Totals::default(), SystemTime::UNIX_EPOCH);
+        assert_eq!(record.segments_received_count(), Some(7));
+        assert_eq!(record.segments_spillover_count(), Some(3));
+        assert_eq!(record.segments_rejected_count(), Some(0));
     }
 
     #[test]

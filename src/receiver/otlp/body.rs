@@ -10,7 +10,8 @@
 //! Both take their room from the [`MemoryBudget`](crate::limits::MemoryBudget) through a
 //! [`MemoryPermit`] (`read_within`, `decompress_within`): a body that does not fit fails with
 //! [`BodyError::OverBudget`] before the bytes are held, and zstd frames may not ask for a
-//! window over 8 MiB (RFC 9659's limit for the `zstd` content coding).
+//! window over 8 MiB (RFC 9659's limit for the `zstd` content coding). [`reserve_declared`]
+//! takes a body's declared length before it is read; [`discard`] drains a refused one.
 
 use std::io::Read;
 
@@ -18,7 +19,7 @@ use axum::body::Body;
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt;
 
-use crate::limits::{BudgetExhausted, MemoryPermit};
+use crate::limits::{BudgetExhausted, MemoryBudget, MemoryPermit};
 
 /// Smallest step the decompression buffer grows by.
 const MIN_GROWTH: usize = 64 * 1024;
@@ -107,6 +108,30 @@ pub enum BodyError {
     /// Holding or inflating the body would exceed the memory budget.
     #[error("not enough memory for this request body now: {0}")]
     OverBudget(#[source] BudgetExhausted),
+}
+
+/// The permit a body takes before anything of it is read: its declared length when that is
+/// within `limit` (a longer one is refused as too large by [`read_within`] without reading),
+/// else nothing yet ([`read_within`] grows it frame by frame).
+pub fn reserve_declared(
+    budget: &MemoryBudget,
+    declared_len: Option<u64>,
+    limit: usize,
+) -> Result<MemoryPermit, BudgetExhausted> {
+    let up_front = declared_len.filter(|&len| len <= limit as u64).map_or(0, |len| len as usize);
+    budget.try_reserve(up_front)
+}
+
+/// Reads a refused body to its end without keeping it (at most `limit` bytes), so the client,
+/// still sending, gets the answer instead of a reset. Callers bound it with their body timeout.
+pub async fn discard(mut body: Body, limit: usize) {
+    let mut total = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        total = total.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+        if total > limit {
+            break;
+        }
+    }
 }
 
 /// Reads a whole request body, failing with [`BodyError::TooLarge`] as soon as more than

@@ -30,7 +30,7 @@ use axum::response::Response;
 use prost::Message;
 use tonic::Code;
 
-use crate::limits::BudgetExhausted;
+use crate::limits::{BudgetExhausted, retry_after_seconds};
 use crate::pipeline::router::LaneFull;
 use crate::receiver::otlp::body::BodyError;
 use crate::receiver::otlp::codec::{DecodeError, Format};
@@ -210,12 +210,6 @@ impl ReceiveError {
             },
         }
     }
-}
-
-/// Whole seconds for `Retry-After`, rounded up, at least 1.
-fn retry_after_seconds(delay: Duration) -> u64 {
-    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-    seconds.max(1)
 }
 
 fn plain_text(message: String) -> Response {
@@ -426,12 +420,5 @@ mod tests {
         assert_eq!(status.code(), Code::ResourceExhausted);
         let details = rpc::GoogleRpcStatus::decode(status.details()).expect("details");
         assert_eq!(details.retry_delay(), Some(Duration::from_secs(2)));
-    }
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
-        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
-        assert_eq!(retry_after_seconds(Duration::from_millis(3001)), 4);
     }
 }

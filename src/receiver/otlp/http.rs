@@ -19,8 +19,6 @@ use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_A
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{MethodRouter, post};
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -160,11 +158,10 @@ impl HttpReceiver {
             .ok_or(ReceiveError::UnsupportedEncoding)?;
         let declared_len = declared_length(headers);
         let body = request.into_body();
-        let up_front = declared_len.filter(|&len| len <= self.limit as u64).map_or(0, |len| len as usize);
-        let mut permit = match self.budget.try_reserve(up_front) {
+        let mut permit = match body::reserve_declared(&self.budget, declared_len, self.limit) {
             Ok(permit) => permit,
             Err(source) => {
-                self.discard(body).await;
+                let _ = tokio::time::timeout(self.body_timeout, body::discard(body, self.limit)).await;
                 return Err(ReceiveError::OverBudget { source, retry_after: self.retry_after });
             }
         };
@@ -177,21 +174,6 @@ impl HttpReceiver {
         let (plain, permit) = body::decompress_within(encoding, raw, self.limit, permit).await.map_err(over_budget)?;
         let decoded = self.intake.decode::<R>(plain, format).await?;
         self.intake.route(decoded, permit)
-    }
-
-    /// Reads a refused body to its end without keeping it (at most `limit` bytes, within the
-    /// body timeout), so the client, still sending, gets the answer instead of a reset.
-    async fn discard(&self, mut body: Body) {
-        let drain = async {
-            let mut total = 0usize;
-            while let Some(Ok(frame)) = body.frame().await {
-                total = total.saturating_add(frame.data_ref().map_or(0, Bytes::len));
-                if total > self.limit {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(self.body_timeout, drain).await;
     }
 
     fn answer(

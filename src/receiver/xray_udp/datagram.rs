@@ -112,6 +112,12 @@ pub struct ParsedDatagram<'a> {
 }
 
 impl ParsedDatagram<'_> {
+    /// The bytes the segment [`to_segment`](Self::to_segment) makes will hold
+    /// ([`XraySegment::held_bytes`]), known before it is copied.
+    pub fn segment_bytes(&self) -> usize {
+        self.body.len() + self.trace_id.len() + self.id.len()
+    }
+
     /// Copies the document out of the receive buffer: the one copy a segment costs.
     pub fn to_segment(&self) -> XraySegment {
         XraySegment {
@@ -393,6 +399,7 @@ mod tests {
         assert_eq!(parsed.id, "6226467e3f845502");
         assert!(matches!(parsed.id, Cow::Borrowed(_)), "ids are borrowed from the buffer");
         let segment = parsed.to_segment();
+        assert_eq!(parsed.segment_bytes(), segment.held_bytes());
         assert_eq!(&segment.body[..], DOCUMENT.as_bytes());
         assert_eq!(segment.id, "6226467e3f845502");
     }

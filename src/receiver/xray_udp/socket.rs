@@ -13,6 +13,14 @@
 //! lane counts its own drop). Received segments and rejected datagrams are also totalled in
 //! the [`ReceiverCounts`] given to [`serve`], for the X-Ray daemon telemetry. On shutdown the
 //! loop takes what the socket already holds, then returns.
+//!
+//! The batch being filled holds its segments' bytes of the memory budget ([`serve_within`]),
+//! taken datagram by datagram before the document is copied, and hands them to the
+//! [`Batch`] (given back when the last lane lets it go). A datagram the budget has no room
+//! for has no one to answer: it is dropped, counted in
+//! `waggle_receiver_rejected_requests{receiver="xray_udp",signal="traces",reason="memory_limit"}`
+//! (and as spillover in the daemon telemetry) and logged at WARN, at most once per
+//! [`WARN_INTERVAL`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,7 +32,8 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::RECEIVER;
-use super::datagram::{DatagramError, MAX_DATAGRAM_BYTES, check_received_len, parse_datagram};
+use super::datagram::{DatagramError, MAX_DATAGRAM_BYTES, ParsedDatagram, check_received_len, parse_datagram};
+use crate::limits::{BudgetExhausted, MemoryBudget, MemoryPermit};
 use crate::model::{Batch, Signal, XraySegment};
 use crate::pipeline::router::Router;
 use crate::telemetry::counts::ReceiverCounts;
@@ -55,8 +64,12 @@ const ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// Bytes of a malformed datagram quoted (escaped) in its WARN line.
 const LOGGED_PREFIX_BYTES: usize = 48;
 
+/// The `reason` a datagram dropped for want of memory is counted under (as OTLP's refusals).
+pub const MEMORY_LIMIT_REASON: &str = "memory_limit";
+
 /// Receives X-Ray datagrams on `socket` until `shutdown` is cancelled, then drains what the
 /// socket already holds and returns. Never fails on bad input or a transient socket error.
+/// Nothing it holds is counted in a memory budget; see [`serve_within`].
 pub async fn serve(
     socket: UdpSocket,
     router: Arc<Router>,
@@ -64,10 +77,23 @@ pub async fn serve(
     counts: Arc<ReceiverCounts>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    serve_within(socket, router, metrics, counts, MemoryBudget::unlimited(), shutdown).await
+}
+
+/// [`serve`], the segments it holds (the batch being filled, then the lanes' queues) taking
+/// their room from `budget`; a datagram that does not fit is dropped and counted.
+pub async fn serve_within(
+    socket: UdpSocket,
+    router: Arc<Router>,
+    metrics: Arc<Metrics>,
+    counts: Arc<ReceiverCounts>,
+    budget: MemoryBudget,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     let local_addr = socket.local_addr()?;
     let receive_buffer = enlarge_receive_buffer(&socket, RECEIVE_BUFFER_BYTES);
     tracing::info!(receiver = %RECEIVER, %local_addr, receive_buffer, "X-Ray UDP receiver listening");
-    let mut intake = DatagramIntake::new(router, metrics, counts);
+    let mut intake = DatagramIntake::new(router, metrics, counts, budget);
     // One byte more than the largest datagram taken, so a truncated read is recognised.
     let mut buffer = vec![0u8; MAX_DATAGRAM_BYTES + 1];
     loop {
@@ -132,12 +158,16 @@ struct DatagramIntake {
     /// Lanes that take traces; a batch is "accepted" once all of them took it.
     target_lanes: usize,
     pending: Vec<XraySegment>,
+    budget: MemoryBudget,
+    /// The pending segments' bytes of `budget`; goes with them into their batch.
+    pending_memory: MemoryPermit,
     malformed_warn: LogLimiter,
+    memory_warn: LogLimiter,
     socket_warn: LogLimiter,
 }
 
 impl DatagramIntake {
-    fn new(router: Arc<Router>, metrics: Arc<Metrics>, counts: Arc<ReceiverCounts>) -> Self {
+    fn new(router: Arc<Router>, metrics: Arc<Metrics>, counts: Arc<ReceiverCounts>, budget: MemoryBudget) -> Self {
         let labels = Metrics::receiver(RECEIVER, Signal::Traces);
         let received = metrics.received.get_or_create(&labels).clone();
         let accepted = metrics.accepted.get_or_create(&labels).clone();
@@ -150,7 +180,10 @@ impl DatagramIntake {
             accepted,
             target_lanes,
             pending: Vec::with_capacity(MAX_DATAGRAMS_PER_BATCH),
+            pending_memory: budget.empty_permit(),
+            budget,
             malformed_warn: LogLimiter::new(WARN_INTERVAL),
+            memory_warn: LogLimiter::new(WARN_INTERVAL),
             socket_warn: LogLimiter::new(WARN_INTERVAL),
         }
     }
@@ -172,8 +205,32 @@ impl DatagramIntake {
     fn take(&mut self, datagram: &[u8], capacity: usize, peer: SocketAddr) {
         let parsed = check_received_len(datagram.len(), capacity).and_then(|()| parse_datagram(datagram));
         match parsed {
-            Ok(parsed) => self.pending.push(parsed.to_segment()),
+            Ok(parsed) => self.hold(&parsed, peer),
             Err(error) => self.reject(&error, datagram, peer),
+        }
+    }
+
+    /// Adds a valid datagram's segment to the pending batch when the memory budget has room
+    /// for it (taken before the document is copied); else drops it.
+    fn hold(&mut self, parsed: &ParsedDatagram<'_>, peer: SocketAddr) {
+        match self.pending_memory.try_grow(parsed.segment_bytes()) {
+            Ok(()) => self.pending.push(parsed.to_segment()),
+            Err(exhausted) => self.drop_for_memory(&exhausted, peer),
+        }
+    }
+
+    fn drop_for_memory(&self, exhausted: &BudgetExhausted, peer: SocketAddr) {
+        let labels = Metrics::refusal(RECEIVER, Signal::Traces, MEMORY_LIMIT_REASON);
+        self.metrics.rejected_requests.get_or_create(&labels).inc();
+        self.counts.record_dropped_for_memory(1);
+        if let Some(suppressed) = self.memory_warn.check() {
+            tracing::warn!(
+                receiver = %RECEIVER,
+                %peer,
+                reason = MEMORY_LIMIT_REASON,
+                suppressed,
+                "dropped X-Ray datagram: {exhausted}"
+            );
         }
     }
 
@@ -207,11 +264,12 @@ impl DatagramIntake {
             return;
         }
         let segments = std::mem::replace(&mut self.pending, Vec::with_capacity(MAX_DATAGRAMS_PER_BATCH));
+        let memory = std::mem::replace(&mut self.pending_memory, self.budget.empty_permit());
         let items = segments.len() as u64;
         self.received.inc_by(items);
         self.counts.record_received(items);
         // Full lanes count their own drops (destination_dropped_items, reason queue_full).
-        if self.router.offer(Batch::xray(segments)) == self.target_lanes {
+        if self.router.offer(Batch::xray(segments).with_memory(memory)) == self.target_lanes {
             self.accepted.inc_by(items);
         }
     }
@@ -229,11 +287,26 @@ mod tests {
 
     /// An intake routing to no lanes, and the totals it keeps.
     fn intake() -> (DatagramIntake, Arc<ReceiverCounts>) {
+        let (intake, counts, _) = intake_within(MemoryBudget::unlimited());
+        (intake, counts)
+    }
+
+    /// An intake routing to no lanes under `budget`, its totals and its metrics.
+    fn intake_within(budget: MemoryBudget) -> (DatagramIntake, Arc<ReceiverCounts>, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::new());
         let router =
             Arc::new(Router::new(Vec::new(), Arc::clone(&metrics), Duration::from_secs(1), Duration::from_secs(3600)));
         let counts = Arc::new(ReceiverCounts::default());
-        (DatagramIntake::new(router, metrics, Arc::clone(&counts)), counts)
+        (DatagramIntake::new(router, Arc::clone(&metrics), Arc::clone(&counts), budget), counts, metrics)
+    }
+
+    fn dropped_for_memory(metrics: &Metrics) -> u64 {
+        let labels = Metrics::refusal(RECEIVER, Signal::Traces, MEMORY_LIMIT_REASON);
+        metrics.rejected_requests.get_or_create(&labels).get()
+    }
+
+    fn segment_bytes() -> usize {
+        parse_datagram(WELL_FORMED).expect("well-formed").segment_bytes()
     }
 
     #[test]
@@ -242,6 +315,30 @@ mod tests {
         intake.take(WELL_FORMED, CAPACITY, PEER);
         intake.flush();
         assert_eq!((counts.received(), counts.rejected()), (1, 0));
+    }
+
+    #[test]
+    fn a_datagram_the_memory_budget_has_no_room_for_is_dropped_and_counted() {
+        let budget = MemoryBudget::new(segment_bytes() * 3 / 2);
+        let (mut intake, counts, metrics) = intake_within(budget.clone());
+        intake.take(WELL_FORMED, CAPACITY, PEER);
+        intake.take(WELL_FORMED, CAPACITY, PEER);
+        assert_eq!(intake.pending.len(), 1, "only the first fits");
+        assert_eq!(budget.in_use(), segment_bytes(), "the pending segment holds its bytes");
+        assert_eq!(dropped_for_memory(&metrics), 1);
+        assert_eq!((counts.dropped_for_memory(), counts.rejected()), (1, 0), "spilled over, not malformed");
+    }
+
+    #[test]
+    fn a_flushed_batch_takes_the_pending_bytes_and_the_next_one_starts_empty() {
+        let budget = MemoryBudget::new(segment_bytes() * 3 / 2);
+        let (mut intake, counts, _) = intake_within(budget.clone());
+        intake.take(WELL_FORMED, CAPACITY, PEER);
+        intake.flush();
+        assert_eq!(budget.in_use(), 0, "the batch no lane took gave its bytes back");
+        intake.take(WELL_FORMED, CAPACITY, PEER);
+        assert_eq!(budget.in_use(), segment_bytes(), "room again for the next datagram");
+        assert_eq!((counts.received(), counts.dropped_for_memory()), (1, 0));
     }
 
     #[test]
