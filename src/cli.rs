@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{self, ConfigError, DaemonSettings, LogFormat, Sources, Translation};
 
@@ -48,7 +48,7 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<OsString>,
     {
-        Cli::try_parse_from(normalize_go_style_args(args, &Cli::command()))
+        GoStyleParser::new().parse(args)
     }
 
     /// As [`Cli::try_parse_go_style`]; on an error, or for `--help`/`--version`, prints and exits.
@@ -58,6 +58,43 @@ impl Cli {
         T: Into<OsString>,
     {
         Cli::try_parse_go_style(args).unwrap_or_else(|error| error.exit())
+    }
+}
+
+/// Parses command lines as [`Cli::try_parse_go_style`] does, with clap's command and the table
+/// of its flags made once for all of them (the `daemon_config` fuzz target parses millions;
+/// clap checks a command's definition each time one is built).
+#[derive(Debug)]
+pub struct GoStyleParser {
+    /// Built by its first parse (which names the program after that command line's first
+    /// argument, as clap does), then reused: parsing leaves it as it was.
+    command: clap::Command,
+    flags: FlagTable,
+}
+
+impl GoStyleParser {
+    pub fn new() -> GoStyleParser {
+        let command = Cli::command();
+        let flags = FlagTable::of(&command);
+        GoStyleParser { command, flags }
+    }
+
+    /// [`Cli::try_parse_go_style`], with this parser's command.
+    pub fn parse<I, T>(&mut self, args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let args = normalize_with(args, &self.flags);
+        // What `Cli::try_parse_from` does, without building a new command for it.
+        let mut matches = self.command.try_get_matches_from_mut(args)?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut self.command))
+    }
+}
+
+impl Default for GoStyleParser {
+    fn default() -> GoStyleParser {
+        GoStyleParser::new()
     }
 }
 
@@ -341,7 +378,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let table = FlagTable::of(command);
+    normalize_with(args, &FlagTable::of(command))
+}
+
+/// [`normalize_go_style_args`] with the command's flags already in a table.
+fn normalize_with<I, T>(args: I, table: &FlagTable) -> Vec<OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
     let mut args = split_daemon_command_string(args.into_iter().map(Into::into).collect()).into_iter();
     let mut normalized: Vec<OsString> = args.next().into_iter().collect();
     let mut seen_positional = false;
@@ -459,6 +504,35 @@ mod tests {
             "destinations.rollbar.proxy_address",
         ] {
             assert!(overrides.contains(&(key.to_string(), "http://proxy:3128".to_string())), "{key}: {overrides:?}");
+        }
+    }
+
+    #[test]
+    fn a_reused_parser_parses_as_a_new_one_does() {
+        let lines: &[&[&str]] = &[
+            &["waggle", "-o", "-b", "0.0.0.0:2000", "-n", "eu-west-1"],
+            &["waggle", "health", "-url", "http://x"],
+            &["waggle", "--no-such-flag"],
+            &["waggle", "health", "--no-such-flag"],
+            &["waggle", "-b"],
+            &["waggle", "--help"],
+            &["waggle", "health", "--help"],
+            &["waggle", "-v"],
+            &["waggle", "config", "xray"],
+            &["waggle", "xray", "-l", "debug", "--set", "a=b"],
+            &["waggle", "check", "extra"],
+            &["waggle", "-ob", "h:1"],
+        ];
+        let outcome = |parsed: Result<Cli, clap::Error>| match parsed {
+            Ok(cli) => format!("{cli:?}"),
+            Err(error) => format!("{:?}: {error}", error.kind()),
+        };
+        let mut parser = GoStyleParser::new();
+        for _ in 0..2 {
+            for line in lines {
+                let fresh = outcome(Cli::try_parse_from(normalized(line)));
+                assert_eq!(outcome(parser.parse(line.iter().copied())), fresh, "{line:?}");
+            }
         }
     }
 

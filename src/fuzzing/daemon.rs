@@ -1,11 +1,12 @@
 //! The X-Ray daemon compatibility target: its `cfg.yaml` and its command line, in every
 //! spelling Go's `flag` package takes.
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
-use crate::cli::Cli;
+use crate::cli::GoStyleParser;
 use crate::config::{DaemonSettings, daemon_keys, parse_daemon_config};
 
 /// Every waggle key daemon settings may set.
@@ -42,7 +43,11 @@ pub fn daemon_config(data: &[u8]) {
     } else {
         let args = std::iter::once(OsString::from("waggle"))
             .chain(rest.split(|&byte| byte == 0).map(|arg| OsString::from_vec(arg.to_vec())));
-        match Cli::try_parse_go_style(args) {
+        // One parser for every input: clap's command is built (and its definition checked) once.
+        thread_local! {
+            static PARSER: RefCell<GoStyleParser> = RefCell::new(GoStyleParser::new());
+        }
+        match PARSER.with_borrow_mut(|parser| parser.parse(args)) {
             Ok(cli) => {
                 translates_to_daemon_keys(&cli.options.daemon_settings());
                 if let Ok(translation) = cli.options.translation() {

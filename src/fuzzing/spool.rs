@@ -5,6 +5,7 @@ use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 
 use bytes::Bytes;
 use bytesize::ByteSize;
@@ -31,6 +32,7 @@ const MAX_RECORDS: usize = 1 << 20;
 pub fn spool_segment(data: &[u8]) {
     let harness = harness();
     clear(&harness.directory);
+    fs::create_dir(&harness.directory).expect("a scratch directory");
     fs::write(harness.directory.join(SEGMENT), data).expect("the scratch directory takes a segment file");
     let counted_before = corrupt_records(&harness.metrics);
     let counts = Arc::new(DestinationCounts::new(LANE, Arc::clone(&harness.metrics)));
@@ -83,10 +85,17 @@ async fn read_back(spool: &Arc<Spool>) -> Vec<Replayed> {
     let mut reader = spool.reader();
     let mut replayed = Vec::new();
     while spool.has_backlog() && replayed.len() < MAX_RECORDS {
-        // The reader waits for appends once nothing is left; nothing is appended here.
-        let next = tokio::select! {
-            record = reader.next() => Some(record),
-            () = drained(spool) => None,
+        // The reader waits for appends once nothing is left (nothing is appended here): while
+        // it waits with no backlog left, reading is over. Checked each time it waits, not by
+        // spinning beside it while the blocking pool reads.
+        let next = {
+            let mut next = std::pin::pin!(reader.next());
+            std::future::poll_fn(|cx| match next.as_mut().poll(cx) {
+                Poll::Ready(record) => Poll::Ready(Some(record)),
+                Poll::Pending if spool.has_backlog() => Poll::Pending,
+                Poll::Pending => Poll::Ready(None),
+            })
+            .await
         };
         let Some(record) = next else { break };
         reader.handed_over();
@@ -94,12 +103,6 @@ async fn read_back(spool: &Arc<Spool>) -> Vec<Replayed> {
         replayed.push(record);
     }
     replayed
-}
-
-async fn drained(spool: &Spool) {
-    while spool.has_backlog() {
-        tokio::task::yield_now().await;
-    }
 }
 
 /// Byte ranges of every whole record in `data` whose checksum matches, at any offset.
@@ -153,16 +156,18 @@ fn corrupt_records(metrics: &Metrics) -> u64 {
     metrics.spool_corrupt_records.get_or_create(&Metrics::destination(LANE)).get()
 }
 
-/// Removes every file of the scratch directory but the spool's lock file.
+/// Removes the scratch directory and what is in it (the spool's lock file too), so nothing is
+/// left behind once the fuzzer stops; `Spool::open` makes both again.
 fn clear(directory: &Path) {
     for entry in fs::read_dir(directory).into_iter().flatten().flatten() {
-        if entry.file_name() != "lock" {
-            let _ = fs::remove_file(entry.path());
-        }
+        let _ = fs::remove_file(entry.path());
     }
+    let _ = fs::remove_dir(directory);
 }
 
-/// A runtime for the reader, metrics, and a scratch directory (under `TMPDIR`); made once.
+/// A runtime for the reader, metrics, and where the scratch directory goes (under `TMPDIR`
+/// when set, else on the tmpfs `/dev/shm` when there is one: files there cost no disk); made
+/// once.
 struct Harness {
     runtime: tokio::runtime::Runtime,
     metrics: Arc<Metrics>,
@@ -172,8 +177,12 @@ struct Harness {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let directory = std::env::temp_dir().join(format!("waggle-fuzz-spool-{}", std::process::id()));
-        fs::create_dir_all(&directory).expect("a scratch directory");
+        let shm = Path::new("/dev/shm");
+        let parent = match std::env::var_os("TMPDIR") {
+            None if shm.is_dir() => shm.to_path_buf(),
+            _ => std::env::temp_dir(),
+        };
+        let directory = parent.join(format!("waggle-fuzz-spool-{}", std::process::id()));
         Harness {
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime"),
             metrics: Arc::new(Metrics::new()),
