@@ -204,6 +204,20 @@ async fn a_full_lane_asks_the_sdk_to_retry() {
     assert_eq!(response.headers()[header::RETRY_AFTER], "3");
 }
 
+#[tokio::test]
+async fn a_full_lanes_retry_after_is_rounded_up_to_whole_seconds() {
+    let RecordingRouter { router, seen, .. } = RecordingRouter::new(ByteSize::b(1), true, Duration::from_millis(1500));
+    let mut harness =
+        Harness { app: rollbar_relay::routes(Arc::clone(&router), Secret::new(OWN_TOKEN), 1024 * 1024), seen };
+    let (status, _) = harness.post(None, sdk_message("").to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    harness.next_item().await;
+    let request = Request::post(ITEM_PATH).body(Body::from(sdk_message("").to_string())).unwrap();
+    let response = harness.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "2", "1.5 s is not told as 1 s");
+}
+
 // The memory budget (paused time: waiting advances the clock, it never sleeps)
 
 /// Waits until `condition` holds; fails after [`TIMEOUT`] of (paused) time.

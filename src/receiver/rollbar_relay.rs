@@ -67,7 +67,7 @@ pub enum RelayError {
     #[error("{source}; retry later")]
     OverBudget { source: BudgetExhausted, retry_after: Duration },
     #[error("the Rollbar lane is full; retry later")]
-    Full { retry_after_seconds: u64 },
+    Full { retry_after: Duration },
 }
 
 impl RelayError {
@@ -87,8 +87,9 @@ impl RelayError {
     /// Whole seconds the SDK is told to wait before retrying, when it is told to.
     fn retry_after_seconds(&self) -> Option<u64> {
         match self {
-            RelayError::OverBudget { retry_after, .. } => Some(retry_after_seconds(*retry_after)),
-            RelayError::Full { retry_after_seconds } => Some(*retry_after_seconds),
+            RelayError::OverBudget { retry_after, .. } | RelayError::Full { retry_after } => {
+                Some(retry_after_seconds(*retry_after))
+            }
             _ => None,
         }
     }
@@ -213,7 +214,7 @@ impl Relay {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
         self.router
             .accept(relayed_batch(forwarded, now).with_memory(permit))
-            .map_err(|full| RelayError::Full { retry_after_seconds: full.retry_after.as_secs().max(1) })?;
+            .map_err(|full| RelayError::Full { retry_after: full.retry_after })?;
         Ok(uuid)
     }
 
