@@ -83,13 +83,7 @@ impl Harness {
 
     /// The item JSON that reached the lane.
     async fn next_item(&mut self) -> Value {
-        let batch = tokio::time::timeout(TIMEOUT, self.seen.recv()).await.expect("an item reaches the lane").unwrap();
-        let Payload::Logs(request) = &batch.payload else { panic!("relayed items travel as logs") };
-        let record = &request.decoded().unwrap().resource_logs[0].scope_logs[0].log_records[0];
-        let Some(OtlpValue::StringValue(item)) = record.body.as_ref().and_then(|b| b.value.as_ref()) else {
-            panic!("the item is the record's body")
-        };
-        serde_json::from_str(item).unwrap()
+        serde_json::from_str(&self.next_item_text().await).unwrap()
     }
 
     async fn assert_nothing_reached_the_lane(&mut self) {
@@ -191,22 +185,10 @@ async fn an_item_over_the_size_limit_is_a_413() {
     harness.assert_nothing_reached_the_lane().await;
 }
 
-#[tokio::test]
-async fn a_full_lane_asks_the_sdk_to_retry() {
-    // A one-byte queue whose exporter never finishes: the first item fills the lane.
-    let mut harness = Harness::with_lane(ByteSize::b(1), true, 1024 * 1024);
-    let (status, _) = harness.post(None, sdk_message("").to_string()).await;
-    assert_eq!(status, StatusCode::OK);
-    harness.next_item().await;
-    let request = Request::post(ITEM_PATH).body(Body::from(sdk_message("").to_string())).unwrap();
-    let response = harness.app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(response.headers()[header::RETRY_AFTER], "3");
-}
-
-#[tokio::test]
-async fn a_full_lanes_retry_after_is_rounded_up_to_whole_seconds() {
-    let RecordingRouter { router, seen, .. } = RecordingRouter::new(ByteSize::b(1), true, Duration::from_millis(1500));
+/// The `Retry-After` the SDK is told when the lane is full: a one-byte queue whose exporter
+/// never finishes, so the first item fills the lane; the router says to wait `retry_after`.
+async fn full_lane_retry_after(retry_after: Duration) -> String {
+    let RecordingRouter { router, seen, .. } = RecordingRouter::new(ByteSize::b(1), true, retry_after);
     let mut harness =
         Harness { app: rollbar_relay::routes(Arc::clone(&router), Secret::new(OWN_TOKEN), 1024 * 1024), seen };
     let (status, _) = harness.post(None, sdk_message("").to_string()).await;
@@ -215,7 +197,17 @@ async fn a_full_lanes_retry_after_is_rounded_up_to_whole_seconds() {
     let request = Request::post(ITEM_PATH).body(Body::from(sdk_message("").to_string())).unwrap();
     let response = harness.app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(response.headers()[header::RETRY_AFTER], "2", "1.5 s is not told as 1 s");
+    response.headers()[header::RETRY_AFTER].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_full_lane_asks_the_sdk_to_retry() {
+    assert_eq!(full_lane_retry_after(Duration::from_secs(3)).await, "3");
+}
+
+#[tokio::test]
+async fn a_full_lanes_retry_after_is_rounded_up_to_whole_seconds() {
+    assert_eq!(full_lane_retry_after(Duration::from_millis(1500)).await, "2", "1.5 s is not told as 1 s");
 }
 
 // The memory budget (paused time: waiting advances the clock, it never sleeps)
