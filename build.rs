@@ -21,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///   (listed by `scripts/startup-symbol-order`) side by side at the front of `.text`, so the
 ///   kernel's fault-around maps a couple of MiB of code instead of half the binary.
 /// - `-z pack-relative-relocs` stores the ~45,000 relative relocations of the position-independent
-///   binary as a bitmap (DT_RELR, glibc ≥ 2.36) instead of a 1 MiB table the loader reads at exec.
+///   binary as a bitmap (DT_RELR) instead of a 1 MiB table the loader reads at exec. Only glibc
+///   2.36 and later load such a binary (lld marks it as needing `GLIBC_ABI_DT_RELR`), so this is
+///   passed only when building on and for a machine with that glibc: built on Ubuntu 22.04 or
+///   Amazon Linux 2023 (glibc 2.35, 2.34), waggle would otherwise not start there.
 fn link_for_a_small_footprint() {
     const ORDER_FILE: &str = "link/startup.order";
     println!("cargo:rerun-if-changed={ORDER_FILE}");
@@ -37,5 +40,18 @@ fn link_for_a_small_footprint() {
     println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", order_file.display());
     // Names of functions since renamed or gone are skipped quietly; the list is a layout hint.
     println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
-    println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    let native = std::env::var("HOST").is_ok_and(|host| host == target);
+    if native && glibc_version().is_some_and(|version| version >= (2, 36)) {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
+/// This machine's glibc version, from `getconf GNU_LIBC_VERSION` ("glibc 2.36"); None when that
+/// does not answer (another C library, no getconf).
+fn glibc_version() -> Option<(u32, u32)> {
+    let output = std::process::Command::new("getconf").arg("GNU_LIBC_VERSION").output().ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let (major, minor) = text.trim().strip_prefix("glibc ")?.split_once('.')?;
+    let minor = minor.split('.').next()?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
