@@ -39,12 +39,22 @@ pub(crate) fn setup(settings: &LocalStoreSettings, data_dir: &Path) -> Result<Lo
     };
     store.import_previous(data_dir);
     let reason = format!(
-        "embedded store at {} (max {}, {})",
+        "embedded store at {} (max_size {}, max_age {})",
         path.display(),
         settings.max_size,
-        humantime::format_duration(settings.max_age)
+        age_text(settings.max_age)
     );
     Ok(LocalSetup::On(OpenedStore { store, reader, reason }))
+}
+
+/// A store's `max_age` as a person writes it: whole hours as "24h" (humantime would say
+/// "1day"), anything else in humantime's form ("90m", "1h 30m").
+fn age_text(age: std::time::Duration) -> String {
+    const HOUR: u64 = 3600;
+    match age.as_secs() {
+        seconds if seconds > 0 && seconds % HOUR == 0 && age.subsec_nanos() == 0 => format!("{}h", seconds / HOUR),
+        _ => humantime::format_duration(age).to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -68,8 +78,20 @@ mod tests {
         let settings = LocalStoreSettings { max_size: ByteSize::mib(8), ..LocalStoreSettings::default() };
         let Ok(LocalSetup::On(opened)) = setup(&settings, dir.path()) else { panic!("not on") };
         let path = store::store_path(dir.path());
-        assert_eq!(opened.reason, format!("embedded store at {} (max {}, 1day)", path.display(), ByteSize::mib(8)));
+        assert_eq!(
+            opened.reason,
+            format!("embedded store at {} (max_size {}, max_age 24h)", path.display(), ByteSize::mib(8))
+        );
         assert!(path.exists());
+    }
+
+    #[test]
+    fn an_age_in_whole_hours_is_told_in_hours_and_any_other_as_humantime_writes_it() {
+        use std::time::Duration;
+        assert_eq!(age_text(Duration::from_secs(24 * 3600)), "24h");
+        assert_eq!(age_text(Duration::from_secs(7 * 24 * 3600)), "168h");
+        assert_eq!(age_text(Duration::from_secs(90 * 60)), "1h 30m");
+        assert_eq!(age_text(Duration::from_secs(45)), "45s");
     }
 
     #[test]
