@@ -238,6 +238,10 @@ class Waggle:
                 continue
             if line is None:
                 self.process.wait(timeout=5)
+                # stdout has ended; let the stderr reader finish too, or its last lines (the
+                # reason waggle exited) can be missing from the message.
+                for thread in self._threads:
+                    thread.join(timeout=2)
                 raise WaggleError(
                     f"waggle exited with code {self.process.returncode} before it was ready\n{self.output_tail()}"
                 )
