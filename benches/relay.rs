@@ -987,21 +987,19 @@ async fn sink_request(
 ) -> anyhow::Result<Response<Full<Bytes>>> {
     let encoded_as_configured =
         request.headers().get("content-encoding").is_some_and(|value| value == compression.name());
-    if request.uri().path() == "/1/auth" {
-        // The admin UI's query links ask Honeycomb which team and environment the key is for;
-        // the benchmark's key names no account, so it is refused (waggle then does not ask again).
-        let mut response = Response::new(Full::new(Bytes::new()));
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(response);
-    }
     let path_ok = request.uri().path() == "/v1/traces";
-    let body = request.into_body().collect().await?.to_bytes();
     let answer = |status: StatusCode| {
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = status;
         response.headers_mut().insert("content-type", "application/x-protobuf".parse().expect("a header value"));
         response
     };
+    if request.uri().path() == "/1/auth" {
+        // The admin UI's query links ask Honeycomb which team and environment the key is for;
+        // the benchmark's key names no account, so it is refused (waggle then does not ask again).
+        return Ok(answer(StatusCode::UNAUTHORIZED));
+    }
+    let body = request.into_body().collect().await?.to_bytes();
     if !encoded_as_configured || !path_ok {
         eprintln!("sink: unexpected request ({}: {encoded_as_configured}, /v1/traces: {path_ok})", compression.name());
         return Ok(answer(StatusCode::BAD_REQUEST));

@@ -240,8 +240,7 @@ class Waggle:
                 self.process.wait(timeout=5)
                 # stdout has ended; let the stderr reader finish too, or its last lines (the
                 # reason waggle exited) can be missing from the message.
-                for thread in self._threads:
-                    thread.join(timeout=2)
+                self._join_readers()
                 raise WaggleError(
                     f"waggle exited with code {self.process.returncode} before it was ready\n{self.output_tail()}"
                 )
@@ -266,14 +265,17 @@ class Waggle:
         except subprocess.TimeoutExpired:
             self.kill()
             raise WaggleError(f"waggle did not exit within {timeout:.0f}s of {sig.name}\n{self.output_tail()}")
-        for thread in self._threads:
-            thread.join(timeout=2)
+        self._join_readers()
         return self.returncode
 
     def kill(self):
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+        self._join_readers()
+
+    def _join_readers(self):
+        """Waits (briefly) for the output reader threads to reach the end of waggle's output."""
         for thread in self._threads:
             thread.join(timeout=2)
 

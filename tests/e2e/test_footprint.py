@@ -7,8 +7,8 @@ own memory, ~5.3 MiB code and constant pages of the binary and libc. That holds 
 of the same code, wherever it was built (fat LTO gives names that do not depend on the build's
 paths: README, "Performance"). Without link/startup.order's layout it is ~18 MiB; with a partly
 stale list (ThinLTO names from another build) it was 10.1 MiB. The bound leaves a 1 MiB margin,
-so the test fails when the layout is lost or much of it goes stale, or start-up grows (an SDK set up again
-at start, a buffer allocated eagerly).
+so the test fails when the layout is lost or much of it goes stale, or start-up grows (an SDK
+set up again at start, a buffer allocated eagerly).
 """
 
 import re
