@@ -133,8 +133,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         let (metrics, stop) = (Arc::clone(&metrics), stop_receivers.clone());
         let (limits, listener) =
             (server_limits.clone(), CappedListener::new("xray_tcp", listener, server_limits.connections));
+        let served = sampling_proxy::serve_within(listener, proxy, metrics, &limits, stop);
         receivers.spawn(async move {
-            if let Err(error) = sampling_proxy::serve_within(listener, proxy, metrics, &limits, stop).await {
+            if let Err(error) = served.await {
                 tracing::error!(%error, "X-Ray sampling proxy stopped");
             }
         });
@@ -298,9 +299,8 @@ fn start_receivers(
             (settings.receivers.otlp_http.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
         let resource = Arc::clone(resource);
         let (limits, listener) = (limits.clone(), CappedListener::new("otlp_http", listener, limits.connections));
+        let served = otlp_http::serve_within(listener, settings, resource, router, metrics, limits, stop, relay_routes);
         receivers.spawn(async move {
-            let served =
-                otlp_http::serve_within(listener, settings, resource, router, metrics, limits, stop, relay_routes);
             if let Err(error) = served.await {
                 tracing::error!(%error, "OTLP/HTTP receiver stopped");
             }
@@ -312,8 +312,8 @@ fn start_receivers(
             (settings.receivers.otlp_grpc.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
         let resource = Arc::clone(resource);
         let (limits, listener) = (limits.clone(), CappedListener::new("otlp_grpc", listener, limits.connections));
+        let served = otlp_grpc::serve_within(listener, settings, resource, router, metrics, limits, stop);
         receivers.spawn(async move {
-            let served = otlp_grpc::serve_within(listener, settings, resource, router, metrics, limits, stop);
             if let Err(error) = served.await {
                 tracing::error!(%error, "OTLP/gRPC receiver stopped");
             }
@@ -323,8 +323,9 @@ fn start_receivers(
         metrics.show_receiver(Receiver::XrayUdp, &[Signal::Traces]);
         let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
         let (counts, budget) = (Arc::clone(xray_udp_counts), limits.budget.clone());
+        let served = xray_udp::serve_within(socket, router, metrics, counts, budget, stop);
         receivers.spawn(async move {
-            if let Err(error) = xray_udp::serve_within(socket, router, metrics, counts, budget, stop).await {
+            if let Err(error) = served.await {
                 tracing::error!(%error, "X-Ray UDP receiver stopped");
             }
         });

@@ -248,14 +248,18 @@ pub async fn serve(
 
 /// [`serve`] under `limits`: the memory budget request bodies take their room from, the
 /// header timeout and the listener's connection cap.
-pub async fn serve_within(
+///
+/// The proxy logs how it answers (with or without AWS access) and that it listens when this is
+/// called; the returned future serves. So whatever is logged after the call (waggle's `ready`)
+/// comes after those lines.
+pub fn serve_within(
     listener: CappedListener,
     proxy: Arc<SamplingProxy>,
     metrics: Arc<Metrics>,
     limits: &ServerLimits,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let address = listener.local_addr()?;
+) -> impl Future<Output = std::io::Result<()>> + use<> {
+    let address = listener.local_addr();
     match &proxy.no_access {
         Some(reason) => tracing::info!(
             receiver = %RECEIVER,
@@ -268,9 +272,15 @@ pub async fn serve_within(
             proxy.endpoint()
         ),
     }
-    tracing::info!(receiver = %RECEIVER, %address, "Starting proxy http server on {address}");
-    http_server::serve(listener, app_within(proxy, metrics, limits), limits.header_timeout, shutdown).await;
-    Ok(())
+    if let Ok(address) = &address {
+        tracing::info!(receiver = %RECEIVER, %address, "Starting proxy http server on {address}");
+    }
+    let (app, header_timeout) = (app_within(proxy, metrics, limits), limits.header_timeout);
+    async move {
+        address?;
+        http_server::serve(listener, app, header_timeout, shutdown).await;
+        Ok(())
+    }
 }
 
 /// The upstream client: the system CA store, proxies from `matcher`, and the daemon's proxy

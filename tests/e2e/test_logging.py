@@ -119,3 +119,20 @@ def test_an_app_side_honeycomb_setup_gets_a_migration_hint_at_start(waggle_facto
         "Honeycomb key: move the key to waggle — set HONEYCOMB_API_KEY on waggle to the x-honeycomb-team value "
         "(and HONEYCOMB_DATASET to its x-honeycomb-dataset value)"
     ), hints
+
+
+def test_every_receiver_announces_itself_before_ready(waggle_factory):
+    # `ready` is the line people and scripts wait for: each receiver's own start-up line (and the
+    # sampling proxy's mode) comes before it, not after, whichever task the runtime runs first.
+    waggle = waggle_factory()
+    messages = [record.get("fields", {}).get("message", "") for record in waggle.records()]
+    before_ready = messages[: messages.index("ready")]
+    announced = [
+        "OTLP/HTTP receiver listening",
+        "OTLP/gRPC receiver listening",
+        "X-Ray UDP receiver listening",
+        "X-Ray sampling proxy without AWS access",
+        "Starting proxy http server on ",
+    ]
+    missing = [line for line in announced if not any(message.startswith(line) for message in before_ready)]
+    assert missing == [], messages

@@ -67,7 +67,10 @@ pub async fn serve(
 
 /// [`serve`] under `limits` (the memory budget, the call timeout, HTTP/2 limits and the
 /// listener's connection cap), adding `resource`'s attributes to every request.
-pub async fn serve_within(
+///
+/// The receiver is set up and logs that it listens when this is called; the returned future
+/// serves. So whatever is logged after the call (waggle's `ready`) comes after that line.
+pub fn serve_within(
     listener: CappedListener,
     settings: OtlpGrpcSettings,
     resource: Arc<ResourceAttributes>,
@@ -75,7 +78,7 @@ pub async fn serve_within(
     metrics: Arc<Metrics>,
     limits: ServerLimits,
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
+) -> impl Future<Output = Result<(), tonic::transport::Error>> + use<> {
     let limit = usize::try_from(settings.max_message_size.as_u64()).unwrap_or(usize::MAX);
     let intake = Arc::new(OtlpIntake::new(RECEIVER, resource, router, metrics));
     if let Ok(address) = listener.local_addr() {
@@ -97,7 +100,6 @@ pub async fn serve_within(
         .add_service(ExportService::<ExportLogsServiceRequest>::new(Arc::clone(&intake), room.clone()))
         .add_service(ExportService::<ExportMetricsServiceRequest>::new(intake, room))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
 }
 
 /// Largest header list (metadata) of one call.

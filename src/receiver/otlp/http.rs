@@ -59,8 +59,11 @@ pub async fn serve(
 /// [`serve`] under `limits` (the memory budget, timeouts and the listener's connection cap),
 /// adding `resource`'s attributes to every request, with more routes on the same listener
 /// (the Rollbar SDK relay).
+///
+/// The receiver is set up and logs that it listens when this is called; the returned future
+/// serves. So whatever is logged after the call (waggle's `ready`) comes after that line.
 #[allow(clippy::too_many_arguments)]
-pub async fn serve_within(
+pub fn serve_within(
     listener: CappedListener,
     settings: OtlpHttpSettings,
     resource: Arc<ResourceAttributes>,
@@ -69,16 +72,21 @@ pub async fn serve_within(
     limits: ServerLimits,
     shutdown: CancellationToken,
     more_routes: Option<axum::Router>,
-) -> std::io::Result<()> {
-    let address = listener.local_addr()?;
+) -> impl Future<Output = std::io::Result<()>> + use<> {
+    let address = listener.local_addr();
     let app = app_within(&settings, resource, router, metrics, &limits);
     let app = match more_routes {
         Some(routes) => app.merge(routes),
         None => app,
     };
-    tracing::info!(%address, max_body_size = %settings.max_body_size, "OTLP/HTTP receiver listening");
-    http_server::serve(listener, app, limits.header_timeout, shutdown).await;
-    Ok(())
+    if let Ok(address) = &address {
+        tracing::info!(%address, max_body_size = %settings.max_body_size, "OTLP/HTTP receiver listening");
+    }
+    async move {
+        address?;
+        http_server::serve(listener, app, limits.header_timeout, shutdown).await;
+        Ok(())
+    }
 }
 
 /// The receiver's routes, for in-process tests: no memory budget, no resource attributes.

@@ -82,18 +82,34 @@ pub async fn serve(
 
 /// [`serve`], the segments it holds (the batch being filled, then the lanes' queues) taking
 /// their room from `budget`; a datagram that does not fit is dropped and counted.
-pub async fn serve_within(
+///
+/// The socket's receive buffer is enlarged and the receiver logs that it listens when this is
+/// called; the returned future receives. So whatever is logged after the call (waggle's
+/// `ready`) comes after that line.
+pub fn serve_within(
     socket: UdpSocket,
     router: Arc<Router>,
     metrics: Arc<Metrics>,
     counts: Arc<ReceiverCounts>,
     budget: MemoryBudget,
     shutdown: CancellationToken,
-) -> io::Result<()> {
-    let local_addr = socket.local_addr()?;
+) -> impl Future<Output = io::Result<()>> + use<> {
+    let local_addr = socket.local_addr();
     let receive_buffer = enlarge_receive_buffer(&socket, RECEIVE_BUFFER_BYTES);
-    tracing::info!(receiver = %RECEIVER, %local_addr, receive_buffer, "X-Ray UDP receiver listening");
-    let mut intake = DatagramIntake::new(router, metrics, counts, budget);
+    if let Ok(local_addr) = &local_addr {
+        tracing::info!(receiver = %RECEIVER, %local_addr, receive_buffer, "X-Ray UDP receiver listening");
+    }
+    let intake = DatagramIntake::new(router, metrics, counts, budget);
+    async move { receive(socket, local_addr?, intake, shutdown).await }
+}
+
+/// The receive loop of [`serve_within`].
+async fn receive(
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    mut intake: DatagramIntake,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     // One byte more than the largest datagram taken, so a truncated read is recognised.
     let mut buffer = vec![0u8; MAX_DATAGRAM_BYTES + 1];
     loop {
