@@ -130,15 +130,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     );
     if let Some(listener) = listeners.xray_tcp.take() {
         let proxy = Arc::new(sampling_proxy_for(&settings, aws.as_ref())?);
-        let (metrics, stop) = (Arc::clone(&metrics), stop_receivers.clone());
-        let (limits, listener) =
-            (server_limits.clone(), CappedListener::new("xray_tcp", listener, server_limits.connections));
-        let served = sampling_proxy::serve_within(listener, proxy, metrics, &limits, stop);
-        receivers.spawn(async move {
-            if let Err(error) = served.await {
-                tracing::error!(%error, "X-Ray sampling proxy stopped");
-            }
-        });
+        let listener = CappedListener::new("xray_tcp", listener, server_limits.connections);
+        let served =
+            sampling_proxy::serve_within(listener, proxy, Arc::clone(&metrics), &server_limits, stop_receivers.clone());
+        receivers.spawn(logging_failure(served, "X-Ray sampling proxy stopped"));
     }
     drop(router);
 
@@ -295,42 +290,51 @@ fn start_receivers(
     let mut receivers = JoinSet::new();
     if let Some(listener) = listeners.otlp_http.take() {
         metrics.show_receiver(Receiver::OtlpHttp, &Signal::ALL);
-        let (settings, router, metrics, stop) =
-            (settings.receivers.otlp_http.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
-        let resource = Arc::clone(resource);
-        let (limits, listener) = (limits.clone(), CappedListener::new("otlp_http", listener, limits.connections));
-        let served = otlp_http::serve_within(listener, settings, resource, router, metrics, limits, stop, relay_routes);
-        receivers.spawn(async move {
-            if let Err(error) = served.await {
-                tracing::error!(%error, "OTLP/HTTP receiver stopped");
-            }
-        });
+        let served = otlp_http::serve_within(
+            CappedListener::new("otlp_http", listener, limits.connections),
+            settings.receivers.otlp_http.clone(),
+            Arc::clone(resource),
+            Arc::clone(router),
+            Arc::clone(metrics),
+            limits.clone(),
+            stop.clone(),
+            relay_routes,
+        );
+        receivers.spawn(logging_failure(served, "OTLP/HTTP receiver stopped"));
     }
     if let Some(listener) = listeners.otlp_grpc.take() {
         metrics.show_receiver(Receiver::OtlpGrpc, &Signal::ALL);
-        let (settings, router, metrics, stop) =
-            (settings.receivers.otlp_grpc.clone(), Arc::clone(router), Arc::clone(metrics), stop.clone());
-        let resource = Arc::clone(resource);
-        let (limits, listener) = (limits.clone(), CappedListener::new("otlp_grpc", listener, limits.connections));
-        let served = otlp_grpc::serve_within(listener, settings, resource, router, metrics, limits, stop);
-        receivers.spawn(async move {
-            if let Err(error) = served.await {
-                tracing::error!(%error, "OTLP/gRPC receiver stopped");
-            }
-        });
+        let served = otlp_grpc::serve_within(
+            CappedListener::new("otlp_grpc", listener, limits.connections),
+            settings.receivers.otlp_grpc.clone(),
+            Arc::clone(resource),
+            Arc::clone(router),
+            Arc::clone(metrics),
+            limits.clone(),
+            stop.clone(),
+        );
+        receivers.spawn(logging_failure(served, "OTLP/gRPC receiver stopped"));
     }
     if let Some(socket) = listeners.xray_udp.take() {
         metrics.show_receiver(Receiver::XrayUdp, &[Signal::Traces]);
-        let (router, metrics, stop) = (Arc::clone(router), Arc::clone(metrics), stop.clone());
-        let (counts, budget) = (Arc::clone(xray_udp_counts), limits.budget.clone());
-        let served = xray_udp::serve_within(socket, router, metrics, counts, budget, stop);
-        receivers.spawn(async move {
-            if let Err(error) = served.await {
-                tracing::error!(%error, "X-Ray UDP receiver stopped");
-            }
-        });
+        let served = xray_udp::serve_within(
+            socket,
+            Arc::clone(router),
+            Arc::clone(metrics),
+            Arc::clone(xray_udp_counts),
+            limits.budget.clone(),
+            stop.clone(),
+        );
+        receivers.spawn(logging_failure(served, "X-Ray UDP receiver stopped"));
     }
     receivers
+}
+
+/// `served`, logging its error (after `what`) if it ends with one: a receiver's task.
+async fn logging_failure<E: std::fmt::Display>(served: impl Future<Output = Result<(), E>>, what: &'static str) {
+    if let Err(error) = served.await {
+        tracing::error!(%error, "{what}");
+    }
 }
 
 /// Stops the receivers and lets the lanes deliver what they hold, within the deadline; past
